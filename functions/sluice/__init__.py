@@ -1,0 +1,1 @@
+"""Sluice: ship machine-learning models on Amazon SageMaker by dropping artifacts into S3."""

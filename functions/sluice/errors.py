@@ -1,0 +1,57 @@
+"""The one exception hierarchy of Sluice.
+
+Rejections are expected outcomes: recorded, notified, never retried.
+Transient errors are raised so the platform (Lambda async retries, SQS) tries again.
+Anything else is a bug and ends in the OnFailure destination with its event.
+"""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Base of every error Sluice raises on purpose."""
+
+
+class Rejected(SluiceError):
+    """The input is wrong; the user must fix it. Recorded with `reason`, never retried."""
+
+    def __init__(self, reason: str, *, code: str = "Rejected") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+class RejectedArtifact(Rejected):
+    """A model archive failed validation (gzip/tar malformed, unsafe member, limits)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="InvalidArtifact")
+
+
+class RejectedTarget(Rejected):
+    """The SageMaker resource the upload names is missing or of the wrong kind."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="InvalidTarget")
+
+
+class RejectedConfiguration(Rejected):
+    """A configuration file (batch.json, warmup.json) is invalid."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="InvalidConfiguration")
+
+
+class RejectedName(Rejected):
+    """A name taken from the S3 key is not a valid SageMaker name."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="InvalidName")
+
+
+class TransientAwsError(SluiceError):
+    """An AWS call failed in a way that a later retry can fix (throttling, conflicts)."""
+
+
+class CapacityUnavailable(TransientAwsError):
+    """SageMaker refused for quota or throttling: buffer the request and retry later."""

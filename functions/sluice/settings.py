@@ -1,0 +1,49 @@
+"""One settings model, read once per cold start from the environment set by template.yaml.
+
+Environment variable names equal the template's (Globals.Function.Environment.Variables).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+GIB = 1024**3
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    artifact_bucket: str = Field(alias="ARTIFACT_BUCKET")
+    registry_table: str = Field(alias="REGISTRY_TABLE")
+    idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE")
+    notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN")
+    event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
+    batch_retry_queue_url: str = Field(alias="BATCH_RETRY_QUEUE_URL")
+    batch_execution_role_arn: str = Field(default="", alias="BATCH_EXECUTION_ROLE_ARN")
+
+    # Artifact validation limits (see README "Limits").
+    max_archive_members: int = Field(default=10_000, ge=1, alias="MAX_ARCHIVE_MEMBERS")
+    max_uncompressed_bytes: int = Field(default=20 * GIB, ge=1, alias="MAX_UNCOMPRESSED_BYTES")
+    max_compression_ratio: float = Field(default=100.0, gt=1, alias="MAX_COMPRESSION_RATIO")
+
+    # Batch defaults and the buffered retry of CreateTransformJob.
+    batch_default_instance_type: str = Field(default="ml.m5.xlarge", alias="BATCH_DEFAULT_INSTANCE_TYPE")
+    batch_max_start_attempts: int = Field(default=96, ge=1, alias="BATCH_MAX_START_ATTEMPTS")
+
+    # How long idempotency records live (seconds); the same event within this window is a no-op.
+    idempotency_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
+
+    @classmethod
+    def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        known = {field.alias for field in cls.model_fields.values() if field.alias}
+        return cls.model_validate({k: v for k, v in env.items() if k in known})
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this cold start. Tests and the sandbox call `get_settings.cache_clear()`."""
+    return Settings.from_environ()
