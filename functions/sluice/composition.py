@@ -1,0 +1,77 @@
+"""Wiring: the adapters behind the domain's ports, built from the settings of this cold start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+
+from sluice.adapters.clients import client
+from sluice.adapters.notifications import Notifier
+from sluice.adapters.queues import RetryQueue
+from sluice.adapters.registry import RegistryStore
+from sluice.adapters.s3 import S3ObjectStore
+from sluice.adapters.sagemaker import SageMakerGateway
+from sluice.domain.artifact import ArchiveLimits
+from sluice.domain.intake import Upload
+from sluice.domain.multi_model import MultiModelServices
+from sluice.settings import Settings, get_settings
+
+
+def multi_model_services(settings: Settings | None = None) -> MultiModelServices:
+    settings = settings or get_settings()
+    return MultiModelServices(
+        store=S3ObjectStore(),
+        registry=RegistryStore(settings.registry_table),
+        notifier=Notifier(settings.notification_topic_arn, settings.event_bus_name),
+        sagemaker=SageMakerGateway(),
+        limits=ArchiveLimits(
+            max_members=settings.max_archive_members,
+            max_uncompressed_bytes=settings.max_uncompressed_bytes,
+            max_compression_ratio=settings.max_compression_ratio,
+        ),
+    )
+
+
+def retry_queue(settings: Settings | None = None) -> RetryQueue:
+    return RetryQueue((settings or get_settings()).batch_retry_queue_url)
+
+
+@lru_cache(maxsize=4)
+def _persistence(table_name: str, endpoint: str | None) -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
+
+
+def idempotent_upload(
+    function: Callable[[Upload], dict[str, Any]], key_prefix: str, lambda_context: Any = None
+) -> Callable[[Upload], dict[str, Any]]:
+    """Wrap an intake so that the same object version (bucket, key, version id, ETag) acts once.
+
+    Powertools idempotency on DynamoDB: a second delivery returns the first result; a failed attempt
+    leaves no record, so the platform's retry runs it again.
+    """
+    settings = get_settings()
+    config = IdempotencyConfig(
+        expires_after_seconds=settings.idempotency_ttl_seconds,
+        raise_on_no_idempotency_key=True,
+        event_key_jmespath="[bucket, key_in_event, version_id, etag]",
+    )
+    if lambda_context is not None:
+        config.register_lambda_context(lambda_context)
+    persistence = _persistence(settings.idempotency_table, os.environ.get("AWS_ENDPOINT_URL"))
+
+    @idempotent_function(
+        data_keyword_argument="upload", persistence_store=persistence, config=config, key_prefix=key_prefix
+    )
+    def run(upload: dict[str, Any]) -> dict[str, Any]:
+        return function(Upload(**upload))
+
+    return lambda upload: run(upload=asdict(upload))  # type: ignore[no-any-return]

@@ -1,0 +1,105 @@
+"""What every intake shares: resolving the uploaded object, the intake record, rejections, outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sluice.domain.layout import KeyEncoding, candidate_keys
+from sluice.domain.ports import NotifierPort, ObjectHead, ObjectStore, Registry
+from sluice.domain.registry import intake_pk, intake_sk
+from sluice.errors import Rejected
+
+STATUS_TAG = "sluice:status"
+REJECTED_DETAIL_TYPE = "Sluice Artifact Rejected"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded object version, as an event reported it (the key may still be URL-encoded)."""
+
+    bucket: str
+    key_in_event: str
+    key_encoding: KeyEncoding
+    version_id: str | None
+    etag: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an intake did, for the handler's return value and logs."""
+
+    status: str
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "message": self.message, **self.details}
+
+
+def ignored(message: str, **details: Any) -> Outcome:
+    return Outcome(status="IGNORED", message=message, details=details)
+
+
+def resolve_object(upload: Upload, store: ObjectStore) -> ObjectHead | None:
+    """The real object behind an event's key, decoding the key at most once; None when it is gone."""
+    for key in candidate_keys(upload.key_in_event, upload.key_encoding):
+        head = store.head(upload.bucket, key, upload.version_id)
+        if head is not None:
+            return head
+    return None
+
+
+def intake_key(head: ObjectHead) -> tuple[str, str]:
+    return intake_pk(head.bucket, head.key), intake_sk(head.version_id, head.etag)
+
+
+def intake_record(head: ObjectHead, kind: str, status: str, now: datetime, **attrs: Any) -> dict[str, Any]:
+    pk, sk = intake_key(head)
+    return {
+        "pk": pk,
+        "sk": sk,
+        "gsi1pk": "intake",
+        "gsi1sk": f"{now.isoformat()}#{head.key}",
+        "kind": kind,
+        "bucket": head.bucket,
+        "key": head.key,
+        "source_version_id": head.version_id,
+        "etag": head.etag,
+        "size": head.size,
+        "status": status,
+        "received_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+        **attrs,
+    }
+
+
+@dataclass(frozen=True)
+class IntakeServices:
+    store: ObjectStore
+    registry: Registry
+    notifier: NotifierPort
+
+
+def reject(
+    services: IntakeServices, head: ObjectHead, kind: str, error: Rejected, now: datetime, **context: Any
+) -> Outcome:
+    """Record, tag and notify a rejection. The source object stays where it is, untouched but for a tag."""
+    pk, sk = intake_key(head)
+    attrs = {"status": "REJECTED", "code": error.code, "reason": error.reason, "updated_at": now.isoformat()}
+    if not services.registry.update(pk, sk, {**attrs, **context}):
+        services.registry.put(intake_record(head, kind, "REJECTED", now, **attrs, **context))
+    services.store.merge_tags(head.bucket, head.key, head.version_id, {STATUS_TAG: "rejected"})
+    detail = {
+        "status": "REJECTED",
+        "kind": kind,
+        "code": error.code,
+        "reason": error.reason,
+        "bucket": head.bucket,
+        "key": head.key,
+        "version_id": head.version_id,
+        **context,
+    }
+    services.notifier.notify(REJECTED_DETAIL_TYPE, detail, subject=f"Sluice rejected {head.key}"[:100])
+    return Outcome(status="REJECTED", message=error.reason, details=detail)
