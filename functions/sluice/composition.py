@@ -21,6 +21,7 @@ from sluice.adapters.registry import RegistryStore
 from sluice.adapters.s3 import S3ObjectStore
 from sluice.adapters.sagemaker import SageMakerGateway
 from sluice.domain.artifact import ArchiveLimits
+from sluice.domain.batch_intake import BatchServices
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import MultiModelServices
 from sluice.settings import Settings, get_settings
@@ -39,10 +40,6 @@ def multi_model_services(settings: Settings | None = None) -> MultiModelServices
             max_compression_ratio=settings.max_compression_ratio,
         ),
     )
-
-
-def retry_queue(settings: Settings | None = None) -> RetryQueue:
-    return RetryQueue((settings or get_settings()).batch_retry_queue_url)
 
 
 @lru_cache(maxsize=4)
@@ -75,3 +72,16 @@ def idempotent_upload(
         return function(Upload(**upload))
 
     return lambda upload: run(upload=asdict(upload))  # type: ignore[no-any-return]
+
+
+def batch_services(settings: Settings | None = None) -> BatchServices:
+    settings = settings or get_settings()
+    return BatchServices(
+        store=S3ObjectStore(),
+        registry=RegistryStore(settings.registry_table),
+        notifier=Notifier(settings.notification_topic_arn, settings.event_bus_name),
+        sagemaker=SageMakerGateway(),
+        retry_queue=RetryQueue(settings.batch_retry_queue_url),
+        default_instance_type=settings.batch_default_instance_type,
+        max_start_attempts=settings.batch_max_start_attempts,
+    )

@@ -1,0 +1,33 @@
+"""EventBridge "SageMaker Transform Job State Change" → the job's record, never moved backwards."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sluice.composition import batch_services
+from sluice.domain.batch_intake import record_job_state
+from sluice.models.events import TransformJobStateChangeEvent
+from sluice.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = parse(event=event, model=TransformJobStateChangeEvent).detail
+    logger.append_keys(job_name=detail.TransformJobName)
+    outcome = record_job_state(
+        detail.TransformJobName,
+        detail.TransformJobStatus,
+        detail.model_dump(mode="json"),
+        batch_services(),
+        now=datetime.now(UTC),
+    )
+    metrics.add_metric(name=f"BatchJob{outcome.status.title().replace('_', '')}", unit="Count", value=1)
+    log = logger.debug if outcome.status == "IGNORED" else logger.info
+    log(outcome.message, extra={"outcome": outcome.as_dict()})
+    return outcome.as_dict()
