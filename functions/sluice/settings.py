@@ -22,7 +22,6 @@ class Settings(BaseModel):
     notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
     batch_retry_queue_url: str = Field(alias="BATCH_RETRY_QUEUE_URL")
-    batch_execution_role_arn: str = Field(default="", alias="BATCH_EXECUTION_ROLE_ARN")
 
     # Artifact validation limits (see README "Limits").
     max_archive_members: int = Field(default=10_000, ge=1, alias="MAX_ARCHIVE_MEMBERS")
