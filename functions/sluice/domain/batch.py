@@ -489,7 +489,7 @@ def plan_transform_job(
 
 
 def _data_processing_request(data_processing: DataProcessing) -> dict[str, str]:
-    request = {"JoinSource": data_processing.join_source}
+    request: dict[str, str] = {"JoinSource": data_processing.join_source}
     if data_processing.input_filter is not None:
         request["InputFilter"] = data_processing.input_filter
     if data_processing.output_filter is not None:
@@ -587,4 +587,4 @@ def retry_delay_seconds(attempt: int, *, base: int = 30, cap: int = 900, jitter:
 
 def _backoff(attempt: int, base: int, cap: int) -> int:
     doublings = min(attempt - 1, 16)  # base >= 1 and 2**16 > 900: the cap is reached by then
-    return min(cap, base * 2**doublings)
+    return min(cap, base << doublings)
