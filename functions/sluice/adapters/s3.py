@@ -76,7 +76,13 @@ class S3ObjectStore:
                 copy_source,
                 bucket,
                 key,
-                ExtraArgs={"Metadata": metadata, "MetadataDirective": "REPLACE"},
+                # The source's tags (a user's, or ours from an earlier attempt) are not carried over.
+                ExtraArgs={
+                    "Metadata": metadata,
+                    "MetadataDirective": "REPLACE",
+                    "Tagging": "sluice%3Aorigin=published",
+                    "TaggingDirective": "REPLACE",
+                },
                 Config=_COPY_CONFIG,
             )
         except ClientError as exc:
