@@ -1,0 +1,126 @@
+"""Batch journeys on in-memory ports: start, queue on capacity errors, retry, give up, follow states."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from fakes import FakeNotifier, FakeObjectStore, FakeRegistry, FakeRetryQueue, FakeSageMaker
+from sluice.domain.batch_intake import (
+    BatchServices,
+    RetryRequest,
+    record_job_state,
+    retry_batch_start,
+    start_batch_upload,
+)
+from sluice.domain.intake import Upload
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+BUCKET = "artifacts"
+KEY = "batch/churn/input/day-1/records.csv"
+
+
+@pytest.fixture
+def services() -> BatchServices:
+    return BatchServices(
+        store=FakeObjectStore(), registry=FakeRegistry(), notifier=FakeNotifier(),
+        sagemaker=FakeSageMaker(models={"churn"}), retry_queue=FakeRetryQueue(),
+        default_instance_type="ml.m5.xlarge", max_start_attempts=3,
+    )
+
+
+def upload(services: BatchServices, key: str = KEY, body: bytes = b"1,2\n3,4\n") -> Upload:
+    head = services.store.put(BUCKET, key, body)  # type: ignore[attr-defined]
+    return Upload(BUCKET, key, "raw", head.version_id, head.etag)
+
+
+def test_an_input_starts_one_job_with_line_split_defaults(services: BatchServices) -> None:
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "STARTED"
+    (request,) = services.sagemaker.jobs.values()  # type: ignore[attr-defined]
+    assert request["TransformInput"]["SplitType"] == "Line"
+    assert request["TransformInput"]["ContentType"] == "text/csv"
+    assert request["BatchStrategy"] == "MultiRecord"
+    job = services.registry.job(outcome.details["job_name"])
+    assert job is not None and job["status"] == "STARTED"
+
+
+def test_capacity_errors_queue_the_request_then_a_retry_starts_it(services: BatchServices) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "QUEUED"
+    assert "retries in 30 s" in outcome.message
+    job = services.registry.job(outcome.details["job_name"])
+    assert job is not None and job["status"] == "QUEUED" and "ResourceLimitExceeded" in job["reason"]
+    ((body, delay),) = services.retry_queue.messages  # type: ignore[attr-defined]
+    assert delay == 30
+    retried = retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0)
+    assert retried.status == "STARTED"
+    assert services.registry.job(outcome.details["job_name"])["status"] == "STARTED"  # type: ignore[index]
+
+
+def test_retries_give_up_after_the_last_attempt_and_say_so(services: BatchServices) -> None:
+    services.sagemaker.capacity_errors = 10  # type: ignore[attr-defined]
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.5)
+    while services.retry_queue.messages:  # type: ignore[attr-defined]
+        body, _ = services.retry_queue.messages.pop(0)  # type: ignore[attr-defined]
+        outcome = retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.5)
+    assert outcome.status == "START_FAILED"
+    assert "3 times" in outcome.message
+    statuses = [d["status"] for t, d in services.notifier.sent]  # type: ignore[attr-defined]
+    assert statuses == ["QUEUED", "START_FAILED"]
+
+
+def test_a_retry_for_a_job_already_started_does_nothing(services: BatchServices) -> None:
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    retry = RetryRequest(outcome.details["job_name"], {}, 2, "pk", "sk")
+    assert retry_batch_start(retry, services, NOW, jitter=0.0).status == "IGNORED"
+
+
+def test_missing_model_is_rejected_and_the_input_kept(services: BatchServices) -> None:
+    outcome = start_batch_upload(upload(services, key="batch/ghost/input/a.csv"), services, NOW, jitter=0.0)
+    assert outcome.status == "REJECTED"
+    assert "SageMaker model 'ghost' does not exist" in outcome.message
+    assert services.store.head(BUCKET, "batch/ghost/input/a.csv") is not None
+    assert services.store.tags[(BUCKET, "batch/ghost/input/a.csv")] == {"sluice:status": "rejected"}  # type: ignore[attr-defined]
+
+
+def test_invalid_batch_json_is_rejected_with_the_field(services: BatchServices) -> None:
+    services.store.put(BUCKET, "batch/churn/batch.json", b'{"instance_count": 0}')  # type: ignore[attr-defined]
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "REJECTED" and "instance_count" in outcome.message
+
+
+def test_manifest_input_runs_one_manifest_job(services: BatchServices) -> None:
+    manifest = json.dumps([{"prefix": "s3://artifacts/data/"}, "a.csv", "b.csv"]).encode()
+    outcome = start_batch_upload(
+        upload(services, key="batch/churn/input/all.manifest.json", body=manifest), services, NOW, jitter=0.0
+    )
+    assert outcome.status == "STARTED"
+    (request,) = services.sagemaker.jobs.values()  # type: ignore[attr-defined]
+    assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"] == "ManifestFile"
+
+
+def test_job_states_apply_in_order_and_never_regress(services: BatchServices) -> None:
+    name = start_batch_upload(upload(services), services, NOW, jitter=0.0).details["job_name"]
+    detail = {"TransformStartTime": 1_795_608_000_000, "TransformEndTime": 1_795_608_090_500,
+              "TransformOutput": {"S3OutputPath": "s3://artifacts/batch/churn/output/x/"}}
+    assert record_job_state(name, "InProgress", {}, services, NOW).status == "InProgress"
+    done = record_job_state(name, "Completed", detail, services, NOW)
+    assert done.status == "Completed" and done.details["duration_seconds"] == 90.5
+    late = record_job_state(name, "InProgress", {}, services, NOW)
+    assert late.status == "IGNORED" and "out of order" in late.message
+    assert services.registry.job(name)["status"] == "Completed"  # type: ignore[index]
+
+
+def test_failed_jobs_keep_the_failure_reason(services: BatchServices) -> None:
+    name = start_batch_upload(upload(services), services, NOW, jitter=0.0).details["job_name"]
+    record_job_state(name, "Failed", {"FailureReason": "ClientError: bad input"}, services, NOW)
+    assert services.registry.job(name)["failure_reason"] == "ClientError: bad input"  # type: ignore[index]
+
+
+def test_jobs_sluice_did_not_start_are_ignored(services: BatchServices) -> None:
+    outcome = record_job_state("someone-elses-job", "Completed", {}, services, NOW)
+    assert outcome.status == "IGNORED" and "not started by Sluice" in outcome.message
