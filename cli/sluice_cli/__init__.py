@@ -1,0 +1,1 @@
+"""The `sluice` CLI and the local sandbox (runs on the user's machine, never shipped to Lambda)."""

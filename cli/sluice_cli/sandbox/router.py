@@ -1,0 +1,641 @@
+"""Runs the stack's functions in-process, fed by the queues the provisioner wired.
+
+This is the filler of the Lambda gap (emulator_gaps.LambdaInvokeNeedsDocker): moto cannot run a
+function without docker, so a thread per route queue (an EventBridge rule's target) and per SQS event
+source mapping long-polls its queue, imports the function's handler (`module.function` from the
+template) and calls it with the event and a fake Lambda context, with the function's environment from
+the template in `os.environ`.
+
+Lambda semantics kept:
+- EventBridge -> function is an asynchronous invocation: an exception is retried
+  `MaximumRetryAttempts` times (default 2), then the event goes to the OnFailure destination of
+  `EventInvokeConfig` (and to the function's DeadLetterQueue, if any) in Lambda's record shape.
+  Not kept: the 1 and 2 minute back-off (`retry_delay_seconds`, default 0) and MaximumEventAgeInSeconds.
+- SQS -> function is a synchronous batch: an exception leaves the whole batch in the queue; with
+  `ReportBatchItemFailures`, only the messages named in `batchItemFailures` stay. Messages that stay
+  come back after the queue's visibility timeout, and the queue's redrive policy applies (moto).
+- One invocation at a time (a process has one `os.environ`); `ReservedConcurrentExecutions` and the
+  function timeout are not enforced (the duration is recorded).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Self
+
+from sluice_cli.sandbox.provision import (
+    ClientFactory,
+    Destination,
+    EventSourceMapping,
+    FunctionSpec,
+    Route,
+    StackOutputs,
+)
+
+log = logging.getLogger(__name__)
+
+# A process has one os.environ: invocations from every router thread take turns.
+_INVOKE_LOCK = threading.RLock()
+# Route queue messages are deleted after the last attempt; keep them hidden while retries run.
+_ROUTE_VISIBILITY_SECONDS = 43200
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One call of a handler (each retry is its own invocation)."""
+
+    function: str
+    source: str  # "eventbridge" | "sqs" | "direct"
+    trigger: str  # the template's event name
+    event_id: str | None  # EventBridge event id, or the SQS message ids of the batch
+    request_id: str
+    attempt: int
+    outcome: str  # "succeeded" | "failed" | "partial" (some batch items reported as failures)
+    duration_ms: float
+    error: str | None = None  # "<errorType>: <errorMessage>"
+    started_at: float = 0.0
+
+
+class LambdaContext:
+    """The attributes of Lambda's Python context object that handlers and Powertools read."""
+
+    def __init__(self, function: FunctionSpec, request_id: str) -> None:
+        self.function_name = function.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function.arn
+        self.memory_limit_in_mb = function.memory_mb
+        self.aws_request_id = request_id
+        self.log_group_name = f"/aws/lambda/{function.name}"
+        self.log_stream_name = f"{dt.datetime.now(dt.UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + function.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class _HandlerFailed(Exception):
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
+    return {
+        "errorMessage": str(exc),
+        "errorType": type(exc).__name__,
+        "requestId": request_id,
+        "stackTrace": traceback.format_tb(exc.__traceback__),
+    }
+
+
+def _settings_cache_clear() -> None:
+    try:
+        from sluice.settings import get_settings
+    except ImportError:
+        return
+    get_settings.cache_clear()
+
+
+def _runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
+    """What Lambda itself sets, then the template's variables."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "_HANDLER": function.handler,
+        **function.environment,
+    }
+
+
+@contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` in os.environ for the duration, the previous values put back afterwards."""
+    with _INVOKE_LOCK:
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        _settings_cache_clear()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            _settings_cache_clear()
+
+
+def load_handler(dotted: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = dotted.rpartition(".")
+    if not module_name:
+        raise ValueError(f"handler {dotted!r} is not module.function")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    if not callable(handler):
+        raise TypeError(f"handler {dotted!r} is not callable")
+    return handler  # type: ignore[no-any-return]
+
+
+def _lambda_message_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
+    converted = {}
+    for name, value in attributes.items():
+        binary = value.get("BinaryValue")
+        converted[name] = {
+            "stringValue": value.get("StringValue"),
+            "binaryValue": base64.b64encode(binary).decode() if isinstance(binary, bytes) else binary,
+            "stringListValues": list(value.get("StringListValues", [])),
+            "binaryListValues": list(value.get("BinaryListValues", [])),
+            "dataType": value.get("DataType"),
+        }
+    return converted
+
+
+def sqs_lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """Lambda's SQS event for a batch of received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": dict(m.get("Attributes", {})),
+                "messageAttributes": _lambda_message_attributes(m.get("MessageAttributes", {})),
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+class EventRouter:
+    """Polls the stack's route queues and event source mappings and invokes the handlers in-process."""
+
+    def __init__(
+        self,
+        outputs: StackOutputs,
+        clients: ClientFactory,
+        *,
+        poll_wait_seconds: int = 1,
+        retry_delay_seconds: float = 0.0,
+        busy_probes: Sequence[Callable[[], int]] = (),
+    ) -> None:
+        self.outputs = outputs
+        self.clients = clients
+        self.poll_wait_seconds = poll_wait_seconds
+        self.retry_delay_seconds = retry_delay_seconds
+        self._busy_probes = list(busy_probes)
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._state = threading.Condition()
+        self._active = 0
+        self._generation = 0
+        self._invocations: list[Invocation] = []
+        # queue url -> {message id: monotonic time it becomes visible again}
+        self._parked: dict[str, dict[str, float]] = {}
+        self._visibility: dict[str, int] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._threads:
+            return
+        self._stop.clear()
+        for route in self.outputs.routes:
+            self._spawn(f"sandbox-route-{route.function}-{route.event_name}", self._poll_route, route)
+        for mapping in self.outputs.event_source_mappings:
+            if mapping.enabled:
+                self._spawn(
+                    f"sandbox-esm-{mapping.function}-{mapping.event_name}", self._poll_mapping, mapping
+                )
+
+    def _spawn(self, name: str, target: Callable[[Any], None], arg: Any) -> None:
+        thread = threading.Thread(target=self._run_loop, args=(target, arg), name=name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop polling and join every thread (an invocation in progress finishes first)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        alive = [t.name for t in self._threads if t.is_alive()]
+        self._threads = []
+        if alive:
+            raise RuntimeError(f"router threads did not stop: {', '.join(alive)}")
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def add_busy_probe(self, probe: Callable[[], int]) -> None:
+        """`probe()` > 0 means work is pending elsewhere (e.g. a transform job about to emit its event)."""
+        self._busy_probes.append(probe)
+
+    # -- records ------------------------------------------------------------------------------------
+    @property
+    def invocations(self) -> list[Invocation]:
+        with self._state:
+            return list(self._invocations)
+
+    def invocations_of(self, function: str) -> list[Invocation]:
+        return [i for i in self.invocations if i.function == function]
+
+    def _record(self, invocation: Invocation) -> None:
+        with self._state:
+            self._invocations.append(invocation)
+
+    # -- idleness -----------------------------------------------------------------------------------
+    def _polled_queues(self) -> list[str]:
+        urls = [route.queue_url for route in self.outputs.routes]
+        urls += [m.queue_url for m in self.outputs.event_source_mappings if m.enabled]
+        return list(dict.fromkeys(urls))
+
+    def _busy_reason(self, include_delayed: bool) -> str | None:
+        with self._state:
+            if self._active:
+                return f"{self._active} invocation(s) running"
+            generation = self._generation
+        for probe in self._busy_probes:
+            if probe() > 0:
+                return f"{probe} reports pending work"
+        sqs = self.clients.client("sqs")
+        names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+        if include_delayed:
+            names.append("ApproximateNumberOfMessagesDelayed")
+        for url in self._polled_queues():
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+            visible = int(attributes.get("ApproximateNumberOfMessages", 0))
+            invisible = int(attributes.get("ApproximateNumberOfMessagesNotVisible", 0))
+            delayed = int(attributes.get("ApproximateNumberOfMessagesDelayed", 0))
+            if visible or delayed or invisible > self._parked_count(url):
+                return f"{url}: {visible} visible, {invisible} in flight, {delayed} delayed"
+        with self._state:
+            if self._active or self._generation != generation:
+                return "an invocation started meanwhile"
+        return None
+
+    def wait_idle(self, timeout: float = 10.0, *, include_delayed: bool = True) -> None:
+        """Return once every polled queue is empty (messages left for redelivery after a failure
+        excepted), no invocation runs and no busy probe reports work; raise TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        quiet_checks = 0
+        reason: str | None = "not checked"
+        while time.monotonic() < deadline:
+            reason = self._busy_reason(include_delayed)
+            quiet_checks = quiet_checks + 1 if reason is None else 0
+            if quiet_checks >= 2:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"sandbox not idle after {timeout} s: {reason}")
+
+    def _parked_count(self, url: str) -> int:
+        now = time.monotonic()
+        with self._state:
+            parked = self._parked.get(url, {})
+            for message_id in [m for m, until in parked.items() if until <= now]:
+                del parked[message_id]
+            return len(parked)
+
+    # -- polling ------------------------------------------------------------------------------------
+    def _run_loop(self, poll_once: Callable[[Any], None], arg: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                poll_once(arg)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("sandbox router: polling failed; retrying")
+                self._stop.wait(0.5)
+
+    def _receive(self, url: str, count: int, visibility: int | None = None) -> list[dict[str, Any]]:
+        request: dict[str, Any] = {
+            "QueueUrl": url,
+            "MaxNumberOfMessages": count,
+            "WaitTimeSeconds": self.poll_wait_seconds,
+            "AttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        }
+        if visibility is not None:
+            request["VisibilityTimeout"] = visibility
+        messages: list[dict[str, Any]] = (
+            self.clients.client("sqs").receive_message(**request).get("Messages", [])
+        )
+        if messages:
+            with self._state:
+                self._active += 1
+                self._generation += 1
+                parked = self._parked.get(url, {})
+                for message in messages:
+                    parked.pop(message["MessageId"], None)
+        return messages
+
+    def _done(self) -> None:
+        with self._state:
+            self._active -= 1
+            self._generation += 1
+            self._state.notify_all()
+
+    def _poll_route(self, route: Route) -> None:
+        messages = self._receive(route.queue_url, 10, visibility=_ROUTE_VISIBILITY_SECONDS)
+        if not messages:
+            return
+        try:
+            sqs = self.clients.client("sqs")
+            for message in messages:
+                try:
+                    event = json.loads(message["Body"])
+                except ValueError:
+                    event = message["Body"]
+                self.invoke_async(route.function, event, trigger=route.event_name)
+                sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        finally:
+            self._done()
+
+    def _queue_visibility(self, url: str) -> int:
+        if url not in self._visibility:
+            attributes = self.clients.client("sqs").get_queue_attributes(
+                QueueUrl=url, AttributeNames=["VisibilityTimeout"]
+            )["Attributes"]
+            self._visibility[url] = int(attributes.get("VisibilityTimeout", 30))
+        return self._visibility[url]
+
+    def _poll_mapping(self, mapping: EventSourceMapping) -> None:
+        messages = self._receive(mapping.queue_url, max(1, min(mapping.batch_size, 10)))
+        if not messages:
+            return
+        try:
+            self._deliver_batch(mapping, messages)
+        finally:
+            self._done()
+
+    def _deliver_batch(self, mapping: EventSourceMapping, messages: list[dict[str, Any]]) -> None:
+        event = sqs_lambda_event(messages, mapping.queue_arn, self.outputs.region)
+        ids = [m["MessageId"] for m in messages]
+        failed: set[str] = set()
+
+        def reported_failures(response: Any) -> set[str]:
+            if not mapping.report_batch_item_failures or not isinstance(response, dict):
+                return set()
+            items = response.get("batchItemFailures") or []
+            reported = [f.get("itemIdentifier") if isinstance(f, dict) else None for f in items]
+            # Lambda fails the whole batch when a reported identifier is empty or not in the batch.
+            return set(ids) if any(r not in ids for r in reported) else {str(r) for r in reported}
+
+        def outcome(response: Any) -> str:
+            count = len(reported_failures(response))
+            return "succeeded" if not count else "partial" if count < len(ids) else "failed"
+
+        try:
+            response = self._call(
+                mapping.function, event, "sqs", mapping.event_name, ",".join(ids), outcome_of=outcome
+            )
+        except _HandlerFailed:
+            failed = set(ids)
+        else:
+            failed = reported_failures(response)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.clients.client("sqs").delete_message_batch(
+                QueueUrl=mapping.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
+        if failed:
+            until = time.monotonic() + self._queue_visibility(mapping.queue_url)
+            with self._state:
+                parked = self._parked.setdefault(mapping.queue_url, {})
+                parked.update(dict.fromkeys(failed, until))
+
+    # -- invoking -----------------------------------------------------------------------------------
+    def _function(self, logical_id: str) -> FunctionSpec:
+        try:
+            return self.outputs.functions[logical_id]
+        except KeyError:
+            raise KeyError(f"no function {logical_id!r} in the stack") from None
+
+    def _call(
+        self,
+        function_id: str,
+        event: Any,
+        source: str,
+        trigger: str,
+        event_id: str | None,
+        *,
+        request_id: str | None = None,
+        attempt: int = 1,
+        outcome_of: Callable[[Any], str] | None = None,
+    ) -> Any:
+        """One invocation, recorded; a handler exception comes out as _HandlerFailed."""
+        function = self._function(function_id)
+        request_id = request_id or str(uuid.uuid4())
+        started = time.time()
+        begin = time.perf_counter()
+        error: BaseException | None = None
+        result: Any = None
+        with function_environment(_runtime_environment(function, self.outputs.region)):
+            try:
+                handler = load_handler(function.handler)
+                result = handler(event, LambdaContext(function, request_id))
+            except Exception as exc:
+                error = exc
+        duration_ms = (time.perf_counter() - begin) * 1000
+        self._record(
+            Invocation(
+                function=function_id,
+                source=source,
+                trigger=trigger,
+                event_id=event_id,
+                request_id=request_id,
+                attempt=attempt,
+                outcome="failed" if error else outcome_of(result) if outcome_of else "succeeded",
+                duration_ms=duration_ms,
+                error=f"{type(error).__name__}: {error}" if error else None,
+                started_at=started,
+            )
+        )
+        if duration_ms > function.timeout_seconds * 1000:
+            log.warning(
+                "%s ran %.0f ms, past its %s s timeout", function_id, duration_ms, function.timeout_seconds
+            )
+        if error is not None:
+            log.warning(
+                "%s failed (attempt %s): %s",
+                function_id,
+                attempt,
+                "".join(traceback.format_exception(error)).rstrip(),
+            )
+            raise _HandlerFailed(error) from error
+        return result
+
+    def invoke(self, function_id: str, event: Any) -> Any:
+        """A synchronous (RequestResponse) invocation: the handler's result, or its exception."""
+        try:
+            return self._call(function_id, event, "direct", "direct", _event_id(event))
+        except _HandlerFailed as failed:
+            raise failed.original from None
+
+    def invoke_async(self, function_id: str, event: Any, *, trigger: str = "direct") -> bool:
+        """An asynchronous (Event) invocation with Lambda's retries and destinations; True on success."""
+        function = self._function(function_id)
+        settings = function.event_invoke
+        request_id = str(uuid.uuid4())
+        attempts = 1 + settings.maximum_retry_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                result = self._call(
+                    function_id,
+                    event,
+                    "eventbridge",
+                    trigger,
+                    _event_id(event),
+                    request_id=request_id,
+                    attempt=attempt,
+                )
+            except _HandlerFailed as failed:
+                if attempt < attempts:
+                    if self.retry_delay_seconds:
+                        self._stop.wait(self.retry_delay_seconds)
+                    continue
+                self._on_failure(function, event, request_id, attempts, failed.original)
+                return False
+            if settings.on_success is not None:
+                record = _destination_record(function, event, request_id, attempt, "Success", result, None)
+                self._send(settings.on_success, record, function)
+            return True
+        return False  # pragma: no cover - the loop always returns
+
+    def _on_failure(
+        self, function: FunctionSpec, event: Any, request_id: str, attempts: int, error: BaseException
+    ) -> None:
+        settings = function.event_invoke
+        if settings.on_failure is not None:
+            record = _destination_record(
+                function,
+                event,
+                request_id,
+                attempts,
+                "RetriesExhausted",
+                _error_payload(error, request_id),
+                error,
+            )
+            self._send(settings.on_failure, record, function)
+        if function.dead_letter is not None:
+            self._send_dead_letter(function.dead_letter, event, request_id, error)
+        if settings.on_failure is None and function.dead_letter is None:
+            log.warning(
+                "%s: event dropped after %s attempts (no OnFailure destination)",
+                function.logical_id,
+                attempts,
+            )
+
+    def _send(self, destination: Destination, record: Mapping[str, Any], function: FunctionSpec) -> None:
+        body = json.dumps(record, default=str)
+        if destination.type == "SQS":
+            self.clients.client("sqs").send_message(
+                QueueUrl=self._queue_url(destination.arn), MessageBody=body
+            )
+        elif destination.type == "SNS":
+            self.clients.client("sns").publish(TopicArn=destination.arn, Message=body)
+        else:  # EventBridge
+            succeeded = record["requestContext"]["condition"] == "Success"
+            self.clients.client("events").put_events(
+                Entries=[
+                    {
+                        "Source": "lambda",
+                        "DetailType": "Lambda Function Invocation Result - "
+                        + ("Success" if succeeded else "Failure"),
+                        "Detail": body,
+                        "Resources": [function.arn],
+                        "EventBusName": destination.arn,
+                    }
+                ]
+            )
+
+    def _send_dead_letter(
+        self, destination: Destination, event: Any, request_id: str, error: BaseException
+    ) -> None:
+        body = json.dumps(event, default=str)
+        if destination.type == "SQS":
+            self.clients.client("sqs").send_message(
+                QueueUrl=self._queue_url(destination.arn),
+                MessageBody=body,
+                MessageAttributes={
+                    "RequestID": {"DataType": "String", "StringValue": request_id},
+                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                    "ErrorMessage": {
+                        "DataType": "String",
+                        "StringValue": str(error)[:256] or type(error).__name__,
+                    },
+                },
+            )
+        elif destination.type == "SNS":
+            self.clients.client("sns").publish(TopicArn=destination.arn, Message=body)
+
+    def _queue_url(self, queue_arn: str) -> str:
+        for resource in self.outputs.resources.values():
+            if resource.attributes.get("Arn") == queue_arn and "QueueUrl" in resource.attributes:
+                return str(resource.attributes["QueueUrl"])
+        parts = queue_arn.split(":")
+        return str(
+            self.clients.client("sqs").get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])[
+                "QueueUrl"
+            ]
+        )
+
+
+def _event_id(event: Any) -> str | None:
+    if isinstance(event, dict) and isinstance(event.get("id"), str):
+        return str(event["id"])
+    return None
+
+
+def _destination_record(
+    function: FunctionSpec,
+    event: Any,
+    request_id: str,
+    attempts: int,
+    condition: str,
+    payload: Any,
+    error: BaseException | None,
+) -> dict[str, Any]:
+    """Lambda's invocation record for asynchronous-invocation destinations."""
+    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
+    if error is not None:
+        response_context["functionError"] = "Unhandled"
+    return {
+        "version": "1.0",
+        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"{function.arn}:$LATEST",
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": response_context,
+        "responsePayload": payload,
+    }
