@@ -65,13 +65,13 @@ def idempotent_upload(
         config.register_lambda_context(lambda_context)
     persistence = _persistence(settings.idempotency_table, os.environ.get("AWS_ENDPOINT_URL"))
 
-    @idempotent_function(
+    @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="upload", persistence_store=persistence, config=config, key_prefix=key_prefix
     )
     def run(upload: dict[str, Any]) -> dict[str, Any]:
         return function(Upload(**upload))
 
-    return lambda upload: run(upload=asdict(upload))  # type: ignore[no-any-return]
+    return lambda upload: run(upload=asdict(upload))
 
 
 def batch_services(settings: Settings | None = None) -> BatchServices:

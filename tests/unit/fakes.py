@@ -33,8 +33,9 @@ class FakeObjectStore:
         body, metadata, version = self.objects[(bucket, key)]
         if version_id is not None and version_id != version:
             return None
-        return ObjectHead(bucket, key, len(body), hashlib.md5(body, usedforsecurity=False).hexdigest(),
-                          version, metadata)
+        return ObjectHead(
+            bucket, key, len(body), hashlib.md5(body, usedforsecurity=False).hexdigest(), version, metadata
+        )
 
     def open_stream(self, bucket: str, key: str, version_id: str | None) -> BinaryIO:
         return io.BytesIO(self.objects[(bucket, key)][0])
@@ -106,7 +107,9 @@ class FakeRegistry:
         self.put(record)
         return True
 
-    def update(self, pk: str, sk: str, attrs: dict[str, Any], *, expect: dict[str, Any] | None = None) -> bool:
+    def update(
+        self, pk: str, sk: str, attrs: dict[str, Any], *, expect: dict[str, Any] | None = None
+    ) -> bool:
         item = self.items.get((pk, sk))
         if item is None:
             return False
@@ -138,7 +141,12 @@ class FakeRegistry:
         return True
 
     def finalize_version(
-        self, endpoint: str, model: str, version: int, attrs: dict[str, Any], intake: tuple[str, str],
+        self,
+        endpoint: str,
+        model: str,
+        version: int,
+        attrs: dict[str, Any],
+        intake: tuple[str, str],
         intake_attrs: dict[str, Any],
     ) -> bool:
         pk = model_pk(endpoint, model)
@@ -154,7 +162,9 @@ class FakeRegistry:
         return self.get(job_pk(job_name), "job")
 
     def create_job(self, job_name: str, model: str, record: dict[str, Any], created_at: str) -> bool:
-        return self.put_new({**record, "pk": job_pk(job_name), "sk": "job", "job_name": job_name, "model": model})
+        return self.put_new(
+            {**record, "pk": job_pk(job_name), "sk": "job", "job_name": job_name, "model": model}
+        )
 
 
 @dataclass

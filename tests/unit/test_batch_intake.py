@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry, FakeRetryQueue, FakeSageMaker
+
 from sluice.domain.batch_intake import (
     BatchServices,
     RetryRequest,
@@ -25,9 +25,13 @@ KEY = "batch/churn/input/day-1/records.csv"
 @pytest.fixture
 def services() -> BatchServices:
     return BatchServices(
-        store=FakeObjectStore(), registry=FakeRegistry(), notifier=FakeNotifier(),
-        sagemaker=FakeSageMaker(models={"churn"}), retry_queue=FakeRetryQueue(),
-        default_instance_type="ml.m5.xlarge", max_start_attempts=3,
+        store=FakeObjectStore(),
+        registry=FakeRegistry(),
+        notifier=FakeNotifier(),
+        sagemaker=FakeSageMaker(models={"churn"}),
+        retry_queue=FakeRetryQueue(),
+        default_instance_type="ml.m5.xlarge",
+        max_start_attempts=3,
     )
 
 
@@ -44,7 +48,8 @@ def test_an_input_starts_one_job_with_line_split_defaults(services: BatchService
     assert request["TransformInput"]["ContentType"] == "text/csv"
     assert request["BatchStrategy"] == "MultiRecord"
     job = services.registry.job(outcome.details["job_name"])
-    assert job is not None and job["status"] == "STARTED"
+    assert job is not None
+    assert job["status"] == "STARTED"
 
 
 def test_capacity_errors_queue_the_request_then_a_retry_starts_it(services: BatchServices) -> None:
@@ -53,7 +58,9 @@ def test_capacity_errors_queue_the_request_then_a_retry_starts_it(services: Batc
     assert outcome.status == "QUEUED"
     assert "retries in 30 s" in outcome.message
     job = services.registry.job(outcome.details["job_name"])
-    assert job is not None and job["status"] == "QUEUED" and "ResourceLimitExceeded" in job["reason"]
+    assert job is not None
+    assert job["status"] == "QUEUED"
+    assert "ResourceLimitExceeded" in job["reason"]
     ((body, delay),) = services.retry_queue.messages  # type: ignore[attr-defined]
     assert delay == 30
     retried = retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0)
@@ -90,7 +97,8 @@ def test_missing_model_is_rejected_and_the_input_kept(services: BatchServices) -
 def test_invalid_batch_json_is_rejected_with_the_field(services: BatchServices) -> None:
     services.store.put(BUCKET, "batch/churn/batch.json", b'{"instance_count": 0}')  # type: ignore[attr-defined]
     outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
-    assert outcome.status == "REJECTED" and "instance_count" in outcome.message
+    assert outcome.status == "REJECTED"
+    assert "instance_count" in outcome.message
 
 
 def test_manifest_input_runs_one_manifest_job(services: BatchServices) -> None:
@@ -105,13 +113,18 @@ def test_manifest_input_runs_one_manifest_job(services: BatchServices) -> None:
 
 def test_job_states_apply_in_order_and_never_regress(services: BatchServices) -> None:
     name = start_batch_upload(upload(services), services, NOW, jitter=0.0).details["job_name"]
-    detail = {"TransformStartTime": 1_795_608_000_000, "TransformEndTime": 1_795_608_090_500,
-              "TransformOutput": {"S3OutputPath": "s3://artifacts/batch/churn/output/x/"}}
+    detail = {
+        "TransformStartTime": 1_795_608_000_000,
+        "TransformEndTime": 1_795_608_090_500,
+        "TransformOutput": {"S3OutputPath": "s3://artifacts/batch/churn/output/x/"},
+    }
     assert record_job_state(name, "InProgress", {}, services, NOW).status == "InProgress"
     done = record_job_state(name, "Completed", detail, services, NOW)
-    assert done.status == "Completed" and done.details["duration_seconds"] == 90.5
+    assert done.status == "Completed"
+    assert done.details["duration_seconds"] == 90.5
     late = record_job_state(name, "InProgress", {}, services, NOW)
-    assert late.status == "IGNORED" and "out of order" in late.message
+    assert late.status == "IGNORED"
+    assert "out of order" in late.message
     assert services.registry.job(name)["status"] == "Completed"  # type: ignore[index]
 
 
@@ -123,4 +136,5 @@ def test_failed_jobs_keep_the_failure_reason(services: BatchServices) -> None:
 
 def test_jobs_sluice_did_not_start_are_ignored(services: BatchServices) -> None:
     outcome = record_job_state("someone-elses-job", "Completed", {}, services, NOW)
-    assert outcome.status == "IGNORED" and "not started by Sluice" in outcome.message
+    assert outcome.status == "IGNORED"
+    assert "not started by Sluice" in outcome.message

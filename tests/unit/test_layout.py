@@ -26,8 +26,9 @@ key_text = st.text(
 
 def test_multi_model_archive_names_endpoint_and_model() -> None:
     target = classify_key("multi-model/fraud-mme/xgb-2026.tar.gz")
-    assert target == MultiModelArtifact(key="multi-model/fraud-mme/xgb-2026.tar.gz", endpoint="fraud-mme",
-                                        model="xgb-2026")
+    assert target == MultiModelArtifact(
+        key="multi-model/fraud-mme/xgb-2026.tar.gz", endpoint="fraud-mme", model="xgb-2026"
+    )
     assert target.warmup_key == "multi-model/fraud-mme/xgb-2026.warmup.json"
 
 
@@ -53,12 +54,17 @@ def test_keys_outside_the_layout_are_ignored_with_a_reason(key: str, reason: str
 
 def test_batch_input_and_manifest() -> None:
     plain = classify_key("batch/churn/input/2026/11/records.csv")
-    assert plain == BatchInput(key="batch/churn/input/2026/11/records.csv", model="churn",
-                               relative_path="2026/11/records.csv", is_manifest=False)
+    assert plain == BatchInput(
+        key="batch/churn/input/2026/11/records.csv",
+        model="churn",
+        relative_path="2026/11/records.csv",
+        is_manifest=False,
+    )
     assert plain.settings_key == "batch/churn/batch.json"
     assert plain.output_prefix == "batch/churn/output/"
     manifest = classify_key("batch/churn/input/nightly.manifest.json")
-    assert isinstance(manifest, BatchInput) and manifest.is_manifest
+    assert isinstance(manifest, BatchInput)
+    assert manifest.is_manifest
 
 
 @given(endpoint=sagemaker_names, model=key_text.filter(lambda s: "/" not in s))

@@ -7,8 +7,8 @@ import tarfile
 from datetime import UTC, datetime
 
 import pytest
-
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry, FakeSageMaker
+
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import MultiModelServices, parse_warmup, register_model_upload
@@ -36,7 +36,10 @@ def services() -> MultiModelServices:
         endpoints={"mme": MultiModelEndpoint("mme", "InService", "mme-model", "s3://serving/models/mme/")}
     )
     return MultiModelServices(
-        store=FakeObjectStore(), registry=FakeRegistry(), notifier=FakeNotifier(), sagemaker=sagemaker,
+        store=FakeObjectStore(),
+        registry=FakeRegistry(),
+        notifier=FakeNotifier(),
+        sagemaker=sagemaker,
         limits=ArchiveLimits(),
     )
 
@@ -67,7 +70,8 @@ def test_a_name_holding_foreign_bytes_is_skipped_never_overwritten(services: Mul
     assert outcome.details["version"] == 2
     assert services.store.head("serving", "models/mme/churn/v1.tar.gz") == foreign
     skipped = services.registry.get("model#mme#churn", "v#0000000001")
-    assert skipped is not None and skipped["status"] == "SKIPPED"
+    assert skipped is not None
+    assert skipped["status"] == "SKIPPED"
     assert "already holds other bytes" in skipped["reason"]
 
 
@@ -98,23 +102,29 @@ def test_processed_object_versions_are_not_processed_twice(services: MultiModelS
 def test_objects_written_by_sluice_are_ignored(services: MultiModelServices) -> None:
     services.store.put(BUCKET, KEY, archive(), {"sluice-origin": "published"})  # type: ignore[attr-defined]
     outcome = register_model_upload(Upload(BUCKET, KEY, "raw", None, None), services, NOW)
-    assert outcome.status == "IGNORED" and "no recursion" in outcome.message
+    assert outcome.status == "IGNORED"
+    assert "no recursion" in outcome.message
 
 
 def test_a_vanished_object_is_ignored(services: MultiModelServices) -> None:
     outcome = register_model_upload(Upload(BUCKET, KEY, "raw", None, None), services, NOW)
-    assert outcome.status == "IGNORED" and "no longer exists" in outcome.message
+    assert outcome.status == "IGNORED"
+    assert "no longer exists" in outcome.message
 
 
 def test_a_non_s3_model_data_url_is_a_rejection(services: MultiModelServices) -> None:
     services.sagemaker.endpoints["mme"] = MultiModelEndpoint("mme", "InService", "m", "https://x/")  # type: ignore[attr-defined]
     outcome = register_model_upload(upload(services, archive()), services, NOW)
-    assert outcome.status == "REJECTED" and "not an S3 prefix" in outcome.message
+    assert outcome.status == "REJECTED"
+    assert "not an S3 prefix" in outcome.message
 
 
 def test_warm_up_invokes_the_new_target_model(services: MultiModelServices) -> None:
-    services.store.put(BUCKET, "multi-model/mme/churn.warmup.json",  # type: ignore[attr-defined]
-                       b'{"content_type": "application/json", "body": {"x": [1, 2]}}')
+    services.store.put(
+        BUCKET,
+        "multi-model/mme/churn.warmup.json",  # type: ignore[attr-defined]
+        b'{"content_type": "application/json", "body": {"x": [1, 2]}}',
+    )
     outcome = register_model_upload(upload(services, archive()), services, NOW)
     assert outcome.status == "PUBLISHED"
     assert services.sagemaker.invocations == [  # type: ignore[attr-defined]
@@ -124,13 +134,16 @@ def test_warm_up_invokes_the_new_target_model(services: MultiModelServices) -> N
 
 
 def test_a_failed_warm_up_is_recorded_not_fatal(services: MultiModelServices) -> None:
-    services.store.put(BUCKET, "multi-model/mme/churn.warmup.json", b'{"content_type": "text/csv", "body": "1,2"}')  # type: ignore[attr-defined]
+    services.store.put(
+        BUCKET, "multi-model/mme/churn.warmup.json", b'{"content_type": "text/csv", "body": "1,2"}'
+    )  # type: ignore[attr-defined]
     services.sagemaker.invoke_result = InvocationResult(False, "ModelError: boom")  # type: ignore[attr-defined]
     outcome = register_model_upload(upload(services, archive()), services, NOW)
     assert outcome.status == "PUBLISHED_WARMUP_FAILED"
     assert "ModelError: boom" in outcome.message
     latest = services.registry.latest("mme", "churn")
-    assert latest is not None and latest["status"] == "PUBLISHED_WARMUP_FAILED"
+    assert latest is not None
+    assert latest["status"] == "PUBLISHED_WARMUP_FAILED"
 
 
 @pytest.mark.parametrize(

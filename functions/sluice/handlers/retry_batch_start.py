@@ -37,4 +37,6 @@ def _retry(record: SQSRecord) -> dict[str, Any]:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Failed records stay in the queue (partial batch response) and reach FailureQueue after 5 tries."""
-    return process_partial_response(event=event, record_handler=_retry, processor=processor, context=context)
+    return dict(
+        process_partial_response(event=event, record_handler=_retry, processor=processor, context=context)
+    )

@@ -40,7 +40,7 @@ class S3ObjectCreatedDetail(BaseModel):
     reason: str | None = None
 
 
-class S3ObjectCreatedEvent(EventBridgeModel):  # type: ignore[misc]
+class S3ObjectCreatedEvent(EventBridgeModel):
     """EventBridge "Object Created" from a bucket with EventBridge notifications on."""
 
     detail: S3ObjectCreatedDetail
@@ -67,7 +67,7 @@ class TransformJobStateChangeDetail(BaseModel):
     Tags: dict[str, str] | list[dict[str, Any]] | None = None
 
 
-class TransformJobStateChangeEvent(EventBridgeModel):  # type: ignore[misc]
+class TransformJobStateChangeEvent(EventBridgeModel):
     detail: TransformJobStateChangeDetail
     detail_type: Literal["SageMaker Transform Job State Change"] = Field(alias="detail-type")
 
