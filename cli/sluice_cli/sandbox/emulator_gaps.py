@@ -13,6 +13,7 @@ Gaps:
 - `TransformJobLifecycle`: transform jobs are Completed at once, write nothing, emit no event.
 - `TransformJobCreateValidation`: CreateTransformJob accepts a missing model and a reused job name.
 - `S3EventBridgeEventIds`: every S3 EventBridge event has the same `id` (and `sequencer`).
+- `EventBridgeTargetEventAccount`: events sent with put_events reach their targets without `account`.
 - `S3BucketPolicyTransportCondition`: a bucket policy's Deny applies whatever its Condition, so the
   template's TLS-only policy (Deny when aws:SecureTransport is false) denies every object call.
 - `LambdaInvokeNeedsDocker`: Lambda cannot run functions without docker; the filler is the
@@ -22,6 +23,7 @@ Gaps:
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import gzip
 import hashlib
@@ -521,6 +523,55 @@ class S3EventBridgeEventIds(Gap):
             return len(events) == 2 and events[0]["id"] == events[1]["id"]
 
 
+class EventBridgeTargetEventAccount(Gap):
+    """Delivers put_events events to targets whole, with `account`, as EventBridge does."""
+
+    name = "eventbridge-target-event-account"
+    reason = "moto drops `account` from every put_events event it delivers to a target (S3's keep it)"
+
+    # The fields of an EventBridge event, in the order AWS writes them.
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail",
+        "replay-name",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._patch_parse: _MethodPatch | None = None
+
+    def _patch(self) -> None:
+        from moto.events.utils import EventTemplateParser
+
+        fields = self.FIELDS
+
+        def make(original: Any) -> Any:
+            parse = original.__func__ if isinstance(original, staticmethod) else original
+
+            def parse_or_copy(input_template: Any, input_paths_map: Any, event: Any) -> Any:
+                if input_template:  # an InputTransformer: moto's own rendering
+                    return parse(input_template, input_paths_map, event)
+                return {key: copy.deepcopy(event[key]) for key in fields if key in event}
+
+            return staticmethod(parse_or_copy)
+
+        self._patch_parse = _MethodPatch(EventTemplateParser, "parse", make)
+        self._patch_parse.apply()
+
+    def _unpatch(self) -> None:
+        assert self._patch_parse is not None
+        self._patch_parse.revert()
+
+    @classmethod
+    def still_present(cls) -> bool:
+        with _plain_moto() as clients:
+            url = _probe_rule_to_queue(clients, {"source": ["gap.probe"]})
+            clients("events").put_events(
+                Entries=[{"Source": "gap.probe", "DetailType": "Probe", "Detail": json.dumps({"a": 1})}]
+            )
+            (event,) = _drain(clients, url)
+            return "account" not in event
+
+
 class S3BucketPolicyTransportCondition(Gap):
     """Evaluates `Bool: {aws:SecureTransport: ...}` in bucket policies as AWS does for SDK calls (TLS)."""
 
@@ -658,6 +709,7 @@ class LambdaInvokeNeedsDocker(Gap):
 # --------------------------------------------------------------------------------------------------
 ALL_GAPS: tuple[type[Gap], ...] = (
     S3EventBridgeEventIds,
+    EventBridgeTargetEventAccount,
     S3BucketPolicyTransportCondition,
     TransformJobLifecycle,
     TransformJobCreateValidation,
@@ -677,6 +729,7 @@ class EmulatorGaps:
         return cls(
             [
                 S3EventBridgeEventIds(),
+                EventBridgeTargetEventAccount(),
                 S3BucketPolicyTransportCondition(),
                 TransformJobLifecycle(delay_seconds=transform_delay_seconds),
                 TransformJobCreateValidation(),

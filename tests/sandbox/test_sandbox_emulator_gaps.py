@@ -1,0 +1,107 @@
+"""emulator_gaps.py: every gap is still in moto (else its filler can go), and every filler is reversible."""
+
+from __future__ import annotations
+
+import pytest
+from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
+from moto.s3.models import FakeBucket
+from moto.sagemaker.models import SageMakerModelBackend
+
+from sluice_cli.sandbox.emulator_gaps import (
+    ALL_GAPS,
+    EmulatorGaps,
+    EventBridgeTargetEventAccount,
+    Gap,
+    LambdaInvokeNeedsDocker,
+    S3BucketPolicyTransportCondition,
+    S3EventBridgeEventIds,
+    TransformJobCreateValidation,
+    TransformJobLifecycle,
+    fake_prediction,
+)
+
+
+@pytest.mark.parametrize("gap", ALL_GAPS, ids=lambda gap: gap.name)
+def test_gap_still_present_in_plain_moto(gap: type[Gap]) -> None:
+    """If this fails, moto fixed the gap: delete its filler (and this row in EMULATION_NOTES.md)."""
+    assert gap.still_present(), f"moto no longer has the gap {gap.name!r}: {gap.reason}"
+
+
+def test_gap_still_present_transform_job_completes_at_once() -> None:
+    assert TransformJobLifecycle.still_present()
+
+
+def test_gap_still_present_transform_job_creation_unvalidated() -> None:
+    assert TransformJobCreateValidation.still_present()
+
+
+def test_gap_still_present_s3_eventbridge_events_share_one_id() -> None:
+    assert S3EventBridgeEventIds.still_present()
+
+
+def test_gap_still_present_put_events_delivered_without_account() -> None:
+    assert EventBridgeTargetEventAccount.still_present()
+
+
+def test_gap_still_present_bucket_policy_conditions_ignored() -> None:
+    assert S3BucketPolicyTransportCondition.still_present()
+
+
+def test_gap_still_present_lambda_invoke_needs_docker() -> None:
+    assert LambdaInvokeNeedsDocker.still_present()
+
+
+def test_fillers_install_and_uninstall_cleanly() -> None:
+    originals = (
+        SageMakerModelBackend.__dict__["create_transform_job"],
+        Rule.__dict__["send_to_targets"],
+        FakeBucket.__dict__["get_permission"],
+        EventTemplateParser.__dict__["parse"],
+    )
+    gaps = EmulatorGaps.default()
+    with gaps:
+        assert all(gap.installed for gap in gaps.gaps)
+        assert SageMakerModelBackend.__dict__["create_transform_job"] is not originals[0]
+        assert Rule.__dict__["send_to_targets"] is not originals[1]
+        assert FakeBucket.__dict__["get_permission"] is not originals[2]
+        assert EventTemplateParser.__dict__["parse"] is not originals[3]
+    assert not any(gap.installed for gap in gaps.gaps)
+    assert (
+        SageMakerModelBackend.__dict__["create_transform_job"],
+        Rule.__dict__["send_to_targets"],
+        FakeBucket.__dict__["get_permission"],
+        EventTemplateParser.__dict__["parse"],
+    ) == originals
+
+
+def test_uninstalling_out_of_order_is_refused() -> None:
+    lifecycle, validation = TransformJobLifecycle(), TransformJobCreateValidation()
+    lifecycle.install()
+    validation.install()
+    with pytest.raises(RuntimeError, match="reverse order"):
+        lifecycle.uninstall()
+    validation.uninstall()
+    lifecycle.uninstall()
+    assert not lifecycle.installed
+
+
+def test_transport_condition_is_evaluated_as_tls() -> None:
+    policy = {
+        "Statement": [
+            {"Effect": "Deny", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Effect": "Deny", "Action": "s3:Get*", "Condition": {"Bool": {"aws:SecureTransport": ["true"]}}},
+            {"Effect": "Deny", "Action": "s3:Put*", "Condition": {"StringEquals": {"aws:username": "x"}}},
+        ]
+    }
+    assert S3BucketPolicyTransportCondition.effective_policy(policy)["Statement"] == [
+        {"Effect": "Deny", "Action": "s3:Get*"},
+        {"Effect": "Deny", "Action": "s3:Put*", "Condition": {"StringEquals": {"aws:username": "x"}}},
+    ]
+
+
+def test_fake_prediction_is_deterministic() -> None:
+    assert fake_prediction("1,2") == fake_prediction("1,2")
+    score, line = fake_prediction("1,2").split(",", 1)
+    assert line == "1,2"
+    assert 0 <= float(score) < 1

@@ -1,0 +1,106 @@
+"""server.py: the real-AWS guard, and a Sandbox that leaves nothing behind."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.httpsession import URLLib3Session
+from moto.sagemaker.models import SageMakerModelBackend
+
+from sluice_cli.sandbox import RealAwsRequestRefused, Sandbox, refuse_real_aws
+from sluice_cli.sandbox.template import TemplateError
+
+SMALL = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
+
+
+def _template(tmp_path: Path, text: str = SMALL) -> Path:
+    path = tmp_path / "template.yaml"
+    path.write_text(text)
+    return path
+
+
+def _real_sagemaker() -> object:
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("sagemaker", endpoint_url="https://sagemaker.us-east-1.amazonaws.com")
+
+
+def test_guard_refuses_requests_to_real_aws() -> None:
+    original = URLLib3Session.send
+    client = _real_sagemaker()
+    with (
+        refuse_real_aws(),
+        pytest.raises(RealAwsRequestRefused, match=r"sagemaker\.us-east-1\.amazonaws\.com"),
+    ):
+        client.list_models()  # type: ignore[attr-defined]
+    assert URLLib3Session.send is original
+
+
+def test_sandbox_points_clients_at_the_emulator_and_guards_the_rest(tmp_path: Path) -> None:
+    with Sandbox(_template(tmp_path), stack_name="guarded") as sandbox:
+        assert os.environ["AWS_ENDPOINT_URL"] == sandbox.endpoint_url
+        assert sandbox.endpoint_url.startswith("http://127.0.0.1:")
+        # A default client (as the handlers create them) reaches the emulator ...
+        queues = boto3.client("sqs").list_queues()["QueueUrls"]
+        assert queues == [sandbox.outputs.ref("Queue")]
+        # ... and one aimed at AWS explicitly is refused before it connects.
+        with pytest.raises(RealAwsRequestRefused):
+            _real_sagemaker().list_models()  # type: ignore[attr-defined]
+    assert "AWS_ENDPOINT_URL" not in os.environ or os.environ["AWS_ENDPOINT_URL"] != sandbox.endpoint_url
+
+
+def _live_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.is_alive()}
+
+
+def _settled_extra_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    deadline = time.monotonic() + 3
+    extra = _live_threads() - before
+    while extra and time.monotonic() < deadline:
+        time.sleep(0.05)
+        extra = _live_threads() - before
+    return extra
+
+
+def test_sandbox_exits_cleanly(tmp_path: Path) -> None:
+    env_before = dict(os.environ)
+    threads_before = _live_threads()
+    create_transform_job = SageMakerModelBackend.__dict__["create_transform_job"]
+    with Sandbox(_template(tmp_path), stack_name="clean") as sandbox:
+        port = sandbox.port
+        assert sandbox.router.invocations == []
+        assert SageMakerModelBackend.__dict__["create_transform_job"] is not create_transform_job
+    assert _settled_extra_threads(threads_before) == set()
+    assert dict(os.environ) == env_before
+    assert SageMakerModelBackend.__dict__["create_transform_job"] is create_transform_job
+    with socket.socket() as probe:  # the port is free again
+        probe.bind(("127.0.0.1", port))
+    with Sandbox(_template(tmp_path), stack_name="again") as again:  # and a new sandbox starts fresh
+        assert again.client("sqs").list_queues()["QueueUrls"] == [again.outputs.ref("Queue")]
+
+
+def test_failed_provisioning_unwinds_everything(tmp_path: Path) -> None:
+    env_before = dict(os.environ)
+    threads_before = _live_threads()
+    bad = _template(tmp_path, "Resources:\n  Thing:\n    Type: AWS::Made::Up\n")
+    with pytest.raises(TemplateError, match=r"AWS::Made::Up"), Sandbox(bad):
+        pass
+    assert _settled_extra_threads(threads_before) == set()
+    assert dict(os.environ) == env_before
+    with Sandbox(_template(tmp_path)):  # nothing left locked
+        pass
+
+
+def test_one_sandbox_at_a_time(tmp_path: Path) -> None:
+    with (
+        Sandbox(_template(tmp_path)),
+        pytest.raises(RuntimeError, match="another Sandbox"),
+        Sandbox(_template(tmp_path)),
+    ):
+        pass
