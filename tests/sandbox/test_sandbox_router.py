@@ -342,3 +342,30 @@ def test_direct_invoke_returns_or_raises(sandbox: Sandbox) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         sandbox.router.invoke("Exploder", {"id": "direct-2"})
     assert [i.source for i in sandbox.router.invocations[-2:]] == ["direct", "direct"]
+
+
+def test_transform_job_reads_a_manifest(sandbox: Sandbox) -> None:
+    bucket = sandbox.outputs.ref("Bucket")
+    s3 = sandbox.client("s3")
+    s3.put_object(Bucket=bucket, Key="batch/m/input/a.csv", Body=b"1\n")
+    s3.put_object(Bucket=bucket, Key="batch/m/input/sub/b.csv", Body=b"2\n3\n")
+    manifest = [{"prefix": f"s3://{bucket}/batch/m/input/"}, "a.csv", "sub/b.csv"]
+    s3.put_object(Bucket=bucket, Key="batch/m/input.manifest", Body=json.dumps(manifest).encode())
+    _model(sandbox, "m")
+    request = _transform_request(
+        "sluice-m-1", "m", f"s3://{bucket}/batch/m/input.manifest", f"s3://{bucket}/m-out"
+    )
+    request["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"] = "ManifestFile"
+    sandbox.client("sagemaker").create_transform_job(**request)
+    sandbox.wait_idle()
+    assert (
+        sandbox.client("sagemaker").describe_transform_job(TransformJobName="sluice-m-1")[
+            "TransformJobStatus"
+        ]
+        == "Completed"
+    )
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="m-out/")["Contents"]]
+    assert keys == ["m-out/a.csv.out", "m-out/sub/b.csv.out"]
+    body = s3.get_object(Bucket=bucket, Key="m-out/sub/b.csv.out")["Body"].read().decode()
+    assert len(body.splitlines()) == 2
+    _drain(sandbox, "TransformEvents", 2)

@@ -104,3 +104,12 @@ def test_one_sandbox_at_a_time(tmp_path: Path) -> None:
         Sandbox(_template(tmp_path)),
     ):
         pass
+
+
+def test_busy_port_fails_fast(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(OSError, match="cannot serve"), Sandbox(_template(tmp_path), port=port):
+            pass

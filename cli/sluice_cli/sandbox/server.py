@@ -156,15 +156,32 @@ def _server_class() -> type[Any]:
             """Quiet: no access log line per request."""
 
     class SandboxMotoServer(ThreadedMotoServer):
-        """moto's ThreadedMotoServer, with connections closed after each response."""
+        """moto's ThreadedMotoServer, with connections closed after each response, and a start that
+        fails (instead of waiting forever) when the port cannot be bound."""
+
+        startup_error: BaseException | None = None
 
         def _server_entry(self) -> None:
             app = DomainDispatcherApplication(create_backend_app)
-            self._server = make_server(
-                self._ip_address, self._port, app, True, request_handler=_ClosingRequestHandler
-            )
+            try:
+                self._server = make_server(
+                    self._ip_address, self._port, app, True, request_handler=_ClosingRequestHandler
+                )
+            except BaseException as exc:
+                self.startup_error = exc
+                self._server_ready_event.set()
+                return
             self._server_ready_event.set()
             self._server.serve_forever()
+
+        def start(self) -> None:
+            super().start()
+            error = self.startup_error
+            if error is not None:
+                self._thread.join()  # type: ignore[union-attr]
+                # werkzeug turns a bind failure into SystemExit(1), the OSError in its context.
+                cause = error.__context__ if isinstance(error, SystemExit) and error.__context__ else error
+                raise OSError(f"sandbox: cannot serve on {self._ip_address}:{self._port}: {cause}") from cause
 
     return SandboxMotoServer
 
