@@ -193,28 +193,37 @@ def test_sqs_batch_item_failures_stay_in_the_queue(sandbox: Sandbox) -> None:
     )
     sandbox.wait_idle()
 
-    (first,) = fake_handlers.calls("sqs_partial")
-    records = first["event"]["Records"]
-    assert [r["body"] for r in records] == ["ok-1", "fail-2", "ok-3"]
-    record = records[1]
+    # moto may hand the three messages over in one batch or several, as Lambda's poller may.
+    records = [r for c in fake_handlers.calls("sqs_partial") for r in c["event"]["Records"]]
+    assert sorted(r["body"] for r in records) == ["fail-2", "ok-1", "ok-3"]
+    (record,) = [r for r in records if r["body"] == "fail-2"]
     assert record["eventSource"] == "aws:sqs"
     assert record["eventSourceARN"] == sandbox.outputs.attribute("WorkQueue", "Arn")
     assert record["awsRegion"] == "us-east-1"
     assert record["md5OfBody"]
+    assert record["receiptHandle"]
     assert record["attributes"]["ApproximateReceiveCount"] == "1"
     assert record["messageAttributes"]["kind"]["stringValue"] == "retry"
     assert record["messageAttributes"]["kind"]["dataType"] == "String"
-    assert sandbox.router.invocations_of("Worker")[0].outcome == "partial"
 
     # Only the failed message is left; it comes back after the visibility timeout (1 s), fails
     # again, and the queue's redrive policy (maxReceiveCount 2) moves it to the dead-letter queue.
-    dead = sqs.receive_message(QueueUrl=sandbox.outputs.ref("WorkDeadQueue"), WaitTimeSeconds=5)
+    dead: dict[str, Any] = {}
     deadline = time.monotonic() + 10
     while not dead.get("Messages") and time.monotonic() < deadline:
         dead = sqs.receive_message(QueueUrl=sandbox.outputs.ref("WorkDeadQueue"), WaitTimeSeconds=1)
     assert [m["Body"] for m in dead["Messages"]] == ["fail-2"]
-    retried = fake_handlers.calls("sqs_partial")[1:]
-    assert [[r["body"] for r in c["event"]["Records"]] for c in retried] == [["fail-2"]]
+    redelivered = [
+        r["body"]
+        for c in fake_handlers.calls("sqs_partial")
+        for r in c["event"]["Records"]
+        if r["attributes"]["ApproximateReceiveCount"] == "2"
+    ]
+    assert redelivered == ["fail-2"]
+    # The batch that held fail-2 (partial or failed) and its redelivery (failed); the rest succeeded.
+    outcomes = [i.outcome for i in sandbox.router.invocations_of("Worker")]
+    assert len([o for o in outcomes if o != "succeeded"]) == 2
+    assert outcomes[-1] == "failed"
 
 
 def _model(sandbox: Sandbox, name: str) -> None:
