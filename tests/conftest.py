@@ -8,7 +8,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-sys.path.insert(0, str(Path(__file__).parent / "unit"))
+for helpers in ("unit", "integration"):
+    sys.path.insert(0, str(Path(__file__).parent / helpers))
 
 for name, value in {
     "AWS_ACCESS_KEY_ID": "testing",
