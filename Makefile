@@ -6,6 +6,8 @@ UV_VERSION := 0.13.8
 SAM_CLI_VERSION := 1.170.0
 UV := .tools/uv/bin/uv
 SAM := .tools/sam/bin/sam
+CHECKOV_VERSION := 3.3.30
+CHECKOV := .tools/checkov/bin/checkov
 VENV := .venv
 BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
@@ -29,6 +31,11 @@ $(SAM): | $(UV)
 	$(UV) venv --quiet --python $(PYTHON) .tools/sam
 	VIRTUAL_ENV=.tools/sam $(UV) pip install --quiet aws-sam-cli==$(SAM_CLI_VERSION)
 
+# checkov pins clash with the app's boto3: it gets its own environment too.
+$(CHECKOV): | $(UV)
+	$(UV) venv --quiet --python $(PYTHON) .tools/checkov
+	VIRTUAL_ENV=.tools/checkov $(UV) pip install --quiet checkov==$(CHECKOV_VERSION)
+
 ## make demo — the whole story on the embedded AWS emulator (moto server), no AWS account needed.
 demo: bootstrap
 	$(BIN)/python -m sluice_cli.sandbox.demo
@@ -37,12 +44,13 @@ demo: bootstrap
 test: lint
 	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
 
-lint: bootstrap $(SAM)
+lint: bootstrap $(SAM) $(CHECKOV)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --template template.yaml --region $(REGION)
+	BC_SKIP_MAPPING=TRUE $(CHECKOV) --quiet --config-file .checkov.yaml --file template.yaml --skip-download
 	$(BIN)/bandit --quiet --recursive functions
 	@# The sandbox's dummy credentials ('testing') and its asserts are deliberate; nothing else is skipped.
 	$(BIN)/bandit --quiet --recursive cli --skip B101,B105,B106
