@@ -1,0 +1,885 @@
+"""`make demo`: the story of Sluice on the local sandbox, told only through AWS APIs.
+
+    python -m sluice_cli.sandbox.demo        # exit code 0 only when every step observed what it expected
+
+The demo acts as a user would: it creates a SageMaker endpoint and models with ordinary SageMaker
+calls, drops objects into the artifact bucket, and then *reads* what Sluice decided from where a user
+would find it — the registry table, the bucket (objects, metadata, tags) and the notifications (an
+SQS queue subscribed to the SNS topic, and one behind an EventBridge rule on `source: sluice`). It never
+looks inside the handlers and recomputes nothing Sluice records; the only things it computes are facts
+about its own uploads (their sha256, their line count) to compare Sluice's records with.
+
+Reusable: `run_demo(console) -> DemoReport`; the story is `STORY`, a sequence of `StoryStep`s that each
+get a `Demo` (clients, names, helpers to upload, wait and observe) and a `Checks` to record what they
+expected and observed. Later stories (canary rollouts) add steps to the sequence.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from sluice.domain.registry import JOB_SK, LATEST_SK, intake_pk, intake_sk, job_pk, model_pk, version_sk
+from sluice_cli.sandbox import demo_data
+from sluice_cli.sandbox.server import Sandbox
+
+# -- the cast ------------------------------------------------------------------------------------------
+ENDPOINT = "demo-mme"
+ENDPOINT_MODEL = "demo-mme-model"
+ENDPOINT_CONFIG = "demo-mme-config"
+MODEL = "churn"
+HOSTILE_MODEL = "evil"
+BATCH_MODEL = "demo-batch-model"
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
+ROLE_ARN = "arn:aws:iam::123456789012:role/sluice-demo"
+SERVING_PREFIX = f"serving/{ENDPOINT}/"  # in the artifact bucket on purpose: Sluice must not recurse
+ARCHIVE_KEY = f"multi-model/{ENDPOINT}/{MODEL}.tar.gz"
+WARMUP_KEY = f"multi-model/{ENDPOINT}/{MODEL}.warmup.json"
+HOSTILE_KEY = f"multi-model/{ENDPOINT}/{HOSTILE_MODEL}.tar.gz"
+BATCH_RECORDS = 1000
+BATCH_INPUT_KEY = f"batch/{BATCH_MODEL}/input/2026-11-25/records.csv"
+SNS_INBOX = "sluice-demo-sns-inbox"
+EVENTS_INBOX = "sluice-demo-eventbridge-inbox"
+EVENTS_RULE = "sluice-demo-notifications"
+
+# The notification contract (README, "Rejections, failures, notifications").
+REGISTERED = "Sluice Model Registered"
+UNCHANGED = "Sluice Model Unchanged"
+REJECTED = "Sluice Artifact Rejected"
+BATCH_STATE = "Sluice Batch Job State Change"
+EXPECTED_NOTIFICATIONS = {REGISTERED: 2, UNCHANGED: 1, REJECTED: 1, BATCH_STATE: 3}
+
+# A batch job record while SageMaker runs the job: Sluice's STARTED, or SageMaker's InProgress already.
+RUNNING = frozenset({"STARTED", "InProgress"})
+
+SETTLE_TIMEOUT_SECONDS = 30.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    """One expectation of a step: what is checked, the value expected, the value observed."""
+
+    what: str
+    expected: str
+    observed: str
+    ok: bool
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    expected: str
+    observed: str
+    ok: bool
+    checks: tuple[Check, ...] = ()
+    facts: Mapping[str, Any] = field(default_factory=dict)  # raw observations (tests, later steps)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification as a subscriber received it."""
+
+    channel: str  # "SNS" | "EventBridge"
+    detail_type: str
+    status: str
+    detail: Mapping[str, Any]
+    subject: str = ""
+
+
+@dataclass
+class DemoReport:
+    steps: list[StepResult] = field(default_factory=list)
+    notifications: list[Notification] = field(default_factory=list)
+    wall_seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.steps) and all(step.ok for step in self.steps)
+
+    def step(self, name: str) -> StepResult:
+        for step in self.steps:
+            if step.name == name:
+                return step
+        raise KeyError(name)
+
+
+class Checks:
+    """What one step expected and what it observed, check by check, plus raw facts for callers."""
+
+    def __init__(self) -> None:
+        self.items: list[Check] = []
+        self.facts: dict[str, Any] = {}
+
+    def that(self, what: str, expected: str, observed: Any, ok: bool) -> bool:
+        """A check whose expectation is a description (`expected`) rather than a value."""
+        self.items.append(Check(what, expected, _shown(observed), bool(ok)))
+        return bool(ok)
+
+    def equal(self, what: str, observed: Any, expected: Any) -> bool:
+        return self.that(what, _shown(expected), observed, observed == expected)
+
+    def same_sha256(self, what: str, observed: str | None, expected: str, whose: str) -> bool:
+        """Digests compared in full, shown shortened."""
+        return self.that(what, f"{_short(expected)} ({whose})", _short(observed), observed == expected)
+
+    def result(self, name: str, seconds: float = 0.0) -> StepResult:
+        return StepResult(
+            name=name,
+            expected="; ".join(f"{c.what}: {c.expected}" for c in self.items),
+            observed="; ".join(f"{c.what}: {c.observed}" for c in self.items),
+            ok=bool(self.items) and all(c.ok for c in self.items),
+            checks=tuple(self.items),
+            facts=dict(self.facts),
+            seconds=seconds,
+        )
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | tuple):
+        return ", ".join(_shown(v) for v in value) or "(none)"
+    return json.dumps(value, default=str, sort_keys=True) if isinstance(value, dict) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB's Decimals as ints/floats, recursively."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _short(text: str | None, keep: int = 12) -> str:
+    return "—" if not text else text if len(text) <= keep + 1 else text[:keep] + "…"
+
+
+# --------------------------------------------------------------------------------------------------
+# The user's side of the sandbox
+# --------------------------------------------------------------------------------------------------
+class Demo:
+    """The sandbox as the demo's user sees it: AWS clients, the stack's names, and ways to observe."""
+
+    def __init__(self, sandbox: Sandbox, console: Console) -> None:
+        self.sandbox = sandbox
+        self.console = console
+        outputs = sandbox.outputs.outputs
+        self.bucket: str = outputs["ArtifactBucketName"]
+        self.table: str = outputs["RegistryTableName"]
+        self.topic_arn: str = outputs["NotificationTopicArn"]
+        self.failure_queue_url: str = outputs["FailureQueueUrl"]
+        self.sns_inbox_url = ""
+        self.events_inbox_url = ""
+        self.notifications: list[Notification] = []
+        self.facts: dict[str, Any] = {}  # shared between steps (e.g. the sha256 of v1)
+        # What the subscribers should have received by the end; a step that adds outcomes adds here.
+        self.expected_notifications: Counter[str] = Counter(EXPECTED_NOTIFICATIONS)
+        self._deserializer = TypeDeserializer()
+
+    def client(self, service: str) -> Any:
+        return self.sandbox.client(service)
+
+    # -- acting ---------------------------------------------------------------------------------------
+    def upload(self, key: str, body: bytes, what: str = "") -> str:
+        """PutObject into the artifact bucket; returns the new S3 version id."""
+        response = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+        version_id = str(response.get("VersionId", ""))
+        line = Text("⬆ uploaded ", style="bold cyan")
+        line.append(key, style="bold")
+        line.append(f"  {_size(len(body))}, version {_short(version_id, 8)}, sha256 {_short(_sha256(body))}")
+        if what:
+            line.append(f"\n    {what}", style="dim")
+        self.console.print(line)
+        return version_id
+
+    def settle(self, timeout: float = SETTLE_TIMEOUT_SECONDS) -> list[Notification]:
+        """Wait until Sluice has handled everything (delayed retries aside); print what was notified."""
+        began = time.monotonic()
+        self.sandbox.wait_idle(timeout, include_delayed=False)
+        arrived = self.collect_notifications()
+        self.console.print(f"[dim]… Sluice idle after {time.monotonic() - began:.1f} s[/dim]")
+        for note in arrived:
+            line = Text("🔔 ", style="yellow")
+            line.append(f"{note.channel:<12}", style="bold yellow")
+            line.append(f"{note.detail_type}  ")
+            line.append(f"status={note.status}", style="bold")
+            if note.subject:
+                line.append(f"  “{note.subject}”", style="dim")
+            self.console.print(line)
+        return arrived
+
+    def poll(self, read: Callable[[], Any], timeout: float = SETTLE_TIMEOUT_SECONDS) -> Any:
+        """`read()` until it returns something truthy, or the timeout passes (then its last value)."""
+        deadline = time.monotonic() + timeout
+        value = read()
+        while not value and time.monotonic() < deadline:
+            time.sleep(0.05)
+            value = read()
+        return value
+
+    # -- notifications --------------------------------------------------------------------------------
+    def collect_notifications(self) -> list[Notification]:
+        arrived = [
+            *(_from_sns(body) for body in self._drain(self.sns_inbox_url)),
+            *(_from_eventbridge(body) for body in self._drain(self.events_inbox_url)),
+        ]
+        self.notifications.extend(arrived)
+        return arrived
+
+    def _drain(self, queue_url: str) -> list[dict[str, Any]]:
+        if not queue_url:
+            return []
+        sqs = self.client("sqs")
+        bodies: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def notified(self, detail_type: str, since: int = 0) -> list[Notification]:
+        return [n for n in self.notifications[since:] if n.detail_type == detail_type]
+
+    # -- observing ------------------------------------------------------------------------------------
+    def record(self, pk: str, sk: str) -> dict[str, Any] | None:
+        """One registry item (strongly consistent GetItem), as plain Python values."""
+        item = self.client("dynamodb").get_item(
+            TableName=self.table, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True
+        )
+        if "Item" not in item:
+            return None
+        return {k: _plain(self._deserializer.deserialize(v)) for k, v in item["Item"].items()}
+
+    def records_with_pk(self, pk: str) -> list[dict[str, Any]]:
+        items = self.client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ConsistentRead=True,
+        )["Items"]
+        return [{k: _plain(self._deserializer.deserialize(v)) for k, v in i.items()} for i in items]
+
+    def intake(self, key: str, version_id: str) -> dict[str, Any] | None:
+        return self.record(intake_pk(self.bucket, key), intake_sk(version_id, None))
+
+    def head(self, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+        kwargs = {"Bucket": self.bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
+        try:
+            return dict(self.client("s3").head_object(**kwargs))
+        except ClientError as error:
+            if error.response["Error"]["Code"] in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+
+    def tags(self, key: str, version_id: str) -> dict[str, str]:
+        tag_set = self.client("s3").get_object_tagging(Bucket=self.bucket, Key=key, VersionId=version_id)
+        return {t["Key"]: t["Value"] for t in tag_set["TagSet"]}
+
+    def keys_under(self, prefix: str) -> list[str]:
+        pages = self.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        return [obj["Key"] for page in pages for obj in page.get("Contents", [])]
+
+    def versions_of(self, key: str) -> list[str]:
+        response = self.client("s3").list_object_versions(Bucket=self.bucket, Prefix=key)
+        return [v["VersionId"] for v in response.get("Versions", []) if v["Key"] == key]
+
+    def read(self, key: str) -> bytes:
+        return bytes(self.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    # -- showing --------------------------------------------------------------------------------------
+    def show_record(self, title: str, record: Mapping[str, Any] | None, fields: Sequence[str]) -> None:
+        """A registry item, the listed fields only, under a title naming its key."""
+        self.console.print(Text(title, style="bold magenta"))
+        table = Table(show_header=False, box=None, padding=(0, 2), pad_edge=True)
+        table.add_column(style="dim", no_wrap=True)
+        table.add_column(overflow="fold")
+        if record is None:
+            table.add_row("(no such item)", "")
+        else:
+            for name in fields:
+                if name in record:
+                    table.add_row(name, _shown(record[name]))
+        self.console.print(table)
+
+    def say(self, text: str) -> None:
+        self.console.print(Text(text))
+
+
+def _from_sns(envelope: Mapping[str, Any]) -> Notification:
+    """An SNS notification as delivered to an SQS subscriber (the JSON envelope, not raw delivery)."""
+    attributes = envelope.get("MessageAttributes", {})
+    try:
+        detail = json.loads(envelope.get("Message", "{}"))
+    except ValueError:
+        detail = {"message": envelope.get("Message")}
+    return Notification(
+        channel="SNS",
+        detail_type=str(attributes.get("detail_type", {}).get("Value", "?")),
+        status=str(attributes.get("status", {}).get("Value", "?")),
+        detail=detail,
+        subject=str(envelope.get("Subject") or ""),
+    )
+
+
+def _from_eventbridge(event: Mapping[str, Any]) -> Notification:
+    detail = event.get("detail") or {}
+    return Notification(
+        channel="EventBridge",
+        detail_type=str(event.get("detail-type", "?")),
+        status=str(detail.get("status", "?")),
+        detail=detail,
+    )
+
+
+def _size(count: int) -> str:
+    return f"{count} B" if count < 1024 else f"{count / 1024:.1f} KiB"
+
+
+# --------------------------------------------------------------------------------------------------
+# The story
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoryStep:
+    name: str  # short, the key of its StepResult and its row in the summary ("2 register v1")
+    title: str  # the section header
+    run: Callable[[Demo, Checks], None]
+
+
+def _notified(notes: Sequence[Notification]) -> list[str]:
+    return [f"{n.channel} {n.status}" for n in notes]
+
+
+def subscribe_to_notifications(demo: Demo, checks: Checks) -> None:
+    """Step 0: the stack is up; subscribe an SQS queue to the SNS topic, and one to EventBridge."""
+    outputs = demo.sandbox.outputs.outputs
+    overview = Table(show_header=False, box=None, padding=(0, 2))
+    overview.add_column(style="dim", no_wrap=True)
+    overview.add_column(style="bold", overflow="fold")
+    overview.add_row("emulator endpoint", demo.sandbox.endpoint_url)
+    overview.add_row("artifact bucket", demo.bucket)
+    overview.add_row("registry table", demo.table)
+    overview.add_row("notification topic", demo.topic_arn)
+    for name in sorted(k for k in outputs if k.endswith("FunctionName")):
+        overview.add_row(name.removesuffix("Name"), str(outputs[name]))
+    demo.console.print(overview)
+    demo.say("(moto server in this process, dummy credentials, any request to real AWS refused)")
+
+    sqs, sns, events = demo.client("sqs"), demo.client("sns"), demo.client("events")
+    demo.sns_inbox_url = sqs.create_queue(QueueName=SNS_INBOX)["QueueUrl"]
+    sns_inbox_arn = _queue_arn(sqs, demo.sns_inbox_url)
+    subscription = sns.subscribe(
+        TopicArn=demo.topic_arn, Protocol="sqs", Endpoint=sns_inbox_arn, ReturnSubscriptionArn=True
+    )["SubscriptionArn"]
+    demo.say(f"SNS: subscribed SQS queue {SNS_INBOX} to the notification topic")
+
+    demo.events_inbox_url = sqs.create_queue(QueueName=EVENTS_INBOX)["QueueUrl"]
+    events_inbox_arn = _queue_arn(sqs, demo.events_inbox_url)
+    events.put_rule(Name=EVENTS_RULE, EventPattern=json.dumps({"source": ["sluice"]}), State="ENABLED")
+    events.put_targets(Rule=EVENTS_RULE, Targets=[{"Id": "inbox", "Arn": events_inbox_arn}])
+    demo.say(f'EventBridge: rule {EVENTS_RULE} {{"source": ["sluice"]}} → SQS queue {EVENTS_INBOX}')
+
+    subscriptions = sns.list_subscriptions_by_topic(TopicArn=demo.topic_arn)["Subscriptions"]
+    ours = [s for s in subscriptions if s["SubscriptionArn"] == subscription]
+    checks.equal(
+        "SNS subscription",
+        [f"{s['Protocol']} → {_name(s['Endpoint'])}" for s in ours],
+        [f"sqs → {SNS_INBOX}"],
+    )
+    rule_state = events.describe_rule(Name=EVENTS_RULE)["State"]
+    targets = [_name(t["Arn"]) for t in events.list_targets_by_rule(Rule=EVENTS_RULE)["Targets"]]
+    checks.equal("EventBridge rule", f"{rule_state} → {_shown(targets)}", f"ENABLED → {EVENTS_INBOX}")
+    checks.facts.update(endpoint_url=demo.sandbox.endpoint_url, bucket=demo.bucket, table=demo.table)
+
+
+def _name(arn: str) -> str:
+    return arn.rsplit(":", 1)[-1]
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def create_multi_model_endpoint(demo: Demo, checks: Checks) -> None:
+    """Step 1: an ordinary SageMaker multi-model endpoint, its model data under the artifact bucket."""
+    sagemaker = demo.client("sagemaker")
+    model_data_url = f"s3://{demo.bucket}/{SERVING_PREFIX}"
+    sagemaker.create_model(
+        ModelName=ENDPOINT_MODEL,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": model_data_url},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=ENDPOINT_CONFIG,
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": ENDPOINT_MODEL,
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT_CONFIG)
+    demo.say(f"SageMaker: CreateModel {ENDPOINT_MODEL} (Mode MultiModel, ModelDataUrl {model_data_url})")
+    demo.say(
+        f"SageMaker: CreateEndpointConfig {ENDPOINT_CONFIG} (ml.m5.large x 1), CreateEndpoint {ENDPOINT}"
+    )
+    demo.say(
+        f"(the model-data prefix {SERVING_PREFIX} lies in the artifact bucket on purpose: "
+        "Sluice must not react to its own copies)"
+    )
+
+    endpoint = sagemaker.describe_endpoint(EndpointName=ENDPOINT)
+    container = sagemaker.describe_model(ModelName=ENDPOINT_MODEL)["PrimaryContainer"]
+    checks.equal("endpoint status", endpoint["EndpointStatus"], "InService")
+    checks.equal("container mode", container.get("Mode"), "MultiModel")
+    checks.equal("ModelDataUrl", container.get("ModelDataUrl"), model_data_url)
+
+
+def register_first_version(demo: Demo, checks: Checks) -> None:
+    """Step 2: upload a valid archive → v1 published, latest pointer, origin metadata, status tag."""
+    archive = demo_data.model_archive("churn-v1")
+    demo.facts["v1_sha256"] = _sha256(archive)
+    version_id = demo.upload(ARCHIVE_KEY, archive, "members: model.pth, code/inference.py")
+    seen = len(demo.notifications)
+    demo.settle()
+
+    intake = demo.intake(ARCHIVE_KEY, version_id) or {}
+    latest = demo.record(model_pk(ENDPOINT, MODEL), LATEST_SK)
+    demo.show_record(
+        f"registry: latest pointer (pk {model_pk(ENDPOINT, MODEL)}, sk {LATEST_SK})",
+        latest,
+        [
+            "version",
+            "target_model",
+            "sha256",
+            "s3_uri",
+            "size",
+            "member_count",
+            "source_version_id",
+            "status",
+        ],
+    )
+    published_key = f"{SERVING_PREFIX}{MODEL}/v1.tar.gz"
+    metadata = (demo.head(published_key) or {}).get("Metadata", {})
+    demo.say(f"S3: {published_key} metadata {_shown(metadata) if metadata else '(no such object)'}")
+    tags = demo.tags(ARCHIVE_KEY, version_id)
+    demo.say(f"S3: tags of the uploaded object version: {_shown(tags)}")
+    copies = demo.records_with_pk(intake_pk(demo.bucket, published_key))
+
+    latest = latest or {}
+    checks.equal("intake status", intake.get("status"), "PUBLISHED")
+    checks.equal("latest version", latest.get("version"), 1)
+    checks.equal("latest TargetModel", latest.get("target_model"), f"{MODEL}/v1.tar.gz")
+    checks.same_sha256("latest sha256", latest.get("sha256"), demo.facts["v1_sha256"], "of the upload")
+    checks.equal("v1.tar.gz sluice-origin", metadata.get("sluice-origin"), "published")
+    checks.equal("source tag sluice:status", tags.get("sluice:status"), "published")
+    checks.equal("intakes of Sluice's own copy", len(copies), 0)
+    notified = _notified(demo.notified(REGISTERED, seen))
+    checks.equal("notified Registered", notified, ["SNS PUBLISHED", "EventBridge PUBLISHED"])
+    checks.facts.update(intake_status=intake.get("status"), latest=latest, tags=tags)
+
+
+def reupload_identical(demo: Demo, checks: Checks) -> None:
+    """Step 3: the same bytes again → a new S3 version, recorded as UNCHANGED, nothing published."""
+    archive = demo_data.model_archive("churn-v1")
+    version_id = demo.upload(ARCHIVE_KEY, archive, "byte-identical to v1 (a new S3 object version)")
+    seen = len(demo.notifications)
+    demo.settle()
+
+    pk, sk = intake_pk(demo.bucket, ARCHIVE_KEY), intake_sk(version_id, None)
+    intake = demo.record(pk, sk)
+    demo.show_record(
+        f"registry: intake record (pk {pk}, sk {sk})",
+        intake,
+        ["status", "version", "source_version_id", "size", "received_at"],
+    )
+    published = demo.keys_under(f"{SERVING_PREFIX}{MODEL}/")
+    demo.say(f"S3: under {SERVING_PREFIX}{MODEL}/: {_shown(published)}")
+    latest = demo.record(model_pk(ENDPOINT, MODEL), LATEST_SK) or {}
+    tags = demo.tags(ARCHIVE_KEY, version_id)
+
+    intake = intake or {}
+    checks.equal("intake status", intake.get("status"), "UNCHANGED")
+    checks.equal("intake version", intake.get("version"), 1)
+    checks.equal("published objects", [k.rsplit("/", 1)[-1] for k in published], ["v1.tar.gz"])
+    checks.equal("latest version", latest.get("version"), 1)
+    checks.equal("source tag sluice:status", tags.get("sluice:status"), "unchanged")
+    notified = _notified(demo.notified(UNCHANGED, seen))
+    checks.equal("notified Unchanged", notified, ["SNS UNCHANGED", "EventBridge UNCHANGED"])
+    checks.facts.update(intake_status=intake.get("status"), intake_version=intake.get("version"))
+    checks.facts.update(published=published)
+
+
+def register_second_version(demo: Demo, checks: Checks) -> None:
+    """Step 4: a warm-up request, then new bytes → v2 published and latest; v1 stays untouched."""
+    demo.upload(WARMUP_KEY, demo_data.warmup_request(), "the request to warm each new version up with")
+    demo.settle()
+    warmup_intakes = demo.records_with_pk(intake_pk(demo.bucket, WARMUP_KEY))
+    demo.say(
+        f"registry: intake records of the warm-up file: {len(warmup_intakes)} (configuration, read later)"
+    )
+
+    archive = demo_data.model_archive("churn-v2")
+    demo.facts["v2_sha256"] = _sha256(archive)
+    version_id = demo.upload(ARCHIVE_KEY, archive, "retrained weights")
+    seen = len(demo.notifications)
+    demo.settle()
+
+    intake = demo.intake(ARCHIVE_KEY, version_id) or {}
+    latest = demo.record(model_pk(ENDPOINT, MODEL), LATEST_SK)
+    demo.show_record(
+        f"registry: latest pointer (pk {model_pk(ENDPOINT, MODEL)}, sk {LATEST_SK})",
+        latest,
+        ["version", "target_model", "sha256", "s3_uri", "status"],
+    )
+    prefix = f"{SERVING_PREFIX}{MODEL}/"
+    names = [k.removeprefix(prefix) for k in demo.keys_under(prefix)]
+    shas = {n: (demo.head(prefix + n) or {}).get("Metadata", {}).get("sluice-sha256") for n in names}
+    versions = {n: len(demo.versions_of(prefix + n)) for n in names}
+    for name in names:
+        demo.say(f"S3: {prefix}{name}  sluice-sha256 {_short(shas[name])}, {versions[name]} S3 version(s)")
+
+    latest = latest or {}
+    checks.equal("warm-up file intakes", len(warmup_intakes), 0)
+    checks.equal("intake status", intake.get("status"), "PUBLISHED")
+    checks.equal("latest version", latest.get("version"), 2)
+    checks.equal("latest TargetModel", latest.get("target_model"), f"{MODEL}/v2.tar.gz")
+    checks.same_sha256("latest sha256", latest.get("sha256"), demo.facts["v2_sha256"], "of the upload")
+    checks.equal("published objects", names, ["v1.tar.gz", "v2.tar.gz"])
+    checks.same_sha256("v1.tar.gz sha256", shas.get("v1.tar.gz"), demo.facts["v1_sha256"], "v1's, still")
+    checks.equal("S3 versions of v1.tar.gz", versions.get("v1.tar.gz"), 1)
+    notified = _notified(demo.notified(REGISTERED, seen))
+    checks.equal("notified Registered", notified, ["SNS PUBLISHED", "EventBridge PUBLISHED"])
+    checks.facts.update(intake_status=intake.get("status"), latest=latest, published=names)
+
+
+def show_warm_up(demo: Demo, checks: Checks) -> None:
+    """Step 5: the warm-up request went to v2 (moto answers with a canned body); the result is recorded."""
+    pk = model_pk(ENDPOINT, MODEL)
+    v2 = demo.record(pk, version_sk(2))
+    v1 = demo.record(pk, version_sk(1)) or {}
+    demo.show_record(
+        f"registry: version record (pk {pk}, sk {version_sk(2)})",
+        v2,
+        ["version", "status", "target_model", "warmup", "published_at"],
+    )
+    v2 = v2 or {}
+    warmup = v2.get("warmup") or {}
+    checks.equal("v2 warm-up ok", warmup.get("ok"), True)
+    checks.that("v2 warm-up detail", "recorded", warmup.get("detail"), bool(warmup.get("detail")))
+    checks.equal("v2 status", v2.get("status"), "PUBLISHED")
+    checks.equal("v1 warm-up (no file then)", v1.get("warmup"), None)
+    checks.facts.update(warmup=warmup, status=v2.get("status"))
+
+
+def reject_hostile_archive(demo: Demo, checks: Checks) -> None:
+    """Step 6: an archive with a path-traversal member → REJECTED with the reason, nothing published."""
+    archive = demo_data.hostile_archive()
+    version_id = demo.upload(HOSTILE_KEY, archive, f"members: model.pth, {demo_data.HOSTILE_MEMBER}")
+    seen = len(demo.notifications)
+    demo.settle()
+
+    pk, sk = intake_pk(demo.bucket, HOSTILE_KEY), intake_sk(version_id, None)
+    intake = demo.record(pk, sk)
+    demo.show_record(f"registry: intake record (pk {pk}, sk {sk})", intake, ["status", "code", "reason"])
+    published = demo.keys_under(f"{SERVING_PREFIX}{HOSTILE_MODEL}/")
+    source = demo.head(HOSTILE_KEY, version_id)
+    tags = demo.tags(HOSTILE_KEY, version_id)
+    demo.say(f"S3: under {SERVING_PREFIX}{HOSTILE_MODEL}/: {_shown(published)}")
+    demo.say(f"S3: the uploaded object is {'still there' if source else 'gone'}, tags {_shown(tags)}")
+    latest = demo.record(model_pk(ENDPOINT, HOSTILE_MODEL), LATEST_SK)
+
+    intake = intake or {}
+    reason = str(intake.get("reason", ""))
+    checks.equal("intake status", intake.get("status"), "REJECTED")
+    checks.that(
+        "reason",
+        f"names {demo_data.HOSTILE_MEMBER} and '..'",
+        reason,
+        demo_data.HOSTILE_MEMBER in reason and "'..'" in reason,
+    )
+    checks.equal(f"objects under {SERVING_PREFIX}{HOSTILE_MODEL}/", published, [])
+    checks.equal("uploaded object kept", source is not None, True)
+    checks.equal("source tag sluice:status", tags.get("sluice:status"), "rejected")
+    checks.equal(f"latest pointer of {HOSTILE_MODEL}", latest, None)
+    notified = _notified(demo.notified(REJECTED, seen))
+    checks.equal("notified Rejected", notified, ["SNS REJECTED", "EventBridge REJECTED"])
+    checks.facts.update(intake_status=intake.get("status"), reason=reason, code=intake.get("code"))
+
+
+def run_batch_job(demo: Demo, checks: Checks) -> None:
+    """Step 7: a CSV under batch/<model>/input/ → a transform job, followed STARTED → Completed."""
+    sagemaker = demo.client("sagemaker")
+    sagemaker.create_model(
+        ModelName=BATCH_MODEL,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{demo.bucket}/models/{BATCH_MODEL}.tar.gz"},
+    )
+    demo.say(f"SageMaker: CreateModel {BATCH_MODEL} (an ordinary single-model container)")
+    version_id = demo.upload(
+        BATCH_INPUT_KEY, demo_data.batch_csv(BATCH_RECORDS), f"{BATCH_RECORDS} CSV records"
+    )
+    seen = len(demo.notifications)
+
+    # The intake record names the job as soon as it started; the job then runs for a while.
+    intake = demo.poll(lambda: _with_job_name(demo.intake(BATCH_INPUT_KEY, version_id))) or {}
+    job_name = str(intake.get("job_name", ""))
+    running = demo.record(job_pk(job_name), JOB_SK) if job_name else None
+    demo.show_record(
+        f"registry: job record while the job runs (pk {job_pk(job_name)}, sk {JOB_SK})",
+        running,
+        ["status", "instance_type", "instance_count", "input_uri", "output_uri", "warnings"],
+    )
+    demo.settle()
+
+    job = demo.record(job_pk(job_name), JOB_SK) if job_name else None
+    demo.show_record(
+        "registry: job record once SageMaker is done",
+        job,
+        ["status", "transform_start", "transform_end", "duration_seconds", "output_uri"],
+    )
+    output_prefix = f"batch/{BATCH_MODEL}/output/{job_name}/"
+    outputs = [k.removeprefix(output_prefix) for k in demo.keys_under(output_prefix)] if job_name else []
+    lines = sum(demo.read(output_prefix + name).count(b"\n") for name in outputs)
+    demo.say(f"S3: under {output_prefix}: {_shown(outputs)} ({lines} lines)")
+    described = sagemaker.describe_transform_job(TransformJobName=job_name) if job_name else {}
+    demo.say(f"SageMaker: DescribeTransformJob → {described.get('TransformJobStatus', '—')}")
+    statuses = [n.status for n in demo.notified(BATCH_STATE, seen) if n.channel == "SNS"]
+
+    job = job or {}
+    running_status = (running or {}).get("status")
+    checks.equal("intake status", intake.get("status"), "BATCH_STARTED")
+    checks.that(
+        "intake job_name", f"sluice-{BATCH_MODEL}-…", job_name, job_name.startswith(f"sluice-{BATCH_MODEL}-")
+    )
+    checks.that(
+        "job status while running", "STARTED or InProgress", running_status, running_status in RUNNING
+    )
+    checks.equal("job status at the end", job.get("status"), "Completed")
+    duration = job.get("duration_seconds")
+    checks.that("job duration_seconds", "recorded", duration, isinstance(duration, int | float))
+    checks.equal("output objects", outputs, ["records.csv.out"])
+    checks.equal("output lines", lines, BATCH_RECORDS)
+    checks.equal("SageMaker job status", described.get("TransformJobStatus"), "Completed")
+    checks.equal("notified job states (SNS)", statuses, ["STARTED", "InProgress", "Completed"])
+    checks.facts.update(
+        job_name=job_name, running_status=running_status, job=job, outputs=outputs, statuses=statuses
+    )
+
+
+def _with_job_name(intake: dict[str, Any] | None) -> dict[str, Any] | None:
+    return intake if intake and intake.get("job_name") else None
+
+
+def count_notifications(demo: Demo, checks: Checks) -> None:
+    """Step 8: every outcome reached both subscribers; nothing landed in the FailureQueue."""
+    demo.collect_notifications()
+    counts = {
+        channel: Counter(n.detail_type for n in demo.notifications if n.channel == channel)
+        for channel in ("SNS", "EventBridge")
+    }
+    table = Table(title="notifications received, by detail type", title_justify="left")
+    table.add_column("detail type")
+    table.add_column("expected", justify="right")
+    table.add_column("SNS → SQS", justify="right")
+    table.add_column("EventBridge → SQS", justify="right")
+    expected = demo.expected_notifications
+    for detail_type in sorted(set(expected) | set(counts["SNS"]) | set(counts["EventBridge"])):
+        table.add_row(
+            detail_type,
+            str(expected[detail_type]),
+            str(counts["SNS"][detail_type]),
+            str(counts["EventBridge"][detail_type]),
+        )
+    demo.console.print(table)
+    attributes = demo.client("sqs").get_queue_attributes(
+        QueueUrl=demo.failure_queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    failed = sum(int(v) for v in attributes.values())
+    demo.say(f"SQS: the FailureQueue holds {failed} message(s)")
+
+    for channel in ("SNS", "EventBridge"):
+        checks.equal(f"{channel} notifications", _counts(counts[channel]), _counts(expected))
+    checks.equal("FailureQueue messages", failed, 0)
+    checks.facts.update(counts={channel: dict(c) for channel, c in counts.items()}, failure_queue=failed)
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    """ "registered 2, unchanged 1, …": the contract's detail types first, in the README's order."""
+    short = {REGISTERED: "registered", UNCHANGED: "unchanged", REJECTED: "rejected", BATCH_STATE: "batch"}
+    order = list(short)
+    names = sorted(counts, key=lambda k: (order.index(k) if k in order else len(order), k))
+    return ", ".join(f"{short.get(k, k)} {counts[k]}" for k in names if counts[k])
+
+
+STORY: tuple[StoryStep, ...] = (
+    StoryStep(
+        "0 setup", "Step 0 · the stack on the sandbox, and two subscribers", subscribe_to_notifications
+    ),
+    StoryStep(
+        "1 endpoint",
+        "Step 1 · a multi-model endpoint, with plain SageMaker APIs",
+        create_multi_model_endpoint,
+    ),
+    StoryStep("2 register v1", f"Step 2 · upload {ARCHIVE_KEY}", register_first_version),
+    StoryStep("3 same bytes", "Step 3 · upload the same bytes again", reupload_identical),
+    StoryStep("4 register v2", "Step 4 · a warm-up request, then new weights", register_second_version),
+    StoryStep("5 warm-up", "Step 5 · the warm-up of v2", show_warm_up),
+    StoryStep("6 hostile", f"Step 6 · upload {HOSTILE_KEY} (path traversal)", reject_hostile_archive),
+    StoryStep("7 batch", f"Step 7 · upload {BATCH_INPUT_KEY}", run_batch_job),
+    StoryStep("8 notifications", "Step 8 · what the subscribers received", count_notifications),
+)
+
+
+# --------------------------------------------------------------------------------------------------
+# Running it
+# --------------------------------------------------------------------------------------------------
+def run_story(demo: Demo, steps: Sequence[StoryStep] = STORY) -> list[StepResult]:
+    """Each step in turn; a step that raises is a failed step, and the story goes on."""
+    results = []
+    for step in steps:
+        demo.console.rule(Text(step.title, style="bold"), align="left")
+        checks = Checks()
+        began = time.monotonic()
+        try:
+            step.run(demo, checks)
+        except Exception as error:
+            demo.console.print_exception(max_frames=4)
+            checks.that("the step", "completes", f"{type(error).__name__}: {error}", False)
+        for check in checks.items:
+            if check.ok:
+                line = Text("✓ ", style="bold green") + Text(f"{check.what}: {check.observed}")
+            else:
+                line = Text("✗ ", style="bold red") + Text(
+                    f"{check.what}: expected {check.expected}, observed {check.observed}", style="red"
+                )
+            demo.console.print(line)
+        results.append(checks.result(step.name, time.monotonic() - began))
+    return results
+
+
+@contextmanager
+def _quiet_handlers(enabled: bool) -> Iterator[None]:
+    """Keep the handlers' Powertools metrics (EMF lines on stdout) out of the story."""
+    if not enabled:
+        yield
+        return
+    previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = previous
+
+
+def run_demo(
+    console: Console | None = None,
+    *,
+    sandbox: Sandbox | None = None,
+    steps: Sequence[StoryStep] = STORY,
+    handler_logs: bool = False,
+) -> DemoReport:
+    """Run the story on `sandbox` (by default a fresh `Sandbox()`, stopped at the end) and print it,
+    then its summary. `handler_logs` keeps the handlers' INFO logs and metric lines on stdout."""
+    console = console or Console()
+    report = DemoReport()
+    began = time.monotonic()
+    with ExitStack() as stack:
+        stack.enter_context(_quiet_handlers(not handler_logs))
+        if sandbox is None:
+            console.print("[dim]starting the sandbox: moto server, the stack from template.yaml …[/dim]")
+            parameters = {} if handler_logs else {"LogLevel": "WARNING"}
+            sandbox = stack.enter_context(Sandbox(parameters=parameters))
+            console.print(f"[dim]sandbox up after {time.monotonic() - began:.1f} s[/dim]")
+        demo = Demo(sandbox, console)
+        report.steps = run_story(demo, steps)
+        report.notifications = list(demo.notifications)
+        console.print("[dim]stopping the sandbox …[/dim]")
+    report.wall_seconds = time.monotonic() - began
+    print_summary(console, report)
+    return report
+
+
+def print_summary(console: Console, report: DemoReport) -> None:
+    """One row per check, grouped by step: step, what, expected, observed, ✓/✗."""
+    console.rule(Text("Summary", style="bold"), align="left")
+    table = Table(show_lines=False)
+    table.add_column("step", style="bold", no_wrap=True)
+    table.add_column("check")
+    table.add_column("expected", overflow="fold")
+    table.add_column("observed", overflow="fold")
+    table.add_column("", justify="center", no_wrap=True)
+    for step in report.steps:
+        for i, check in enumerate(step.checks):
+            table.add_row(
+                f"{step.name}" if i == 0 else "",
+                check.what,
+                check.expected,
+                Text(check.observed, style="" if check.ok else "bold red"),
+                Text("✓", style="bold green") if check.ok else Text("✗", style="bold red"),
+                end_section=i == len(step.checks) - 1,
+            )
+    console.print(table)
+    passed = sum(step.ok for step in report.steps)
+    verdict = (
+        Text("all steps as expected", style="bold green")
+        if report.ok
+        else Text("some steps did not go as expected", style="bold red")
+    )
+    console.print(
+        verdict + Text(f": {passed}/{len(report.steps)} steps ✓ — wall time {report.wall_seconds:.1f} s")
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m sluice_cli.sandbox.demo", description="Sluice's story on the local sandbox."
+    )
+    parser.add_argument(
+        "--handler-logs", action="store_true", help="also show the handlers' Powertools logs and metrics"
+    )
+    args = parser.parse_args(argv)
+    report = run_demo(Console(), handler_logs=args.handler_logs)
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
