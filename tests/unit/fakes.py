@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint, ObjectHead
 from sluice.domain.registry import LATEST_SK, job_pk, model_pk, version_from_sk, version_sk
-from sluice.errors import CapacityUnavailable, RejectedTarget
+from sluice.errors import CapacityUnavailable, RejectedConfiguration, RejectedTarget
 
 
 @dataclass
@@ -63,6 +63,7 @@ class FakeSageMaker:
     models: set[str] = field(default_factory=set)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     capacity_errors: int = 0
+    refuse_with: str | None = None  # SageMaker's ValidationException message for the next job
     invocations: list[tuple[str, str, str, bytes]] = field(default_factory=list)
     invoke_result: InvocationResult = field(default_factory=lambda: InvocationResult(True, "HTTP 200"))
 
@@ -82,6 +83,8 @@ class FakeSageMaker:
         if self.capacity_errors:
             self.capacity_errors -= 1
             raise CapacityUnavailable("ResourceLimitExceeded: account-level service limit")
+        if self.refuse_with is not None:
+            raise RejectedConfiguration(f"SageMaker refused the transform job: {self.refuse_with}")
         name = request["TransformJobName"]
         if name in self.jobs:
             return False

@@ -138,3 +138,76 @@ def test_jobs_sluice_did_not_start_are_ignored(services: BatchServices) -> None:
     outcome = record_job_state("someone-elses-job", "Completed", {}, services, NOW)
     assert outcome.status == "IGNORED"
     assert "not started by Sluice" in outcome.message
+
+
+def test_a_job_sagemaker_refuses_is_a_rejection_of_the_upload(services: BatchServices) -> None:
+    services.sagemaker.refuse_with = "Instance type ml.p5.48xlarge is not supported for transform"  # type: ignore[attr-defined]
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "REJECTED"
+    assert "ml.p5.48xlarge is not supported" in outcome.message
+    job = services.registry.job(outcome.details["job_name"])
+    assert job is not None
+    assert job["status"] == "REJECTED"
+    assert services.store.tags[(BUCKET, KEY)] == {"sluice:status": "rejected"}  # type: ignore[attr-defined]
+    assert [t for t, _ in services.notifier.sent] == ["Sluice Artifact Rejected"]  # type: ignore[attr-defined]
+
+
+def test_a_refused_retry_whose_intake_is_gone_still_notifies(services: BatchServices) -> None:
+    services.sagemaker.refuse_with = "bad request"  # type: ignore[attr-defined]
+    services.registry.put({"pk": "job#sluice-x", "sk": "job", "status": "QUEUED", "model": "churn"})
+    outcome = retry_batch_start(
+        RetryRequest("sluice-x", {}, 2, "intake#gone", "v"), services, NOW, jitter=0.0
+    )
+    assert outcome.status == "REJECTED"
+    assert services.notifier.sent[-1][1]["reason"].endswith("bad request")  # type: ignore[attr-defined]
+
+
+def test_inputs_written_by_sluice_vanished_or_outside_the_layout_are_ignored(services: BatchServices) -> None:
+    services.store.put(BUCKET, "batch/churn/input/own.csv", b"1\n", {"sluice-origin": "published"})  # type: ignore[attr-defined]
+    own = start_batch_upload(
+        Upload(BUCKET, "batch/churn/input/own.csv", "raw", None, None), services, NOW, 0.0
+    )
+    gone = start_batch_upload(
+        Upload(BUCKET, "batch/churn/input/gone.csv", "raw", None, None), services, NOW, 0.0
+    )
+    outside = start_batch_upload(
+        upload(services, key="batch/churn/batch.json", body=b"{}"), services, NOW, 0.0
+    )
+    assert [own.status, gone.status, outside.status] == ["IGNORED"] * 3
+    assert "no recursion" in own.message
+    assert "no longer exists" in gone.message
+    assert "batch/<model>/input/<path>" in outside.message
+    assert services.sagemaker.jobs == {}  # type: ignore[attr-defined]
+
+
+def test_an_upload_already_processed_is_not_started_again(services: BatchServices) -> None:
+    event = upload(services)
+    first = start_batch_upload(event, services, NOW, jitter=0.0)
+    again = start_batch_upload(event, services, NOW, jitter=0.0)
+    assert again.status == "BATCH_STARTED"
+    assert again.details["job_name"] == first.details["job_name"]
+    assert "already processed" in again.message
+
+
+def test_oversized_batch_json_is_rejected(services: BatchServices) -> None:
+    services.store.put(BUCKET, "batch/churn/batch.json", b" " * (64 * 1024 + 1))  # type: ignore[attr-defined]
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "REJECTED"
+    assert "batch/churn/batch.json is too large" in outcome.message
+
+
+def test_job_events_apply_even_when_the_record_changes_underneath(services: BatchServices) -> None:
+    name = start_batch_upload(upload(services), services, NOW, jitter=0.0).details["job_name"]
+    original_update = services.registry.update
+    calls = {"n": 0}
+
+    def racing_update(pk: str, sk: str, attrs: dict, *, expect: dict | None = None) -> bool:  # type: ignore[type-arg]
+        calls["n"] += 1
+        if calls["n"] == 1:  # another event moved the record on between our read and write
+            original_update(pk, sk, {"status": "InProgress"})
+        return original_update(pk, sk, attrs, expect=expect)
+
+    services.registry.update = racing_update  # type: ignore[method-assign]
+    outcome = record_job_state(name, "Completed", {"TransformEndTime": "2026-11-25T12:00:00Z"}, services, NOW)
+    assert outcome.status == "Completed"
+    assert outcome.details["previous_status"] == "InProgress"
