@@ -211,3 +211,19 @@ def test_job_events_apply_even_when_the_record_changes_underneath(services: Batc
     outcome = record_job_state(name, "Completed", {"TransformEndTime": "2026-11-25T12:00:00Z"}, services, NOW)
     assert outcome.status == "Completed"
     assert outcome.details["previous_status"] == "InProgress"
+
+
+def test_no_late_started_notification_once_the_job_reported_progress(services: BatchServices) -> None:
+    """SageMaker's InProgress event may be handled before CreateTransformJob returns to us."""
+    original_create = services.sagemaker.create_transform_job
+
+    def create_and_report_progress(request: dict) -> bool:  # type: ignore[type-arg]
+        started = original_create(request)
+        record_job_state(request["TransformJobName"], "InProgress", {}, services, NOW)
+        return started
+
+    services.sagemaker.create_transform_job = create_and_report_progress  # type: ignore[method-assign]
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "STARTED"
+    assert services.registry.job(outcome.details["job_name"])["status"] == "InProgress"  # type: ignore[index]
+    assert [d["status"] for _, d in services.notifier.sent] == ["InProgress"]  # type: ignore[attr-defined]

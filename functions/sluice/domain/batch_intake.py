@@ -180,8 +180,8 @@ def _try_start(
         return _reject_intake(services, retry, error, now, base)
 
     # The job's own events may already have moved the record on (InProgress...): only STARTING/QUEUED advance.
-    for previous in ("STARTING", "QUEUED"):
-        if services.registry.update(
+    advanced = any(
+        services.registry.update(
             *job_key,
             {
                 "status": "STARTED",
@@ -190,8 +190,9 @@ def _try_start(
                 "attempts": retry.attempt,
             },
             expect={"status": previous},
-        ):
-            break
+        )
+        for previous in ("STARTING", "QUEUED")
+    )
     services.registry.update(
         retry.intake_pk,
         retry.intake_sk,
@@ -209,7 +210,12 @@ def _try_start(
         "input_uri": retry.request["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"],
         "output_uri": retry.request["TransformOutput"]["S3OutputPath"],
     }
-    services.notifier.notify(JOB_DETAIL_TYPE, detail, subject=f"Sluice started batch job {retry.job_name}")
+    if advanced:
+        # Otherwise the job's own state events got there first and notified: a late STARTED would
+        # reach subscribers after InProgress (or Completed) and read as a step backwards.
+        services.notifier.notify(
+            JOB_DETAIL_TYPE, detail, subject=f"Sluice started batch job {retry.job_name}"
+        )
     verb = "started" if started_now else "was already running:"
     message = f"batch transform job {verb} {retry.job_name} on model {model}"
     if warnings:
