@@ -1,0 +1,114 @@
+"""Read-only views of the registry table for the `sluice` CLI.
+
+The Lambdas' `RegistryStore` takes its DynamoDB client from the environment; the CLI builds its clients
+from its own options (profile, region, endpoint), so it reads the table here with a client it is given.
+Keys and item shapes are never re-typed: key builders come from `sluice.domain.registry`, the intake
+index key from `sluice.domain.intake.intake_record` (its only writer), items go through the adapters'
+`from_item`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from sluice.adapters.registry import from_item
+from sluice.domain.intake import intake_record
+from sluice.domain.ports import ObjectHead
+from sluice.domain.registry import (
+    JOB_SK,
+    LATEST_SK,
+    batch_index_pk,
+    endpoint_index_pk,
+    job_pk,
+    model_pk,
+)
+
+INDEX_NAME = "gsi1"
+
+Record = dict[str, Any]
+RecordFilter = Callable[[Record], bool]
+
+
+@cache
+def intake_index_pk() -> str:
+    """The `gsi1pk` every intake record carries, as `intake_record` writes it."""
+    placeholder = ObjectHead(bucket="-", key="-", size=0, etag="-", version_id=None)
+    return str(intake_record(placeholder, "-", "-", datetime.now(UTC))["gsi1pk"])
+
+
+def status_filter(status: str | None) -> RecordFilter:
+    """Records whose status equals `status`, ignoring case (`completed` finds `Completed`)."""
+    if status is None:
+        return lambda record: True
+    wanted = status.casefold()
+    return lambda record: str(record.get("status", "")).casefold() == wanted
+
+
+class RegistryView:
+    """Queries the CLI needs, over a boto3 DynamoDB client built from the CLI's session."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+
+    # -- model versions ------------------------------------------------------------------------------
+    def model_versions(self, endpoint: str) -> list[Record]:
+        """Every version record of every model on an endpoint (gsi1 `endpoint#<endpoint>`)."""
+        return list(self._query_index(endpoint_index_pk(endpoint)))
+
+    def latest_pointer(self, endpoint: str, model: str) -> Record | None:
+        item = self.dynamodb.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": model_pk(endpoint, model)}, "sk": {"S": LATEST_SK}},
+        )
+        return from_item(item["Item"]) if "Item" in item else None
+
+    # -- batch jobs ----------------------------------------------------------------------------------
+    def jobs(self, *, model: str | None, keep: RecordFilter, limit: int) -> list[Record]:
+        """Newest first. With a model: gsi1 `batch#<model>` (ordered by creation time). Without: a scan
+        of the table for job records, sorted here (reads the whole table; fine at registry sizes)."""
+        if model is not None:
+            return _first(self._query_index(batch_index_pk(model), newest_first=True), keep, limit)
+        jobs = [job for job in self._scan_jobs() if keep(job)]
+        jobs.sort(key=lambda job: str(job.get("created_at", "")), reverse=True)
+        return jobs[:limit]
+
+    def _scan_jobs(self) -> Iterator[Record]:
+        paginator = self.dynamodb.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self.table,
+            FilterExpression="begins_with(pk, :job) AND sk = :sk",
+            ExpressionAttributeValues={":job": {"S": job_pk("")}, ":sk": {"S": JOB_SK}},
+        ):
+            yield from (from_item(item) for item in page.get("Items", []))
+
+    # -- intakes -------------------------------------------------------------------------------------
+    def intakes(self, *, keep: RecordFilter, limit: int) -> list[Record]:
+        """The most recent uploads, newest first (gsi1 `intake`, ordered by receipt time)."""
+        return _first(self._query_index(intake_index_pk(), newest_first=True), keep, limit)
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _query_index(self, pk: str, *, newest_first: bool = False) -> Iterator[Record]:
+        """Lazily, page by page: callers that need only the first few stop early."""
+        paginator = self.dynamodb.get_paginator("query")
+        for page in paginator.paginate(
+            TableName=self.table,
+            IndexName=INDEX_NAME,
+            KeyConditionExpression="gsi1pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": pk}},
+            ScanIndexForward=not newest_first,
+        ):
+            yield from (from_item(item) for item in page.get("Items", []))
+
+
+def _first(records: Iterator[Record], keep: RecordFilter, limit: int) -> list[Record]:
+    found: list[Record] = []
+    for record in records:
+        if keep(record):
+            found.append(record)
+            if len(found) >= limit:
+                break
+    return found
