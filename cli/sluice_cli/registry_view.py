@@ -2,22 +2,18 @@
 
 The Lambdas' `RegistryStore` takes its DynamoDB client from the environment; the CLI builds its clients
 from its own options (profile, region, endpoint), so it reads the table here with a client it is given.
-Keys and item shapes are never re-typed: key builders come from `sluice.domain.registry`, the intake
-index key from `sluice.domain.intake.intake_record` (its only writer), items go through the adapters'
-`from_item`.
+Keys and item shapes are never re-typed: key builders come from `sluice.domain.registry`, items go
+through the adapters' `from_item`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from sluice.adapters.registry import from_item
-from sluice.domain.intake import intake_record
-from sluice.domain.ports import ObjectHead
 from sluice.domain.registry import (
+    INTAKE_INDEX_PK,
     JOB_SK,
     LATEST_SK,
     batch_index_pk,
@@ -30,13 +26,6 @@ INDEX_NAME = "gsi1"
 
 Record = dict[str, Any]
 RecordFilter = Callable[[Record], bool]
-
-
-@cache
-def intake_index_pk() -> str:
-    """The `gsi1pk` every intake record carries, as `intake_record` writes it."""
-    placeholder = ObjectHead(bucket="-", key="-", size=0, etag="-", version_id=None)
-    return str(intake_record(placeholder, "-", "-", datetime.now(UTC))["gsi1pk"])
 
 
 def status_filter(status: str | None) -> RecordFilter:
@@ -88,7 +77,7 @@ class RegistryView:
     # -- intakes -------------------------------------------------------------------------------------
     def intakes(self, *, keep: RecordFilter, limit: int) -> list[Record]:
         """The most recent uploads, newest first (gsi1 `intake`, ordered by receipt time)."""
-        return _first(self._query_index(intake_index_pk(), newest_first=True), keep, limit)
+        return _first(self._query_index(INTAKE_INDEX_PK, newest_first=True), keep, limit)
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _query_index(self, pk: str, *, newest_first: bool = False) -> Iterator[Record]:

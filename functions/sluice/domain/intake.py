@@ -8,7 +8,7 @@ from typing import Any
 
 from sluice.domain.layout import KeyEncoding, candidate_keys
 from sluice.domain.ports import NotifierPort, ObjectHead, ObjectStore, Registry
-from sluice.domain.registry import intake_pk, intake_sk
+from sluice.domain.registry import INTAKE_INDEX_PK, intake_pk, intake_sk
 from sluice.errors import Rejected
 
 STATUS_TAG = "sluice:status"
@@ -60,7 +60,7 @@ def intake_record(head: ObjectHead, kind: str, status: str, now: datetime, **att
     return {
         "pk": pk,
         "sk": sk,
-        "gsi1pk": "intake",
+        "gsi1pk": INTAKE_INDEX_PK,
         "gsi1sk": f"{now.isoformat()}#{head.key}",
         "kind": kind,
         "bucket": head.bucket,

@@ -59,6 +59,9 @@ def intake_sk(version_id: str | None, etag: str | None) -> str:
     return f"etag#{(etag or '').strip(chr(34))}"
 
 
+INTAKE_INDEX_PK = "intake"  # gsi1pk of every intake record: recent uploads, newest first by gsi1sk
+
+
 def job_pk(job_name: str) -> str:
     return f"job#{job_name}"
 
