@@ -329,3 +329,230 @@ def test_real_template_wires_every_function_and_event(clients: Clients) -> None:
                 assert mapping.queue_url.endswith(mapping.queue_arn.rsplit(":", 1)[1])
             else:
                 pytest.fail(f"{logical_id}.{event_name}: event type {event['Type']} is not wired")
+
+
+OBSERVABILITY = """
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Retention:
+    Type: Number
+    Default: 14
+Resources:
+  Key:
+    Type: AWS::KMS::Key
+    Properties:
+      Description: test key
+      EnableKeyRotation: true
+      RotationPeriodInDays: 180
+      PendingWindowInDays: 7
+      KeyPolicy:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Principal: {AWS: !Sub "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+            Action: kms:*
+            Resource: "*"
+      Tags: [{Key: team, Value: ml}]
+  Alias:
+    Type: AWS::KMS::Alias
+    Properties:
+      AliasName: !Sub alias/${AWS::StackName}-test
+      TargetKeyId: !Ref Key
+  Topic:
+    Type: AWS::SNS::Topic
+    Properties:
+      KmsMasterKeyId: !Ref Key
+  Queue:
+    Type: AWS::SQS::Queue
+  Logs:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub /test/${AWS::StackName}/Fn
+      RetentionInDays: !Ref Retention
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: fake_handlers.record
+      LoggingConfig:
+        LogGroup: !Ref Logs
+        LogFormat: JSON
+        ApplicationLogLevel: DEBUG
+  Plain:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: fake_handlers.record
+  Backlog:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      AlarmName: !Sub ${AWS::StackName}-backlog
+      AlarmDescription: the queue keeps messages
+      ActionsEnabled: true
+      Metrics:
+        - Id: visible
+          ReturnData: false
+          MetricStat:
+            Metric:
+              Namespace: AWS/SQS
+              MetricName: ApproximateNumberOfMessagesVisible
+              Dimensions: [{Name: QueueName, Value: !GetAtt Queue.QueueName}]
+            Period: 300
+            Stat: Maximum
+            Unit: Count
+        - Id: total
+          Expression: visible * 2
+          Label: doubled
+          ReturnData: true
+      EvaluationPeriods: 3
+      DatapointsToAlarm: 2
+      Threshold: 10
+      ComparisonOperator: GreaterThanOrEqualToThreshold
+      TreatMissingData: missing
+      InsufficientDataActions: [!Ref Topic]
+      Tags: [{Key: team, Value: ml}]
+Outputs:
+  KeyArn:
+    Value: !GetAtt Key.Arn
+  KeyId:
+    Value: !GetAtt Key.KeyId
+  AliasName:
+    Value: !Ref Alias
+  AlarmArn:
+    Value: !GetAtt Backlog.Arn
+"""
+
+
+def test_kms_key_alias_log_group_and_metric_math_alarm(clients: Clients, tmp_path: Path) -> None:
+    stack = provision_stack(clients, _template(tmp_path, OBSERVABILITY), stack_name="demo")
+    assert stack.warnings == []
+    kms = clients.client("kms")
+    key_id = stack.ref("Key")
+    metadata = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert stack.outputs["KeyArn"] == metadata["Arn"]
+    assert stack.outputs["KeyId"] == key_id
+    assert metadata["Description"] == "test key"
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    assert policy["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [{"TagKey": "team", "TagValue": "ml"}]
+    (alias,) = kms.list_aliases(KeyId=key_id)["Aliases"]
+    assert alias["AliasName"] == stack.outputs["AliasName"] == "alias/demo-test"
+    topic = clients.client("sns").get_topic_attributes(TopicArn=stack.ref("Topic"))["Attributes"]
+    assert topic["KmsMasterKeyId"] == key_id
+
+    (group,) = clients.client("logs").describe_log_groups(logGroupNamePrefix="/test/demo/")["logGroups"]
+    assert (group["logGroupName"], group["retentionInDays"]) == ("/test/demo/Fn", 14)
+    function = stack.functions["Fn"]
+    assert (function.log_group, function.log_format, function.application_log_level) == (
+        "/test/demo/Fn",
+        "JSON",
+        "DEBUG",
+    )
+    plain = stack.functions["Plain"]
+    assert (plain.log_group, plain.log_format, plain.application_log_level) == (
+        f"/aws/lambda/{plain.name}",
+        "Text",
+        None,
+    )
+
+    (alarm,) = clients.client("cloudwatch").describe_alarms(AlarmNames=["demo-backlog"])["MetricAlarms"]
+    assert stack.outputs["AlarmArn"] == alarm["AlarmArn"]
+    assert alarm["InsufficientDataActions"] == [stack.ref("Topic")]
+    assert (alarm["EvaluationPeriods"], alarm["DatapointsToAlarm"], alarm["Threshold"]) == (3, 2, 10.0)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    visible, total = alarm["Metrics"]
+    assert visible["MetricStat"]["Metric"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": stack.attribute("Queue", "QueueName")}
+    ]
+    assert (visible["MetricStat"]["Period"], visible["ReturnData"]) == (300, False)
+    assert (total["Expression"], total["ReturnData"]) == ("visible * 2", True)
+
+
+def test_disabled_key_is_disabled(clients: Clients, tmp_path: Path) -> None:
+    text = "Resources:\n  Key:\n    Type: AWS::KMS::Key\n    Properties:\n      Enabled: false\n"
+    stack = provision_stack(clients, _template(tmp_path, text))
+    metadata = clients.client("kms").describe_key(KeyId=stack.ref("Key"))["KeyMetadata"]
+    assert not metadata["Enabled"]
+    assert not clients.client("kms").get_key_rotation_status(KeyId=stack.ref("Key"))["KeyRotationEnabled"]
+
+
+@pytest.mark.skipif(not REPO_TEMPLATE.exists(), reason="template.yaml not written yet")
+def test_real_template_alarms_key_and_log_groups(clients: Clients) -> None:
+    """Nothing is lost, visibly: FailureQueue and a starved BatchRetryQueue alarm on the (customer-key
+    encrypted) notification topic; every function logs to its own group with the stack's retention."""
+    stack = provision_stack(clients, REPO_TEMPLATE, parameters={"LogRetentionDays": "90"})
+    assert stack.warnings == []
+    topic_arn = stack.outputs["NotificationTopicArn"]
+    cloudwatch = clients.client("cloudwatch")
+
+    (failures,) = cloudwatch.describe_alarms(AlarmNames=[stack.outputs["FailureQueueAlarmName"]])[
+        "MetricAlarms"
+    ]
+    assert (failures["Namespace"], failures["MetricName"]) == (
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+    )
+    assert failures["Dimensions"] == [
+        {"Name": "QueueName", "Value": stack.attribute("FailureQueue", "QueueName")}
+    ]
+    assert (failures["Statistic"], failures["Period"], failures["EvaluationPeriods"]) == ("Maximum", 60, 1)
+    assert (failures["ComparisonOperator"], failures["Threshold"]) == ("GreaterThanThreshold", 0.0)
+    assert failures["TreatMissingData"] == "notBreaching"
+    assert failures["AlarmActions"] == failures["OKActions"] == [topic_arn]
+    assert "redrive" in failures["AlarmDescription"]
+
+    (backlog,) = cloudwatch.describe_alarms(AlarmNames=[stack.ref("BatchRetryBacklogAlarm")])["MetricAlarms"]
+    assert backlog["MetricName"] == "ApproximateNumberOfMessagesDelayed"
+    assert backlog["Dimensions"] == [
+        {"Name": "QueueName", "Value": stack.attribute("BatchRetryQueue", "QueueName")}
+    ]
+    # Delayed retries present in every one of 4 hours' worth of periods.
+    assert backlog["Period"] * backlog["DatapointsToAlarm"] == 4 * 3600
+    assert backlog["EvaluationPeriods"] == backlog["DatapointsToAlarm"]
+    assert backlog["AlarmActions"] == backlog["OKActions"] == [topic_arn]
+
+    kms = clients.client("kms")
+    key_id = stack.ref("NotificationKey")
+    assert stack.outputs["NotificationKeyArn"] == kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    (alias,) = kms.list_aliases(KeyId=key_id)["Aliases"]
+    assert alias["AliasName"] == f"alias/{stack.stack_name}-notifications"
+    services = {
+        service
+        for statement in json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])[
+            "Statement"
+        ]
+        for service in statement["Principal"].get("Service", [])
+    }
+    assert "cloudwatch.amazonaws.com" in services
+    topic = clients.client("sns").get_topic_attributes(TopicArn=topic_arn)["Attributes"]
+    assert topic["KmsMasterKeyId"] == key_id
+    statements = json.loads(topic["Policy"])["Statement"]
+    assert any(
+        s["Effect"] == "Allow"
+        and s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+        and s["Condition"]["StringEquals"]["aws:SourceAccount"] == stack.account_id
+        for s in statements
+    )
+
+    groups = {
+        g["logGroupName"]: g.get("retentionInDays")
+        for g in clients.client("logs").describe_log_groups()["logGroups"]
+    }
+    assert stack.functions
+    for function in stack.functions.values():
+        assert function.log_group == f"/sluice/{stack.stack_name}/{function.logical_id}"
+        assert groups[function.log_group] == 90
+        assert function.log_format == "JSON"
+        assert function.application_log_level == "INFO"
+
+
+@pytest.mark.skipif(not REPO_TEMPLATE.exists(), reason="template.yaml not written yet")
+@pytest.mark.parametrize(("log_level", "lambda_level"), [("DEBUG", "DEBUG"), ("WARNING", "WARN")])
+def test_real_template_lambda_log_level_follows_powertools(
+    clients: Clients, log_level: str, lambda_level: str
+) -> None:
+    """With JSON logs Powertools obeys AWS_LAMBDA_LOG_LEVEL over POWERTOOLS_LOG_LEVEL: they must agree."""
+    stack = provision_stack(clients, REPO_TEMPLATE, parameters={"LogLevel": log_level})
+    for function in stack.functions.values():
+        assert function.environment["POWERTOOLS_LOG_LEVEL"] == log_level
+        assert function.application_log_level == lambda_level

@@ -64,7 +64,6 @@ _IGNORED_PROPERTIES: dict[str, frozenset[str]] = {
             "Tags",
             "AutoPublishAlias",
             "DeploymentPreference",
-            "LoggingConfig",
             "VpcConfig",
             "KmsKeyArn",
             "PackageType",
@@ -92,6 +91,8 @@ _IGNORED_PROPERTIES: dict[str, frozenset[str]] = {
     "AWS::Events::Rule": frozenset({"Description"}),
     "AWS::IAM::Role": frozenset({"Description", "MaxSessionDuration", "PermissionsBoundary"}),
     "AWS::SNS::Subscription": frozenset({"Region"}),
+    # Only scheduling the key's deletion reads it; the sandbox never deletes.
+    "AWS::KMS::Key": frozenset({"PendingWindowInDays"}),
 }
 
 # SAM event properties with no effect in the sandbox: delivery from the bus to the route queue
@@ -169,6 +170,10 @@ class FunctionSpec:
     memory_mb: int
     event_invoke: EventInvokeSettings
     dead_letter: Destination | None = None
+    # LoggingConfig, recorded as Lambda would apply it; the in-process runner logs to the console.
+    log_group: str = ""  # LoggingConfig.LogGroup, else Lambda's default /aws/lambda/<name>
+    log_format: str = "Text"  # Text | JSON
+    application_log_level: str | None = None  # JSON format only (AWS_LAMBDA_LOG_LEVEL)
 
 
 @dataclass(frozen=True)
@@ -344,6 +349,9 @@ class _Provisioner:
             "AWS::Events::EventBus": self._event_bus,
             "AWS::IAM::Role": self._role,
             "AWS::Logs::LogGroup": self._log_group,
+            "AWS::KMS::Key": self._kms_key,
+            "AWS::KMS::Alias": self._kms_alias,
+            "AWS::CloudWatch::Alarm": self._alarm,
             SERVERLESS_FUNCTION: self._function,
         }
 
@@ -828,6 +836,88 @@ class _Provisioner:
         arn = self._arn("logs", f"log-group:{name}:*")
         return ProvisionedResource(resource.logical_id, resource.type, name, {"Arn": arn})
 
+    # -- KMS --------------------------------------------------------------------------------------
+    def _kms_key(self, resource: Resource) -> ProvisionedResource:
+        """`Ref` is the key id, `Fn::GetAtt Arn` the key ARN (as CloudFormation returns them)."""
+        props = self._properties(resource)
+        kms = self.clients.client("kms")
+        request: dict[str, Any] = {}
+        if props.get("KeyPolicy") is not None:
+            request["Policy"] = _json(props.get("KeyPolicy"))
+        for key in ("Description", "KeyUsage", "KeySpec", "Origin"):
+            if props.get(key) is not None:
+                request[key] = str(props.get(key))
+        for key in ("MultiRegion", "BypassPolicyLockoutSafetyCheck"):
+            if props.get(key) is not None:
+                request[key] = _truthy(props.get(key))
+        if props.get("Tags"):
+            request["Tags"] = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in _tags(props.get("Tags"))]
+        metadata = kms.create_key(**request)["KeyMetadata"]
+        key_id = str(metadata["KeyId"])
+        if _truthy(props.get("EnableKeyRotation")):
+            rotation: dict[str, Any] = {"KeyId": key_id}
+            if props.get("RotationPeriodInDays") is not None:
+                rotation["RotationPeriodInDays"] = int(props.get("RotationPeriodInDays"))
+            kms.enable_key_rotation(**rotation)
+        if not _truthy(props.get("Enabled"), default=True):
+            kms.disable_key(KeyId=key_id)
+        self._warn_unread(resource, props)
+        return ProvisionedResource(
+            resource.logical_id, resource.type, key_id, {"Arn": metadata["Arn"], "KeyId": key_id}
+        )
+
+    def _kms_alias(self, resource: Resource) -> ProvisionedResource:
+        props = self._properties(resource)
+        name = str(props.get("AliasName"))
+        self.clients.client("kms").create_alias(AliasName=name, TargetKeyId=str(props.get("TargetKeyId")))
+        self._warn_unread(resource, props)
+        return ProvisionedResource(resource.logical_id, resource.type, name, {})
+
+    # -- CloudWatch -------------------------------------------------------------------------------
+    def _alarm(self, resource: Resource) -> ProvisionedResource:
+        """A metric alarm as put_metric_alarm takes it. moto never evaluates it (EMULATION_NOTES.md):
+        it sits in OK until something sets its state."""
+        props = self._properties(resource)
+        name = self._name(resource, props.get("AlarmName"), max_length=255)
+        request: dict[str, Any] = {
+            "AlarmName": name,
+            "EvaluationPeriods": int(props.get("EvaluationPeriods")),
+            "ComparisonOperator": str(props.get("ComparisonOperator")),
+        }
+        for key in (
+            "AlarmDescription",
+            "MetricName",
+            "Namespace",
+            "Statistic",
+            "ExtendedStatistic",
+            "Unit",
+            "TreatMissingData",
+            "EvaluateLowSampleCountPercentile",
+            "ThresholdMetricId",
+        ):
+            if props.get(key) is not None:
+                request[key] = str(props.get(key))
+        for key in ("Period", "DatapointsToAlarm"):
+            if props.get(key) is not None:
+                request[key] = int(props.get(key))
+        if props.get("Threshold") is not None:
+            request["Threshold"] = float(props.get("Threshold"))
+        if props.get("ActionsEnabled") is not None:
+            request["ActionsEnabled"] = _truthy(props.get("ActionsEnabled"))
+        for key in ("AlarmActions", "OKActions", "InsufficientDataActions"):
+            if props.get(key) is not None:
+                request[key] = [str(arn) for arn in props.get(key)]
+        if props.get("Dimensions") is not None:
+            request["Dimensions"] = _dimensions(props.get("Dimensions"))
+        if props.get("Metrics") is not None:
+            request["Metrics"] = [_metric_query(query) for query in props.get("Metrics")]
+        if props.get("Tags"):
+            request["Tags"] = _tags(props.get("Tags"))
+        self.clients.client("cloudwatch").put_metric_alarm(**request)
+        self._warn_unread(resource, props)
+        arn = self._arn("cloudwatch", f"alarm:{name}")
+        return ProvisionedResource(resource.logical_id, resource.type, name, {"Arn": arn})
+
     # -- Functions --------------------------------------------------------------------------------
     def _function(self, resource: Resource) -> ProvisionedResource:
         fid = resource.logical_id
@@ -848,6 +938,8 @@ class _Provisioner:
         environment = {
             str(k): _text(v) for k, v in dict((props.get("Environment") or {}).get("Variables") or {}).items()
         }
+        logging_config = dict(props.get("LoggingConfig") or {})
+        application_log_level = logging_config.get("ApplicationLogLevel")
         spec = FunctionSpec(
             logical_id=fid,
             name=name,
@@ -858,6 +950,9 @@ class _Provisioner:
             memory_mb=int(props.get("MemorySize") or 128),
             event_invoke=_event_invoke_settings(fid, props.get("EventInvokeConfig")),
             dead_letter=_dead_letter(fid, props.get("DeadLetterQueue")),
+            log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
+            log_format=str(logging_config.get("LogFormat") or "Text"),
+            application_log_level=None if application_log_level is None else str(application_log_level),
         )
         self.stack.functions[fid] = spec
         self._record(ProvisionedResource(fid, resource.type, name, {"Arn": arn}))
@@ -976,6 +1071,36 @@ def _event_invoke_settings(owner: str, config: Mapping[str, Any] | None) -> Even
 
 def _dead_letter(owner: str, config: Mapping[str, Any] | None) -> Destination | None:
     return _destination(f"{owner}.DeadLetterQueue", config)
+
+
+def _dimensions(value: Any) -> list[dict[str, str]]:
+    return [{"Name": str(d["Name"]), "Value": _text(d["Value"])} for d in value or []]
+
+
+def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
+    """An alarm's `Metrics` entry (MetricDataQuery): CloudFormation's shape is the API's, typed."""
+    api: dict[str, Any] = {"Id": str(query["Id"])}
+    for key in ("Expression", "Label", "AccountId"):
+        if query.get(key) is not None:
+            api[key] = str(query[key])
+    if query.get("Period") is not None:
+        api["Period"] = int(query["Period"])
+    if query.get("ReturnData") is not None:
+        api["ReturnData"] = _truthy(query["ReturnData"])
+    stat = query.get("MetricStat")
+    if stat:
+        metric = dict(stat["Metric"])
+        api["MetricStat"] = {
+            "Metric": {
+                "Namespace": str(metric["Namespace"]),
+                "MetricName": str(metric["MetricName"]),
+                "Dimensions": _dimensions(metric.get("Dimensions")),
+            },
+            "Period": int(stat["Period"]),
+            "Stat": str(stat["Stat"]),
+            **({"Unit": str(stat["Unit"])} if stat.get("Unit") else {}),
+        }
+    return api
 
 
 def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
