@@ -240,3 +240,29 @@ def test_unexpected_errors_end_in_the_failure_queue_with_the_event(stack: Stack)
     assert mine[0]["requestContext"]["condition"] == "RetriesExhausted"
     assert mine[0]["requestPayload"] == event
     assert stack.client("s3").head_object(Bucket=stack.bucket, Key=key)  # the upload is still there
+
+
+def test_large_archives_are_copied_in_parts(
+    clean_notifications: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CopyObject stops at 5 GB; above the threshold the copy must be multipart (scaled down here)."""
+    import os
+
+    from boto3.s3.transfer import TransferConfig
+
+    from sluice.adapters import s3 as s3_adapter
+
+    mib = 1024 * 1024
+    monkeypatch.setattr(
+        s3_adapter, "_COPY_CONFIG", TransferConfig(multipart_threshold=5 * mib, multipart_chunksize=5 * mib)
+    )
+    stack = clean_notifications
+    endpoint = stack.multi_model_endpoint()
+    body = make_archive({"weights.bin": os.urandom(12 * mib)})  # incompressible: ~12 MiB on S3
+    _, _, result = upload(stack, endpoint, "big", body)
+
+    assert result["status"] == "PUBLISHED"
+    published = stack.client("s3").head_object(Bucket=stack.bucket, Key=f"serving/{endpoint}/big/v1.tar.gz")
+    assert published["ETag"].strip('"').endswith("-3")  # three parts of 5 MiB
+    assert published["ContentLength"] == len(body)
+    assert published["Metadata"]["sluice-origin"] == "published"
