@@ -78,7 +78,7 @@ class LambdaContext:
         self.invoked_function_arn = function.arn
         self.memory_limit_in_mb = function.memory_mb
         self.aws_request_id = request_id
-        self.log_group_name = f"/aws/lambda/{function.name}"
+        self.log_group_name = function.log_group or f"/aws/lambda/{function.name}"
         self.log_stream_name = f"{dt.datetime.now(dt.UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
         self.identity = None
         self.client_context = None
@@ -117,7 +117,7 @@ def _runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group or f"/aws/lambda/{function.name}",
         "AWS_REGION": region,
         "AWS_DEFAULT_REGION": region,
         "_HANDLER": function.handler,
