@@ -25,15 +25,14 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sluice.adapters.registry import from_item
 from sluice.domain.registry import JOB_SK, LATEST_SK, intake_pk, intake_sk, job_pk, model_pk, version_sk
 from sluice_cli.sandbox import demo_data
 from sluice_cli.sandbox.server import Sandbox
@@ -163,17 +162,6 @@ def _shown(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True) if isinstance(value, dict) else str(value)
 
 
-def _plain(value: Any) -> Any:
-    """DynamoDB's Decimals as ints/floats, recursively."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set):
-        return [_plain(v) for v in value]
-    return value
-
-
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -202,7 +190,6 @@ class Demo:
         self.facts: dict[str, Any] = {}  # shared between steps (e.g. the sha256 of v1)
         # What the subscribers should have received by the end; a step that adds outcomes adds here.
         self.expected_notifications: Counter[str] = Counter(EXPECTED_NOTIFICATIONS)
-        self._deserializer = TypeDeserializer()
 
     def client(self, service: str) -> Any:
         return self.sandbox.client(service)
@@ -280,7 +267,7 @@ class Demo:
         )
         if "Item" not in item:
             return None
-        return {k: _plain(self._deserializer.deserialize(v)) for k, v in item["Item"].items()}
+        return from_item(item["Item"])
 
     def records_with_pk(self, pk: str) -> list[dict[str, Any]]:
         items = self.client("dynamodb").query(
@@ -289,7 +276,7 @@ class Demo:
             ExpressionAttributeValues={":pk": {"S": pk}},
             ConsistentRead=True,
         )["Items"]
-        return [{k: _plain(self._deserializer.deserialize(v)) for k, v in i.items()} for i in items]
+        return [from_item(i) for i in items]
 
     def intake(self, key: str, version_id: str) -> dict[str, Any] | None:
         return self.record(intake_pk(self.bucket, key), intake_sk(version_id, None))

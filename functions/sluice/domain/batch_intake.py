@@ -23,12 +23,10 @@ from sluice.domain.intake import (
     Outcome,
     Upload,
     ignored,
-    intake_key,
-    intake_record,
+    open_intake,
     reject,
-    resolve_object,
 )
-from sluice.domain.layout import BatchInput, classify_key, validate_sagemaker_name
+from sluice.domain.layout import BatchInput, validate_sagemaker_name
 from sluice.domain.ports import ObjectHead, RetryQueuePort, SageMakerPort
 from sluice.domain.registry import JOB_SK, IntakeStatus, job_pk
 from sluice.errors import CapacityUnavailable, Rejected, RejectedConfiguration, RejectedTarget
@@ -63,25 +61,11 @@ class RetryRequest:
 
 def start_batch_upload(upload: Upload, services: BatchServices, now: datetime, jitter: float) -> Outcome:
     """The batch journey for one uploaded object version: plan the job and start it (or queue it)."""
-    head = resolve_object(upload, services.store)
-    if head is None:
-        return ignored("the object no longer exists", bucket=upload.bucket, key=upload.key_in_event)
-    if head.written_by_sluice:
-        return ignored("written by Sluice itself (no recursion)", key=head.key)
-    target = classify_key(head.key)
-    if not isinstance(target, BatchInput):
-        return ignored(getattr(target, "reason", "not a batch input"), key=head.key)
-
-    pk, sk = intake_key(head)
-    existing = services.registry.get(pk, sk)
-    if existing and existing.get("status") not in (None, "RECEIVED"):
-        return Outcome(
-            status=str(existing["status"]),
-            message="this object version was already processed; nothing done again",
-            details={"key": head.key, "job_name": existing.get("job_name")},
-        )
-    if existing is None:
-        services.registry.put(intake_record(head, KIND, "RECEIVED", now, model=target.model))
+    opened = open_intake(upload, services, BatchInput, resumable=frozenset({"RECEIVED"}), now=now)
+    if isinstance(opened, Outcome):
+        return opened
+    head, target = opened.head, opened.target
+    pk, sk = opened.key
     try:
         plan = _plan(services, head, target)
     except Rejected as error:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from sluice.domain.layout import KeyEncoding, candidate_keys
+from sluice.domain.layout import (
+    BatchInput,
+    KeyEncoding,
+    MultiModelArtifact,
+    OutsideLayout,
+    candidate_keys,
+    classify_key,
+)
 from sluice.domain.ports import NotifierPort, ObjectHead, ObjectStore, Registry
 from sluice.domain.registry import INTAKE_INDEX_PK, intake_pk, intake_sk
 from sluice.errors import Rejected
@@ -49,6 +56,64 @@ def resolve_object(upload: Upload, store: ObjectStore) -> ObjectHead | None:
         if head is not None:
             return head
     return None
+
+
+Target = TypeVar("Target", MultiModelArtifact, BatchInput)
+
+
+@dataclass(frozen=True)
+class OpenedIntake(Generic[Target]):
+    """An upload this journey acts on: the real object, what the layout says it is, its earlier record."""
+
+    head: ObjectHead
+    target: Target
+    previous: dict[str, Any] | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return intake_key(self.head)
+
+
+def open_intake(
+    upload: Upload,
+    services: IntakeServices,
+    target_type: type[Target],
+    *,
+    resumable: frozenset[str],
+    now: datetime,
+) -> OpenedIntake[Target] | Outcome:
+    """The start every intake shares: find the real object, skip what is not ours to act on, and record
+    the upload as RECEIVED — or return the Outcome that ends the journey here.
+
+    An object version already recorded in a status outside `resumable` was processed before: nothing is
+    done again (this holds beyond the idempotency window too).
+    """
+    head = resolve_object(upload, services.store)
+    if head is None:
+        return ignored("the object no longer exists", bucket=upload.bucket, key=upload.key_in_event)
+    if head.written_by_sluice:
+        return ignored("written by Sluice itself (no recursion)", key=head.key)
+    target = classify_key(head.key)
+    if not isinstance(target, target_type):
+        reason = target.reason if isinstance(target, OutsideLayout) else f"not a {target_type.__name__}"
+        return ignored(reason, key=head.key)
+    previous = services.registry.get(*intake_key(head))
+    if previous is not None and previous.get("status") not in resumable:
+        return Outcome(
+            status=str(previous["status"]),
+            message="this object version was already processed; nothing done again",
+            details={
+                "key": head.key,
+                "version": previous.get("version"),
+                "job_name": previous.get("job_name"),
+            },
+        )
+    if previous is None:
+        names = {"model": target.model}
+        if isinstance(target, MultiModelArtifact):
+            names["endpoint"] = target.endpoint
+        services.registry.put(intake_record(head, target.kind, "RECEIVED", now, **names))
+    return OpenedIntake(head=head, target=target, previous=previous)
 
 
 def intake_key(head: ObjectHead) -> tuple[str, str]:

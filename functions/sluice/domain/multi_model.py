@@ -21,16 +21,13 @@ from sluice.domain.intake import (
     IntakeServices,
     Outcome,
     Upload,
-    ignored,
     intake_key,
-    intake_record,
+    open_intake,
     reject,
-    resolve_object,
 )
-from sluice.domain.layout import MultiModelArtifact, classify_key, validate_sagemaker_name
+from sluice.domain.layout import MultiModelArtifact, validate_sagemaker_name
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint, ObjectHead, SageMakerPort
 from sluice.domain.registry import (
-    FINAL_INTAKE_STATUSES,
     IntakeStatus,
     S3Uri,
     model_pk,
@@ -80,27 +77,13 @@ class MultiModelServices(IntakeServices):
 
 def register_model_upload(upload: Upload, services: MultiModelServices, now: datetime) -> Outcome:
     """The whole multi-model journey for one uploaded object version."""
-    head = resolve_object(upload, services.store)
-    if head is None:
-        return ignored("the object no longer exists", bucket=upload.bucket, key=upload.key_in_event)
-    if head.written_by_sluice:
-        return ignored("written by Sluice itself (no recursion)", key=head.key)
-    target = classify_key(head.key)
-    if not isinstance(target, MultiModelArtifact):
-        return ignored(getattr(target, "reason", "not a multi-model artifact"), key=head.key)
-
-    pk, sk = intake_key(head)
-    existing = services.registry.get(pk, sk)
-    if existing and existing.get("status") in FINAL_INTAKE_STATUSES:
-        return Outcome(
-            status=str(existing["status"]),
-            message="this object version was already processed; nothing done again",
-            details={"key": head.key, "version": existing.get("version")},
-        )
-    if existing is None:
-        services.registry.put(
-            intake_record(head, KIND, "RECEIVED", now, endpoint=target.endpoint, model=target.model)
-        )
+    opened = open_intake(
+        upload, services, MultiModelArtifact, resumable=frozenset({"RECEIVED", "PUBLISHING"}), now=now
+    )
+    if isinstance(opened, Outcome):
+        return opened
+    head, target, existing = opened.head, opened.target, opened.previous
+    pk, sk = opened.key
     context = {"endpoint": target.endpoint, "model": target.model}
     try:
         validate_sagemaker_name(target.endpoint, "endpoint")

@@ -22,17 +22,6 @@ class IntakeStatus(StrEnum):
     BATCH_QUEUED = "BATCH_QUEUED"
 
 
-FINAL_INTAKE_STATUSES = frozenset(
-    {
-        IntakeStatus.PUBLISHED,
-        IntakeStatus.PUBLISHED_WARMUP_FAILED,
-        IntakeStatus.UNCHANGED,
-        IntakeStatus.REJECTED,
-        IntakeStatus.BATCH_STARTED,
-    }
-)
-
-
 def model_pk(endpoint: str, model: str) -> str:
     return f"model#{endpoint}#{model}"
 

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import batch_services
 from sluice.domain.batch_intake import record_job_state
+from sluice.handlers.outcomes import report
 from sluice.models.events import TransformJobStateChangeEvent
 from sluice.observability import logger, metrics, tracer
 
@@ -27,7 +28,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         batch_services(),
         now=datetime.now(UTC),
     )
-    metrics.add_metric(name=f"BatchJob{outcome.status.title().replace('_', '')}", unit="Count", value=1)
-    log = logger.debug if outcome.status == "IGNORED" else logger.info
-    log(outcome.message, extra={"outcome": outcome.as_dict()})
-    return outcome.as_dict()
+    return report(outcome, "BatchJob")

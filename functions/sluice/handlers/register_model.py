@@ -5,35 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import idempotent_upload, multi_model_services
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import register_model_upload
-from sluice.models.events import S3ObjectCreatedEvent
+from sluice.handlers.outcomes import report, upload_from_event
 from sluice.observability import logger, metrics, tracer
 
 
 def _register(upload: Upload) -> dict[str, Any]:
-    outcome = register_model_upload(upload, multi_model_services(), now=datetime.now(UTC))
-    metrics.add_metric(name=f"Intake{outcome.status.title().replace('_', '')}", unit="Count", value=1)
-    log = logger.debug if outcome.status == "IGNORED" else logger.info
-    log(outcome.message, extra={"outcome": outcome.as_dict()})
-    return outcome.as_dict()
+    return report(register_model_upload(upload, multi_model_services(), now=datetime.now(UTC)), "Intake")
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = parse(event=event, model=S3ObjectCreatedEvent).detail
-    upload = Upload(
-        bucket=detail.bucket.name,
-        key_in_event=detail.object.key,
-        key_encoding="raw",
-        version_id=detail.object.real_version_id,
-        etag=detail.object.etag,
-    )
-    logger.append_keys(bucket=upload.bucket, key=upload.key_in_event)
-    return idempotent_upload(_register, "register_model", context)(upload)
+    return idempotent_upload(_register, "register_model", context)(upload_from_event(event))

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import batch_services
 from sluice.domain.batch_intake import RetryRequest, retry_batch_start
+from sluice.handlers.outcomes import report
 from sluice.models.events import BatchRetryMessage
 from sluice.observability import logger, metrics, tracer
 
@@ -27,9 +28,7 @@ def _retry(record: SQSRecord) -> dict[str, Any]:
         now=datetime.now(UTC),
         jitter=secrets.SystemRandom().random(),
     )
-    metrics.add_metric(name=f"BatchRetry{outcome.status.title().replace('_', '')}", unit="Count", value=1)
-    logger.info(outcome.message, extra={"outcome": outcome.as_dict()})
-    return outcome.as_dict()
+    return report(outcome, "BatchRetry")
 
 
 @logger.inject_lambda_context(clear_state=True)
