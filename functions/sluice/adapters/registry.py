@@ -64,21 +64,26 @@ def _update_parts(attrs: dict[str, Any]) -> tuple[str, dict[str, str], dict[str,
 
 
 class RegistryStore:
-    def __init__(self, table_name: str) -> None:
+    def __init__(self, table_name: str, dynamodb_client: Any | None = None) -> None:
         self.table = table_name
+        self._client = dynamodb_client  # the CLI passes its own; Lambdas use the process's client
+
+    @property
+    def ddb(self) -> Any:
+        return self._client or client("dynamodb")
 
     # -- generic ---------------------------------------------------------------------------------
     def get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        item = client("dynamodb").get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True)
+        item = self.ddb.get_item(TableName=self.table, Key=_key(pk, sk), ConsistentRead=True)
         return from_item(item["Item"]) if "Item" in item else None
 
     def put(self, record: dict[str, Any]) -> None:
-        client("dynamodb").put_item(TableName=self.table, Item=to_item(record))
+        self.ddb.put_item(TableName=self.table, Item=to_item(record))
 
     def put_new(self, record: dict[str, Any]) -> bool:
         """Put only if no item has this key. False when one already exists."""
         try:
-            client("dynamodb").put_item(
+            self.ddb.put_item(
                 TableName=self.table, Item=to_item(record), ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
@@ -112,7 +117,7 @@ class RegistryStore:
         else:
             kwargs["ConditionExpression"] = "attribute_exists(pk)"
         try:
-            client("dynamodb").update_item(**kwargs)
+            self.ddb.update_item(**kwargs)
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return False
@@ -121,7 +126,7 @@ class RegistryStore:
 
     # -- model versions --------------------------------------------------------------------------
     def highest_version(self, endpoint: str, model: str) -> int:
-        response = client("dynamodb").query(
+        response = self.ddb.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :v)",
             ExpressionAttributeValues={":pk": {"S": model_pk(endpoint, model)}, ":v": {"S": "v#"}},
@@ -154,7 +159,7 @@ class RegistryStore:
         }
         expression, names, values = _update_parts({"status": "PUBLISHING", "version": version})
         try:
-            client("dynamodb").transact_write_items(
+            self.ddb.transact_write_items(
                 TransactItems=[
                     {
                         "Put": {
@@ -195,7 +200,7 @@ class RegistryStore:
         """
         v_expr, v_names, v_values = _update_parts(attrs)
         i_expr, i_names, i_values = _update_parts(intake_attrs)
-        client("dynamodb").transact_write_items(
+        self.ddb.transact_write_items(
             TransactItems=[
                 {
                     "Update": {
@@ -226,7 +231,7 @@ class RegistryStore:
             "model": model,
         }
         try:
-            client("dynamodb").put_item(
+            self.ddb.put_item(
                 TableName=self.table,
                 Item=to_item(latest),
                 ConditionExpression="attribute_not_exists(pk) OR #v < :v",
@@ -263,7 +268,7 @@ class RegistryStore:
         return self._query_index(batch_index_pk(model))
 
     def _query_index(self, pk: str) -> list[dict[str, Any]]:
-        paginator = client("dynamodb").get_paginator("query")
+        paginator = self.ddb.get_paginator("query")
         items: list[dict[str, Any]] = []
         for page in paginator.paginate(
             TableName=self.table,
