@@ -55,3 +55,21 @@ class TransientAwsError(SluiceError):
 
 class CapacityUnavailable(TransientAwsError):
     """SageMaker refused for quota or throttling: buffer the request and retry later."""
+
+
+class EndpointBusy(TransientAwsError):
+    """SageMaker is applying another update to the endpoint, or throttled us: try again with backoff.
+
+    The rollout state machine retries on this exact name (the Lambda errorType).
+    """
+
+
+class RolloutRefused(Rejected):
+    """Pre-flight refused a rollout before anything changed (endpoint not InService, alarm firing...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="RolloutRefused")
+
+
+class RolloutAborted(SluiceError):
+    """An alarm, an operator's abort or an unhealthy endpoint ends the rollout: roll back."""

@@ -8,7 +8,13 @@ from botocore.exceptions import ClientError
 
 from sluice.adapters.clients import client, error_code, error_message
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint
-from sluice.errors import CapacityUnavailable, RejectedConfiguration, RejectedTarget, TransientAwsError
+from sluice.errors import (
+    CapacityUnavailable,
+    EndpointBusy,
+    RejectedConfiguration,
+    RejectedTarget,
+    TransientAwsError,
+)
 
 _THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 
@@ -97,3 +103,110 @@ class SageMakerGateway:
                 raise TransientAwsError(f"{code}: {message}") from exc
             raise
         return True
+
+
+_BUSY_MESSAGES = ("Cannot update in-progress endpoint", "in-progress", "is currently being updated")
+
+
+def _raise_busy_or(exc: ClientError, endpoint: str) -> None:
+    code, message = error_code(exc), error_message(exc)
+    if code in _THROTTLING or any(text in message for text in _BUSY_MESSAGES):
+        raise EndpointBusy(f"{endpoint}: {code}: {message}") from exc
+
+
+class EndpointGateway:
+    """The SageMaker calls of rollouts: read an endpoint's state, create and switch configs, shift weights."""
+
+    def state(self, endpoint: str) -> dict[str, Any] | None:
+        """DescribeEndpoint + its config + each variant's model (containers), or None if no such endpoint."""
+        sm = client("sagemaker")
+        try:
+            described = sm.describe_endpoint(EndpointName=endpoint)
+        except ClientError as exc:
+            if _is_missing(exc):
+                return None
+            raise
+        config = sm.describe_endpoint_config(EndpointConfigName=described["EndpointConfigName"])
+        configured = {v["VariantName"]: v for v in config.get("ProductionVariants", [])}
+        variants = []
+        for variant in described.get("ProductionVariants", []):
+            spec = configured.get(variant["VariantName"], {})
+            model = sm.describe_model(ModelName=spec["ModelName"]) if spec.get("ModelName") else {}
+            containers = (
+                [model["PrimaryContainer"]] if model.get("PrimaryContainer") else model.get("Containers", [])
+            )
+            variants.append(
+                {
+                    "variant_name": variant["VariantName"],
+                    "model_name": spec.get("ModelName"),
+                    "instance_type": spec.get("InstanceType"),
+                    "current_instance_count": variant.get(
+                        "CurrentInstanceCount", spec.get("InitialInstanceCount")
+                    ),
+                    "current_weight": variant.get("CurrentWeight", spec.get("InitialVariantWeight")),
+                    "images": [c.get("Image") for c in containers if c.get("Image")],
+                    "execution_role_arn": model.get("ExecutionRoleArn"),
+                }
+            )
+        return {
+            "endpoint": endpoint,
+            "status": described["EndpointStatus"],
+            "failure_reason": described.get("FailureReason"),
+            "config_name": described["EndpointConfigName"],
+            "variants": variants,
+        }
+
+    def create_model(self, request: dict[str, Any]) -> None:
+        try:
+            client("sagemaker").create_model(**request)
+        except ClientError as exc:
+            if "already exists" not in error_message(exc):  # a retried step: the model is ours
+                raise
+
+    def create_endpoint_config(self, request: dict[str, Any]) -> None:
+        try:
+            client("sagemaker").create_endpoint_config(**request)
+        except ClientError as exc:
+            if "already exists" not in error_message(exc):
+                raise
+
+    def create_endpoint(self, endpoint: str, config_name: str, tags: list[dict[str, str]]) -> None:
+        try:
+            client("sagemaker").create_endpoint(
+                EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags
+            )
+        except ClientError as exc:
+            _raise_busy_or(exc, endpoint)
+            if "already exists" not in error_message(exc):
+                raise
+
+    def update_endpoint(self, endpoint: str, config_name: str) -> None:
+        try:
+            client("sagemaker").update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+        except ClientError as exc:
+            _raise_busy_or(exc, endpoint)
+            raise
+
+    def set_weights(self, endpoint: str, desired: list[dict[str, Any]]) -> None:
+        """One UpdateEndpointWeightsAndCapacities; every entry carries both weight and instance count."""
+        try:
+            client("sagemaker").update_endpoint_weights_and_capacities(
+                EndpointName=endpoint, DesiredWeightsAndCapacities=desired
+            )
+        except ClientError as exc:
+            _raise_busy_or(exc, endpoint)
+            raise
+
+    def delete_model(self, name: str) -> None:
+        try:
+            client("sagemaker").delete_model(ModelName=name)
+        except ClientError as exc:
+            if not _is_missing(exc):
+                raise
+
+    def delete_endpoint_config(self, name: str) -> None:
+        try:
+            client("sagemaker").delete_endpoint_config(EndpointConfigName=name)
+        except ClientError as exc:
+            if not _is_missing(exc):
+                raise
