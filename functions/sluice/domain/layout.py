@@ -5,6 +5,9 @@
     batch/<model>/input/<any path>                 -> batch transform over that object
     batch/<model>/input/<any path>.manifest.json   -> batch transform over the objects a manifest lists
     batch/<model>/batch.json                       -> batch settings (read, not an intake)
+    endpoints/<endpoint>/<version>/model.tar.gz    -> canary rollout of <version> onto endpoint <endpoint>
+    endpoints/<endpoint>/<version>/deploy.json     -> that version's rollout settings (read, not an intake)
+    endpoints/<endpoint>/deploy.json               -> the endpoint's rollout settings (read, not an intake)
 
 Every other key is outside the layout and ignored. Pure: no I/O.
 """
@@ -22,10 +25,15 @@ SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
 MULTI_MODEL_PREFIX = "multi-model/"
 BATCH_PREFIX = "batch/"
+ENDPOINTS_PREFIX = "endpoints/"
 ARTIFACT_SUFFIX = ".tar.gz"
 WARMUP_SUFFIX = ".warmup.json"
 MANIFEST_SUFFIX = ".manifest.json"
 BATCH_SETTINGS_NAME = "batch.json"
+ENDPOINT_ARTIFACT_NAME = "model.tar.gz"
+DEPLOY_SETTINGS_NAME = "deploy.json"
+VERSION_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,31}$")
+VERSION_MAX_LENGTH = 32
 
 
 def validate_sagemaker_name(value: str, what: str) -> str:
@@ -39,6 +47,29 @@ def validate_sagemaker_name(value: str, what: str) -> str:
     raise RejectedName(
         f"{what} name {value!r} is not a valid SageMaker name: use letters, digits and single or "
         "repeated hyphens between them (pattern ^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$)"
+    )
+
+
+def validate_version(version: str) -> str:
+    """Return `version` if it is a valid rollout version (a folder in endpoints/<endpoint>/), else reject.
+
+    Versions match ^[a-zA-Z0-9][a-zA-Z0-9-]{0,31}$: they become part of SageMaker model, variant and
+    endpoint config names, which allow only letters, digits and hyphens.
+    """
+    if VERSION_PATTERN.fullmatch(version):
+        return version
+    if not version:
+        raise RejectedName("version is empty: upload to endpoints/<endpoint>/<version>/model.tar.gz")
+    if len(version) > VERSION_MAX_LENGTH:
+        raise RejectedName(
+            f"version {version!r} is {len(version)} characters long; Sluice allows {VERSION_MAX_LENGTH}"
+        )
+    if not version[0].isascii() or not version[0].isalnum():
+        raise RejectedName(f"version {version!r} must start with a letter or a digit")
+    bad = sorted({char for char in version if not (char.isascii() and (char.isalnum() or char == "-"))})
+    raise RejectedName(
+        f"version {version!r} contains {', '.join(repr(char) for char in bad)}: use only letters, digits "
+        "and hyphens (pattern ^[a-zA-Z0-9][a-zA-Z0-9-]{0,31}$)"
     )
 
 
@@ -76,6 +107,25 @@ class BatchInput:
 
 
 @dataclass(frozen=True)
+class EndpointArtifact:
+    """A model version to roll out onto a real-time endpoint. Endpoint and version are not yet validated."""
+
+    key: str
+    endpoint: str
+    version: str
+    kind: Literal["endpoint"] = "endpoint"
+
+    @property
+    def deploy_config_keys(self) -> tuple[str, str]:
+        """Where the rollout settings may be, in lookup order: this version's, then the endpoint's."""
+        endpoint_prefix = f"{ENDPOINTS_PREFIX}{self.endpoint}/"
+        return (
+            f"{endpoint_prefix}{self.version}/{DEPLOY_SETTINGS_NAME}",
+            f"{endpoint_prefix}{DEPLOY_SETTINGS_NAME}",
+        )
+
+
+@dataclass(frozen=True)
 class OutsideLayout:
     """A key Sluice does not act on, with the reason (logged at debug level)."""
 
@@ -84,7 +134,7 @@ class OutsideLayout:
     kind: Literal["ignored"] = "ignored"
 
 
-IntakeTarget = MultiModelArtifact | BatchInput | OutsideLayout
+IntakeTarget = MultiModelArtifact | BatchInput | EndpointArtifact | OutsideLayout
 
 
 def classify_key(key: str) -> IntakeTarget:
@@ -109,7 +159,23 @@ def classify_key(key: str) -> IntakeTarget:
         return BatchInput(
             key=key, model=model, relative_path=relative, is_manifest=relative.endswith(MANIFEST_SUFFIX)
         )
-    return OutsideLayout(key, "outside the multi-model/ and batch/ prefixes")
+    if key.startswith(ENDPOINTS_PREFIX):
+        return _classify_endpoint_key(key)
+    return OutsideLayout(key, "outside the multi-model/, batch/ and endpoints/ prefixes")
+
+
+def _classify_endpoint_key(key: str) -> IntakeTarget:
+    parts = key[len(ENDPOINTS_PREFIX) :].split("/")
+    if parts[-1] == DEPLOY_SETTINGS_NAME and len(parts) in (2, 3):
+        return OutsideLayout(
+            key, "a deploy.json only configures rollouts: uploading it starts nothing (a model.tar.gz does)"
+        )
+    if len(parts) != 3 or parts[2] != ENDPOINT_ARTIFACT_NAME:
+        return OutsideLayout(key, "endpoint uploads are endpoints/<endpoint>/<version>/model.tar.gz")
+    endpoint, version, _ = parts
+    if not endpoint or not version:
+        return OutsideLayout(key, "endpoint uploads are endpoints/<endpoint>/<version>/model.tar.gz")
+    return EndpointArtifact(key=key, endpoint=endpoint, version=version)
 
 
 KeyEncoding = Literal["raw", "url"]
