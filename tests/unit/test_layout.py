@@ -42,7 +42,7 @@ def test_multi_model_archive_names_endpoint_and_model() -> None:
         ("batch/model/batch.json", "batch/<model>/input/<path>"),
         ("batch/model/output/job/part.csv.out", "batch/<model>/input/<path>"),
         ("batch/model/input/", "folder marker"),
-        ("endpoints/ep/v2/model.tar.gz", "outside"),
+        ("endpoints/ep/v2/deploy.json", "starts nothing"),
         ("README.md", "outside"),
     ],
 )
