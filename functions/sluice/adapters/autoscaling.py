@@ -42,11 +42,11 @@ class AutoscalingGateway:
             if config:
                 registration.update(
                     target=config["TargetValue"],
-                    scale_in_cooldown=config.get("ScaleInCooldown", 300),
-                    scale_out_cooldown=config.get("ScaleOutCooldown", 60),
+                    scale_in_cooldown=config.get("ScaleInCooldown"),
+                    scale_out_cooldown=config.get("ScaleOutCooldown"),
                 )
-                break
-        return registration
+                return registration
+        return None  # registered without target tracking: nothing Sluice can carry over
 
     def deregister(self, endpoint: str, variant: str) -> bool:
         """Remove a variant's scalable target (and its policies). False when it was not registered."""
@@ -56,6 +56,21 @@ class AutoscalingGateway:
                 ResourceId=resource_id(endpoint, variant),
                 ScalableDimension=DIMENSION,
             )
+        except ClientError as exc:
+            if error_code(exc) in {"ObjectNotFoundException", "ValidationException"}:
+                return False
+            raise
+        return True
+
+    def apply(self, register: dict[str, Any], policy: dict[str, Any]) -> None:
+        """A plan's RegisterScalableTarget + PutScalingPolicy requests, as planned (boto3 kwargs)."""
+        self.aas.register_scalable_target(**register)
+        self.aas.put_scaling_policy(**policy)
+
+    def remove(self, deregister: dict[str, Any]) -> bool:
+        """A plan's DeregisterScalableTarget request. False when the variant was not registered."""
+        try:
+            self.aas.deregister_scalable_target(**deregister)
         except ClientError as exc:
             if error_code(exc) in {"ObjectNotFoundException", "ValidationException"}:
                 return False

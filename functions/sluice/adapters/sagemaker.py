@@ -144,7 +144,19 @@ class EndpointGateway:
                         "CurrentInstanceCount", spec.get("InitialInstanceCount")
                     ),
                     "current_weight": variant.get("CurrentWeight", spec.get("InitialVariantWeight")),
-                    "images": [c.get("Image") for c in containers if c.get("Image")],
+                    "containers": [
+                        {
+                            "image": c.get("Image", ""),
+                            "environment": c.get("Environment", {}),
+                            "model_data_url": c.get("ModelDataUrl"),
+                            "hostname": c.get("ContainerHostname"),
+                        }
+                        for c in containers
+                    ],
+                    "inference_execution_mode": (model.get("InferenceExecutionConfig") or {}).get("Mode"),
+                    "model_settings": {
+                        k: model[k] for k in ("VpcConfig", "EnableNetworkIsolation") if k in model
+                    },
                     "execution_role_arn": model.get("ExecutionRoleArn"),
                 }
             )
@@ -153,6 +165,7 @@ class EndpointGateway:
             "status": described["EndpointStatus"],
             "failure_reason": described.get("FailureReason"),
             "config_name": described["EndpointConfigName"],
+            "config_settings": {k: config[k] for k in ("DataCaptureConfig", "KmsKeyId") if k in config},
             "variants": variants,
         }
 

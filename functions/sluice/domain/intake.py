@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 
 from sluice.domain.layout import (
     BatchInput,
+    EndpointArtifact,
     KeyEncoding,
     MultiModelArtifact,
     OutsideLayout,
@@ -58,7 +59,7 @@ def resolve_object(upload: Upload, store: ObjectStore) -> ObjectHead | None:
     return None
 
 
-Target = TypeVar("Target", MultiModelArtifact, BatchInput)
+Target = TypeVar("Target", MultiModelArtifact, BatchInput, EndpointArtifact)
 
 
 @dataclass(frozen=True)
@@ -109,9 +110,7 @@ def open_intake(
             },
         )
     if previous is None:
-        names = {"model": target.model}
-        if isinstance(target, MultiModelArtifact):
-            names["endpoint"] = target.endpoint
+        names = {k: v for k, v in vars(target).items() if k in ("endpoint", "model", "version")}
         services.registry.put(intake_record(head, target.kind, "RECEIVED", now, **names))
     return OpenedIntake(head=head, target=target, previous=previous)
 

@@ -1,0 +1,1034 @@
+"""Canary rollouts: the intake of `endpoints/<endpoint>/<version>/model.tar.gz`, each action the rollout
+state machine (statemachines/rollout.asl.json) asks of the RolloutStepFunction, and the signals
+(abort, promote, pause, resume) that alarms and operators send.
+
+Every decision lands in the rollout's decision log with its reason (`sluice history`). State machine
+actions take the execution's state dict and return it updated; they raise RolloutRefused (pre-flight:
+nothing changed), RolloutAborted (roll back) or EndpointBusy (the state machine retries with backoff).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sluice.domain.artifact import ArchiveLimits, validate_archive
+from sluice.domain.deploy_config import DeployConfig, check_image, parse_deploy_config
+from sluice.domain.intake import IntakeServices, Outcome, Upload, open_intake, reject
+from sluice.domain.layout import EndpointArtifact, validate_sagemaker_name, validate_version
+from sluice.domain.ports import ObjectHead
+from sluice.domain.rollout_plan import (
+    BaselineAutoscaling,
+    BaselineContainer,
+    BaselineState,
+    BaselineVariant,
+    FirstDeploymentPlan,
+    RolloutPlan,
+    plan_first_deployment,
+    plan_rollout,
+)
+from sluice.errors import Rejected, RejectedConfiguration, RolloutAborted, RolloutRefused
+
+KIND = "endpoint"
+STATE_CHANGE = "Sluice Rollout State Change"
+MAX_DEPLOY_CONFIG_BYTES = 256 * 1024
+ABORT_ERROR = "Sluice.Abort"
+ACTIVE = frozenset(
+    {
+        "STARTING",
+        "DEPLOYING",
+        "UPDATING",
+        "SHIFTING",
+        "BAKING",
+        "PAUSED",
+        "AWAITING_APPROVAL",
+        "PROMOTING",
+        "ROLLING_BACK",
+    }
+)
+FINAL = frozenset({"PROMOTED", "ROLLED_BACK", "REFUSED", "SUPERSEDED", "DEPLOYED", "NEEDS_ATTENTION"})
+
+
+# --------------------------------------------------------------------------------------------------
+# Ports
+# --------------------------------------------------------------------------------------------------
+
+
+class EndpointPort(Protocol):
+    def state(self, endpoint: str) -> dict[str, Any] | None: ...
+    def create_model(self, request: dict[str, Any]) -> None: ...
+    def create_endpoint_config(self, request: dict[str, Any]) -> None: ...
+    def create_endpoint(self, endpoint: str, config_name: str, tags: list[dict[str, str]]) -> None: ...
+    def update_endpoint(self, endpoint: str, config_name: str) -> None: ...
+    def set_weights(self, endpoint: str, desired: list[dict[str, Any]]) -> None: ...
+    def delete_model(self, name: str) -> None: ...
+    def delete_endpoint_config(self, name: str) -> None: ...
+
+
+class AlarmStatePort(Protocol):
+    name: str
+    state: str
+    reason: str
+
+
+class AlarmPort(Protocol):
+    def put_alarm(self, request: dict[str, Any]) -> None: ...
+    def delete_alarms(self, names: list[str]) -> None: ...
+    def firing(self, names: list[str]) -> list[Any]: ...
+
+
+class AutoscalingPort(Protocol):
+    def registration(self, endpoint: str, variant: str) -> dict[str, Any] | None: ...
+    def apply(self, register: dict[str, Any], policy: dict[str, Any]) -> None: ...
+    def remove(self, deregister: dict[str, Any]) -> bool: ...
+
+
+class WorkflowPort(Protocol):
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str: ...
+    def is_running(self, execution_arn: str) -> bool: ...
+    def succeed(self, token: str, output: dict[str, Any]) -> bool: ...
+    def fail(self, token: str, error: str, cause: str) -> bool: ...
+
+
+class RolloutStorePort(Protocol):
+    def create_rollout(
+        self, endpoint: str, rollout_id: str, record: dict[str, Any], created_at: str
+    ) -> bool: ...
+    def rollout(self, endpoint: str, rollout_id: str) -> dict[str, Any] | None: ...
+    def rollouts(self, endpoint: str, *, limit: int = 20) -> list[dict[str, Any]]: ...
+    def update_rollout(
+        self, endpoint: str, rollout_id: str, attrs: dict[str, Any], *, expect: dict[str, Any] | None = None
+    ) -> bool: ...
+    def signal(self, endpoint: str, rollout_id: str, attrs: dict[str, Any]) -> dict[str, Any] | None: ...
+    def log_decision(self, endpoint: str, rollout_id: str, at: str, entry: dict[str, Any]) -> None: ...
+    def acquire_lease(self, endpoint: str, holder: dict[str, Any]) -> dict[str, Any] | None: ...
+    def take_over_lease(self, endpoint: str, dead_rollout_id: str, holder: dict[str, Any]) -> bool: ...
+    def release_lease(self, endpoint: str, rollout_id: str) -> bool: ...
+    def replace_queued(self, endpoint: str, queued: dict[str, Any]) -> dict[str, Any] | None: ...
+    def pop_queued(self, endpoint: str) -> dict[str, Any] | None: ...
+    def own_alarms(self, names: list[str], endpoint: str, rollout_id: str) -> None: ...
+    def alarm_owners(self, alarm_name: str) -> list[dict[str, Any]]: ...
+    def disown_alarms(self, names: list[str], endpoint: str, rollout_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RolloutServices(IntakeServices):
+    rollouts: RolloutStorePort
+    endpoints: EndpointPort
+    alarms: AlarmPort
+    autoscaling: AutoscalingPort
+    workflow: WorkflowPort
+    state_machine_arn: str
+    execution_role_arn: str
+    allowed_registries: tuple[str, ...]
+    limits: ArchiveLimits
+
+
+# --------------------------------------------------------------------------------------------------
+# The decision log and notifications
+# --------------------------------------------------------------------------------------------------
+
+
+def _iso(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat()
+
+
+def decide(
+    services: RolloutServices,
+    endpoint: str,
+    rollout_id: str,
+    now: datetime,
+    event: str,
+    reason: str,
+    *,
+    notify: str | None = None,
+    **details: Any,
+) -> None:
+    """Record one decision (with its reason) and, when `notify` names a status, tell subscribers."""
+    entry = {"event": event, "reason": reason, **{k: v for k, v in details.items() if v is not None}}
+    services.rollouts.log_decision(endpoint, rollout_id, _iso(now), entry)
+    if notify:
+        detail = {
+            "status": notify,
+            "endpoint": endpoint,
+            "rollout_id": rollout_id,
+            "event": event,
+            "reason": reason,
+            **entry,
+        }
+        services.notifier.notify(STATE_CHANGE, detail, subject=f"Sluice rollout on {endpoint}: {notify}")
+
+
+# --------------------------------------------------------------------------------------------------
+# Intake: endpoints/<endpoint>/<version>/model.tar.gz
+# --------------------------------------------------------------------------------------------------
+
+
+def rollout_id_for(now: datetime, version: str, suffix: str) -> str:
+    """Sortable by start time (newest first in a query), unique per upload."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{version}-{suffix}"
+
+
+def execution_name(endpoint: str, version: str, suffix: str) -> str:
+    """Step Functions execution names: at most 80 of [A-Za-z0-9-_]."""
+    return f"{endpoint[:52]}-{version[:18]}-{suffix}"[:80]
+
+
+def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetime, suffix: str) -> Outcome:
+    """Validate an uploaded version and start its rollout, or queue it behind the running one."""
+    opened = open_intake(upload, services, EndpointArtifact, resumable=frozenset({"RECEIVED"}), now=now)
+    if isinstance(opened, Outcome):
+        return opened
+    head, target = opened.head, opened.target
+    context = {"endpoint": target.endpoint, "version": target.version}
+    try:
+        validate_sagemaker_name(target.endpoint, "endpoint")
+        validate_version(target.version)
+        config, config_source = _deploy_config(services, head, target)
+        for image in config.images():
+            check_image(image, services.allowed_registries)
+        with services.store.open_stream(head.bucket, head.key, head.version_id) as stream:
+            report = validate_archive(stream, services.limits)
+    except Rejected as error:
+        return reject(services, head, KIND, error, now, **context)
+
+    rollout_id = rollout_id_for(now, target.version, suffix)
+    record = {
+        "status": "STARTING",
+        "version": target.version,
+        "suffix": suffix,
+        "source": {"bucket": head.bucket, "key": head.key, "version_id": head.version_id},
+        "model_data_url": head.uri,
+        "sha256": report.sha256,
+        "config": config.model_dump(mode="json", exclude_unset=True),
+        "config_source": config_source,
+        "step_index": -1,
+    }
+    services.rollouts.create_rollout(target.endpoint, rollout_id, record, _iso(now))
+    services.registry.update(
+        *opened.key, {"status": "ROLLOUT_STARTED", "rollout_id": rollout_id, "updated_at": _iso(now)}
+    )
+    decide(
+        services,
+        target.endpoint,
+        rollout_id,
+        now,
+        "received",
+        f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}",
+    )
+    started = _start_or_queue(services, target.endpoint, rollout_id, target.version, suffix, now)
+    message = (
+        f"rollout {rollout_id} of {target.version} on {target.endpoint} "
+        f"{'started' if started else 'queued behind the running rollout'}"
+    )
+    return Outcome(
+        status="STARTED" if started else "QUEUED",
+        message=message,
+        details={**context, "rollout_id": rollout_id},
+    )
+
+
+def _deploy_config(
+    services: RolloutServices, head: ObjectHead, target: EndpointArtifact
+) -> tuple[DeployConfig, str]:
+    for key in target.deploy_config_keys:
+        try:
+            raw = services.store.read_small(head.bucket, key, max_bytes=MAX_DEPLOY_CONFIG_BYTES)
+        except ValueError as exc:
+            raise RejectedConfiguration(f"{key} is too large: {exc}") from exc
+        if raw is not None:
+            try:
+                return parse_deploy_config(raw), key
+            except RejectedConfiguration as error:
+                raise RejectedConfiguration(f"{key}: {error.reason}") from error
+    return DeployConfig(), "default settings (no deploy.json)"
+
+
+def _start_or_queue(
+    services: RolloutServices, endpoint: str, rollout_id: str, version: str, suffix: str, now: datetime
+) -> bool:
+    name = execution_name(endpoint, version, suffix)
+    holder = {
+        "rollout_id": rollout_id,
+        "execution_name": name,
+        "acquired_at": _iso(now),
+        "execution_arn": _execution_arn(services.state_machine_arn, name),
+    }
+    current = services.rollouts.acquire_lease(endpoint, holder)
+    if current is not None:
+        dead = current.get("execution_arn") and not services.workflow.is_running(
+            str(current["execution_arn"])
+        )
+        if not (dead and services.rollouts.take_over_lease(endpoint, str(current.get("rollout_id")), holder)):
+            _queue(services, endpoint, rollout_id, version, now, behind=str(current.get("rollout_id")))
+            return False
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "lease recovered",
+            f"the lease of {current.get('rollout_id')} belonged to an execution that is no longer running",
+        )
+    services.workflow.start(
+        services.state_machine_arn, name, {"rollout_id": rollout_id, "endpoint": endpoint, "version": version}
+    )
+    services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
+    return True
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def _queue(
+    services: RolloutServices, endpoint: str, rollout_id: str, version: str, now: datetime, *, behind: str
+) -> None:
+    """Only the newest queued version runs next: the one it replaces is superseded, with the reason."""
+    replaced = services.rollouts.replace_queued(
+        endpoint, {"rollout_id": rollout_id, "version": version, "queued_at": _iso(now)}
+    )
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "QUEUED", "queued_behind": behind})
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "queued",
+        f"rollout {behind} holds the endpoint; this version runs when it ends",
+        notify="QUEUED",
+    )
+    if replaced and replaced.get("rollout_id") != rollout_id:
+        old = str(replaced["rollout_id"])
+        services.rollouts.update_rollout(endpoint, old, {"status": "SUPERSEDED", "superseded_by": rollout_id})
+        decide(
+            services,
+            endpoint,
+            old,
+            now,
+            "superseded",
+            f"version {version} was uploaded while this one waited; only the newest queued version runs",
+            notify="SUPERSEDED",
+        )
+
+
+def start_next_queued(services: RolloutServices, endpoint: str, now: datetime) -> str | None:
+    """After a rollout ends: start the newest queued version, if any (the lease is free by now)."""
+    queued = services.rollouts.pop_queued(endpoint)
+    if not queued:
+        return None
+    rollout_id = str(queued["rollout_id"])
+    rollout = services.rollouts.rollout(endpoint, rollout_id) or {}
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "STARTING"})
+    started = _start_or_queue(
+        services,
+        endpoint,
+        rollout_id,
+        str(queued["version"]),
+        str(rollout.get("suffix", rollout_id[-6:])),
+        now,
+    )
+    if started:
+        decide(
+            services, endpoint, rollout_id, now, "dequeued", "the previous rollout ended", notify="STARTING"
+        )
+    return rollout_id
+
+
+# --------------------------------------------------------------------------------------------------
+# State machine actions
+# --------------------------------------------------------------------------------------------------
+
+
+def _load(services: RolloutServices, state: dict[str, Any]) -> dict[str, Any]:
+    rollout = services.rollouts.rollout(state["endpoint"], state["rollout_id"])
+    if rollout is None:
+        raise RuntimeError(f"rollout {state['rollout_id']} of {state['endpoint']} is not in the registry")
+    return rollout
+
+
+def _plan(rollout: dict[str, Any]) -> RolloutPlan:
+    return RolloutPlan.from_dict(rollout["plan"])
+
+
+def baseline_from(
+    endpoint_state: dict[str, Any], autoscaling: dict[str, dict[str, Any] | None]
+) -> BaselineState:
+    """The adapters' reading of an endpoint, as the planner's BaselineState."""
+    variants = []
+    for variant in endpoint_state["variants"]:
+        registration = autoscaling.get(variant["variant_name"])
+        variants.append(
+            BaselineVariant(
+                variant_name=variant["variant_name"],
+                model_name=variant["model_name"],
+                instance_type=variant.get("instance_type"),
+                current_instance_count=int(variant.get("current_instance_count") or 1),
+                current_weight=float(variant.get("current_weight") or 0.0),
+                containers=[BaselineContainer(**c) for c in variant["containers"]],
+                inference_execution_mode=variant.get("inference_execution_mode"),
+                model_settings=variant.get("model_settings", {}),
+                autoscaling=BaselineAutoscaling(**registration) if registration else None,
+            )
+        )
+    return BaselineState(
+        endpoint_config_name=endpoint_state["config_name"],
+        variants=variants,
+        config_settings=endpoint_state.get("config_settings", {}),
+    )
+
+
+def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Pre-flight and the plan. Raises RolloutRefused (nothing changed) with the precise reason."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = _load(services, state)
+    config = DeployConfig.model_validate(rollout.get("config") or {})
+    current = services.endpoints.state(endpoint)
+    common = {
+        "endpoint": endpoint,
+        "version": rollout["version"],
+        "config": config,
+        "model_data_url": rollout["model_data_url"],
+        "execution_role_arn": services.execution_role_arn,
+        "suffix": rollout["suffix"],
+        "allowed_registries": services.allowed_registries,
+    }
+    try:
+        if current is None:
+            first = plan_first_deployment(**common)
+            services.rollouts.update_rollout(
+                endpoint,
+                rollout_id,
+                {"status": "DEPLOYING", "plan": first.to_dict(), "mode": "first", "warnings": first.warnings},
+            )
+            decide(
+                services,
+                endpoint,
+                rollout_id,
+                now,
+                "started",
+                f"first deployment: endpoint {endpoint} does not exist yet; {first.variant_name} at 100 %",
+                notify="STARTED",
+                warnings=first.warnings or None,
+            )
+            return {**state, "mode": "first", "phase": "first"}
+        if current["status"] != "InService":
+            raise RolloutRefused(
+                f"endpoint {endpoint} is {current['status']}; a rollout starts only on an InService endpoint"
+            )
+        registrations = {
+            v["variant_name"]: services.autoscaling.registration(endpoint, v["variant_name"])
+            for v in current["variants"]
+        }
+        plan = plan_rollout(**common, baseline=baseline_from(current, registrations))
+    except (RejectedConfiguration, Rejected) as error:
+        raise RolloutRefused(error.reason) from error
+    user_alarms = [name for name in plan.alarm_names if name not in _auto_alarm_names(plan)]
+    firing = services.alarms.firing(user_alarms)
+    if firing:
+        first_alarm = firing[0]
+        raise RolloutRefused(
+            f"alarm {first_alarm.name} is already in ALARM ({first_alarm.reason}); a firing alarm would "
+            "abort any rollout, including a fix: resolve it (or remove it from deploy.json) and upload again"
+        )
+    services.rollouts.update_rollout(
+        endpoint,
+        rollout_id,
+        {
+            "status": "STARTING",
+            "plan": plan.to_dict(),
+            "mode": "rollout",
+            "warnings": plan.warnings,
+            "baseline_config": plan.names.baseline_config,
+        },
+    )
+    steps = ", ".join(f"{s.percent} %" for s in plan.steps)
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "started",
+        f"canary of {rollout['version']} against {plan.names.baseline_variant}: steps {steps}, "
+        f"bake {plan.bake_seconds} s each, alarms {', '.join(plan.alarm_names) or 'none'}",
+        notify="STARTED",
+        warnings=plan.warnings or None,
+    )
+    return {
+        **state,
+        "mode": "rollout",
+        "phase": "rollout",
+        "step_index": -1,
+        "bake_seconds": plan.bake_seconds,
+    }
+
+
+def _auto_alarm_names(plan: RolloutPlan) -> set[str]:
+    return {str(request["AlarmName"]) for request in plan.alarms}
+
+
+def refused(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    reason = error_reason(state.get("error"))
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "REFUSED", "reason": reason})
+    decide(services, endpoint, rollout_id, now, "refused", reason, notify="REFUSED")
+    _release_and_continue(services, endpoint, rollout_id, now)
+    return state
+
+
+def error_reason(error: Any) -> str:
+    """The message inside a Step Functions Catch result ({"Error", "Cause"}; a Lambda's Cause is JSON)."""
+    if not isinstance(error, dict):
+        return "unknown error"
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+    except (TypeError, ValueError):
+        parsed = None
+    if isinstance(parsed, dict) and parsed.get("errorMessage"):
+        return str(parsed["errorMessage"])
+    return f"{error.get('Error', 'error')}: {cause}".strip(": ")
+
+
+def create_endpoint(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    rollout = _load(services, state)
+    plan = FirstDeploymentPlan.from_dict(rollout["plan"])
+    services.endpoints.create_model(plan.create_model)
+    services.endpoints.create_endpoint_config(plan.endpoint_config)
+    services.endpoints.create_endpoint(
+        plan.endpoint, plan.endpoint_config_name, plan.create_endpoint.get("Tags", [])
+    )
+    decide(
+        services,
+        state["endpoint"],
+        state["rollout_id"],
+        now,
+        "endpoint created",
+        f"CreateEndpoint {plan.endpoint} with {plan.variant_name} at 100 %",
+    )
+    return {**state, "after": "created"}
+
+
+def finish_first_deployment(
+    services: RolloutServices, state: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = FirstDeploymentPlan.from_dict(_load(services, state)["plan"])
+    if plan.autoscaling:
+        services.autoscaling.apply(
+            plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
+        )
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "DEPLOYED", "weights": {plan.variant_name: 100}}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "deployed",
+        f"{plan.variant_name} serves 100 % of {endpoint}",
+        notify="DEPLOYED",
+        autoscaling=plan.autoscaling.resource_id if plan.autoscaling else None,
+    )
+    _release_and_continue(services, endpoint, rollout_id, now)
+    return state
+
+
+def add_candidate(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The candidate's model and a config with the baseline unchanged plus the candidate at weight 0."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = _plan(_load(services, state))
+    services.endpoints.create_model(plan.create_model)
+    services.endpoints.create_endpoint_config(plan.candidate_config)
+    services.endpoints.update_endpoint(endpoint, plan.names.candidate_config)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "UPDATING", "weights": _weights(plan, -1)}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "candidate added",
+        f"UpdateEndpoint to {plan.names.candidate_config}: {plan.names.candidate_variant} at 0 %, "
+        f"{plan.names.baseline_variant} unchanged",
+        weights=_weights(plan, -1),
+    )
+    return {**state, "after": "candidate_added"}
+
+
+def _weights(plan: RolloutPlan, step_index: int) -> dict[str, int]:
+    percent = plan.steps[step_index].percent if step_index >= 0 else 0
+    return {plan.names.candidate_variant: percent, plan.names.baseline_variant: 100 - percent}
+
+
+def create_alarms(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = _plan(_load(services, state))
+    for request in plan.alarms:
+        services.alarms.put_alarm(request)
+    services.rollouts.own_alarms(plan.alarm_names, endpoint, rollout_id)
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "alarms armed",
+        f"watching {', '.join(plan.alarm_names) or 'no alarms'}",
+    )
+    return state
+
+
+def _raise_if_aborted(
+    services: RolloutServices, rollout: dict[str, Any], plan: RolloutPlan, now: datetime
+) -> None:
+    """Step boundary: an abort already requested, or any of the rollout's alarms in ALARM, ends it here."""
+    requested = rollout.get("abort_requested")
+    if requested:
+        raise RolloutAborted(str(requested.get("reason", "abort requested")))
+    firing = services.alarms.firing(plan.alarm_names)
+    if firing:
+        alarm = firing[0]
+        reason = f"alarm {alarm.name} is in ALARM: {alarm.reason}"
+        services.rollouts.signal(
+            rollout["endpoint"],
+            rollout["rollout_id"],
+            {
+                "abort_requested": {
+                    "by": "step boundary check",
+                    "alarm": alarm.name,
+                    "reason": reason,
+                    "at": _iso(now),
+                }
+            },
+        )
+        raise RolloutAborted(reason)
+
+
+def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Signals first (abort, promote, pause), then the next step's weights, or promote after the last."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = _load(services, state)
+    plan = _plan(rollout)
+    _raise_if_aborted(services, rollout, plan, now)
+    if rollout.get("promote_requested"):
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "promote requested",
+            f"by {rollout['promote_requested'].get('by', 'operator')}: remaining steps skipped",
+        )
+        return {**state, "action": "promote"}
+    if rollout.get("pause_requested"):
+        return {**state, "action": "pause"}
+    index = int(state.get("step_index", -1)) + 1
+    if index >= len(plan.steps):
+        return {**state, "action": "promote"}
+    step = plan.steps[index]
+    if step.awaits_approval and not rollout.get("approved"):
+        return {**state, "action": "approve"}
+    services.endpoints.set_weights(endpoint, step.desired_weights_and_capacities)
+    weights = _weights(plan, index)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "SHIFTING", "step_index": index, "weights": weights}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "weights set",
+        f"step {index + 1}/{len(plan.steps)}: {plan.names.candidate_variant} {step.percent} % on "
+        f"{step.candidate_instances} instance(s), {plan.names.baseline_variant} {100 - step.percent} % on "
+        f"{step.baseline_instances}",
+        notify="STEP",
+        weights=weights,
+        step=index + 1,
+    )
+    return {**state, "action": "wait", "after": "weights_set", "step_index": index}
+
+
+def check_alarms(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    rollout = _load(services, state)
+    _raise_if_aborted(services, rollout, _plan(rollout), now)
+    return state
+
+
+def wait_for_signal(
+    services: RolloutServices, state: dict[str, Any], token: str, waiting_for: str, now: datetime
+) -> dict[str, Any]:
+    """Store the wait's token, then act on any signal that arrived before it was stored (no window)."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    attrs: dict[str, Any] = {"wait_token": token, "waiting_for": waiting_for, "wait_started_at": _iso(now)}
+    if waiting_for == "bake":
+        bake = int(state.get("bake_seconds", 0))
+        attrs.update(status="BAKING", bake_ends_at=_iso(now + timedelta(seconds=bake)))
+    else:
+        attrs.update(status="PAUSED" if waiting_for == "pause" else "AWAITING_APPROVAL")
+    rollout = services.rollouts.signal(endpoint, rollout_id, attrs) or {}
+    if rollout.get("abort_requested"):
+        services.workflow.fail(token, ABORT_ERROR, str(rollout["abort_requested"].get("reason", "abort")))
+    elif rollout.get("promote_requested") and waiting_for in ("bake", "approval"):
+        services.workflow.succeed(token, {"action": "promote"})
+    elif waiting_for == "pause" and not rollout.get("pause_requested"):
+        services.workflow.succeed(token, {"action": "continue"})
+    elif waiting_for == "bake":
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "baking",
+            f"step {int(state.get('step_index', 0)) + 1} bakes for {state.get('bake_seconds')} s",
+        )
+    else:
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            waiting_for,
+            "paused at a step boundary: `sluice resume` continues"
+            if waiting_for == "pause"
+            else "the final step waits for `sluice promote`",
+            notify=attrs["status"],
+        )
+    return state
+
+
+def bake_passed(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    services.rollouts.update_rollout(endpoint, rollout_id, {"wait_token": None, "waiting_for": None})
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "bake passed",
+        f"step {int(state.get('step_index', 0)) + 1}: {state.get('bake_seconds')} s without an alarm",
+    )
+    return state
+
+
+def promote(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A config with only the candidate; autoscaling deregistered first (else UpdateEndpoint fails)."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = _plan(_load(services, state))
+    if plan.baseline_autoscaling:
+        services.autoscaling.remove(plan.baseline_autoscaling.deregister_scalable_target)
+    services.endpoints.create_endpoint_config(plan.promote_config)
+    services.endpoints.update_endpoint(endpoint, plan.names.promote_config)
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "PROMOTING", "wait_token": None})
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "promoting",
+        f"UpdateEndpoint to {plan.names.promote_config}: only {plan.names.candidate_variant}",
+    )
+    return {**state, "phase": "promote", "after": "promoted"}
+
+
+def finish_promotion(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = _plan(_load(services, state))
+    if plan.autoscaling:
+        services.autoscaling.apply(
+            plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
+        )
+    _cleanup(services, plan, plan.cleanup_after_promotion, endpoint, rollout_id)
+    weights = {plan.names.candidate_variant: 100}
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "PROMOTED", "weights": weights, "finished_at": _iso(now)}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "promoted",
+        f"{plan.names.candidate_variant} serves 100 % of {endpoint}",
+        notify="PROMOTED",
+        weights=weights,
+    )
+    _release_and_continue(services, endpoint, rollout_id, now)
+    return state
+
+
+def _cleanup(
+    services: RolloutServices, plan: RolloutPlan, cleanup: Any, endpoint: str, rollout_id: str
+) -> None:
+    services.alarms.delete_alarms(list(cleanup.alarms))
+    services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
+    for config_name in cleanup.endpoint_configs:
+        services.endpoints.delete_endpoint_config(config_name)
+    for model in cleanup.models:
+        services.endpoints.delete_model(model)
+
+
+def rollback_weights(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """First, in one fast call: all traffic back to the baseline (skipped if the candidate never joined)."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = _load(services, state)
+    plan = _plan(rollout)
+    requested = rollout.get("abort_requested") or {}
+    reason = str(requested.get("reason") or error_reason(state.get("error")))
+    current = services.endpoints.state(endpoint) or {"variants": []}
+    index = int(state.get("step_index", -1))
+    joined = any(v["variant_name"] == plan.names.candidate_variant for v in current["variants"])
+    if joined:
+        desired = plan.steps[index].rollback_weights_and_capacities if index >= 0 else plan.rollback_weights
+        services.endpoints.set_weights(endpoint, desired)
+    services.rollouts.update_rollout(
+        endpoint,
+        rollout_id,
+        {
+            "status": "ROLLING_BACK",
+            "reason": reason,
+            "alarm": requested.get("alarm"),
+            "wait_token": None,
+            "weights": _weights(plan, -1),
+        },
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "rolling back",
+        reason if joined else f"{reason} (the candidate never received traffic)",
+        notify="ROLLING_BACK",
+        alarm=requested.get("alarm"),
+        weights=_weights(plan, -1),
+    )
+    return {**state, "phase": "rollback"}
+
+
+def rollback_config(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = _plan(_load(services, state))
+    current = services.endpoints.state(endpoint)
+    if current is not None and current["config_name"] != plan.names.baseline_config:
+        services.endpoints.update_endpoint(endpoint, plan.names.baseline_config)
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "candidate removed",
+            f"UpdateEndpoint back to {plan.names.baseline_config}",
+        )
+    return {**state, "phase": "rollback", "after": "rolled_back"}
+
+
+def finish_rollback(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = _load(services, state)
+    plan = _plan(rollout)
+    if (
+        plan.baseline_autoscaling
+        and services.autoscaling.registration(endpoint, plan.names.baseline_variant) is None
+    ):
+        services.autoscaling.apply(
+            plan.baseline_autoscaling.register_scalable_target, plan.baseline_autoscaling.put_scaling_policy
+        )
+    _cleanup(services, plan, plan.cleanup_after_rollback, endpoint, rollout_id)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "ROLLED_BACK", "finished_at": _iso(now)}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "rolled back",
+        f"{plan.names.baseline_variant} serves 100 %; {rollout.get('reason', '')}".strip("; "),
+        notify="ROLLED_BACK",
+        alarm=rollout.get("alarm"),
+        weights={plan.names.baseline_variant: 100},
+    )
+    _release_and_continue(services, endpoint, rollout_id, now)
+    return state
+
+
+def endpoint_unhealthy(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    current = services.endpoints.state(endpoint) or {}
+    reason = (
+        f"endpoint {endpoint} is {current.get('status', 'missing')}: {current.get('failure_reason') or '-'}"
+    )
+    if state.get("phase") != "rollback":
+        services.rollouts.signal(
+            endpoint,
+            rollout_id,
+            {"abort_requested": {"by": "endpoint status", "reason": reason, "at": _iso(now)}},
+        )
+    decide(services, endpoint, rollout_id, now, "endpoint unhealthy", reason)
+    return state
+
+
+def needs_attention(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A rollback (or a cleanup) kept failing: record the exact endpoint state, notify, keep the lease."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    current = services.endpoints.state(endpoint)
+    seen = {
+        v["variant_name"]: {"weight": v.get("current_weight"), "instances": v.get("current_instance_count")}
+        for v in (current or {}).get("variants", [])
+    }
+    reason = error_reason(state.get("error"))
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "needs attention",
+        f"{reason}; endpoint {endpoint} is {(current or {}).get('status', 'missing')} "
+        f"with {json.dumps(seen)}; "
+        "the lease stays held until a human resolves it",
+        notify="NEEDS_ATTENTION",
+        variants=seen,
+    )
+    return state
+
+
+def _release_and_continue(services: RolloutServices, endpoint: str, rollout_id: str, now: datetime) -> None:
+    services.rollouts.release_lease(endpoint, rollout_id)
+    start_next_queued(services, endpoint, now)
+
+
+ACTIONS = {
+    "prepare": prepare,
+    "refused": refused,
+    "create_endpoint": create_endpoint,
+    "finish_first_deployment": finish_first_deployment,
+    "add_candidate": add_candidate,
+    "create_alarms": create_alarms,
+    "next_step": next_step,
+    "check_alarms": check_alarms,
+    "bake_passed": bake_passed,
+    "promote": promote,
+    "finish_promotion": finish_promotion,
+    "rollback_weights": rollback_weights,
+    "rollback_config": rollback_config,
+    "finish_rollback": finish_rollback,
+    "endpoint_unhealthy": endpoint_unhealthy,
+    "needs_attention": needs_attention,
+}
+WAITS = {"bake": "bake", "pause": "pause", "await_approval": "approval"}
+
+
+def run_action(
+    services: RolloutServices, action: str, state: dict[str, Any], token: str | None, now: datetime
+) -> dict[str, Any]:
+    """The RolloutStepFunction's one entry point."""
+    if action in WAITS:
+        if not token:
+            raise ValueError(f"{action} needs the task token")
+        return wait_for_signal(services, state, token, WAITS[action], now)
+    if action not in ACTIONS:
+        raise ValueError(f"unknown rollout action {action!r}")
+    return ACTIONS[action](services, state, now)
+
+
+# --------------------------------------------------------------------------------------------------
+# Signals: alarms and operators
+# --------------------------------------------------------------------------------------------------
+
+
+def active_rollout(services: RolloutServices, endpoint: str) -> dict[str, Any] | None:
+    for rollout in services.rollouts.rollouts(endpoint, limit=20):
+        if rollout.get("status") in ACTIVE:
+            return rollout
+    return None
+
+
+def request_abort(
+    services: RolloutServices,
+    endpoint: str,
+    rollout_id: str,
+    reason: str,
+    by: str,
+    now: datetime,
+    alarm: str | None = None,
+) -> dict[str, Any] | None:
+    """Flag the abort, then fail the stored wait (if any): the state machine rolls back at once."""
+    request = {"by": by, "reason": reason, "at": _iso(now), **({"alarm": alarm} if alarm else {})}
+    rollout = services.rollouts.signal(endpoint, rollout_id, {"abort_requested": request})
+    if rollout is None or rollout.get("status") not in ACTIVE:
+        return rollout
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "alarm fired" if alarm else "abort requested",
+        reason,
+        alarm=alarm,
+        by=by,
+    )
+    if rollout.get("wait_token"):
+        services.workflow.fail(str(rollout["wait_token"]), ABORT_ERROR, reason)
+    return rollout
+
+
+def request_promote(
+    services: RolloutServices, endpoint: str, rollout_id: str, by: str, now: datetime
+) -> dict[str, Any] | None:
+    rollout = services.rollouts.signal(
+        endpoint, rollout_id, {"promote_requested": {"by": by, "at": _iso(now)}, "approved": True}
+    )
+    if rollout and rollout.get("wait_token") and rollout.get("waiting_for") in ("bake", "approval"):
+        services.workflow.succeed(str(rollout["wait_token"]), {"action": "promote"})
+    return rollout
+
+
+def request_pause(
+    services: RolloutServices, endpoint: str, rollout_id: str, paused: bool, by: str, now: datetime
+) -> dict[str, Any] | None:
+    rollout = services.rollouts.signal(endpoint, rollout_id, {"pause_requested": paused})
+    if rollout and not paused and rollout.get("wait_token") and rollout.get("waiting_for") == "pause":
+        services.workflow.succeed(str(rollout["wait_token"]), {"action": "continue"})
+    if rollout:
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "pause requested" if paused else "resume requested",
+            f"by {by}",
+            notify="PAUSED" if paused else "RESUMED",
+        )
+    return rollout
+
+
+def alarm_fired(services: RolloutServices, alarm_name: str, reason: str, now: datetime) -> list[str]:
+    """An alarm went to ALARM: abort every active rollout it guards. Returns the rollouts aborted."""
+    aborted = []
+    for owner in services.rollouts.alarm_owners(alarm_name):
+        rollout = request_abort(
+            services,
+            str(owner["endpoint"]),
+            str(owner["rollout_id"]),
+            f"alarm {alarm_name} is in ALARM: {reason}",
+            "alarm",
+            now,
+            alarm=alarm_name,
+        )
+        if rollout is not None and rollout.get("status") in ACTIVE:
+            aborted.append(str(owner["rollout_id"]))
+    return aborted
+
+
+def new_suffix(seed: str) -> str:
+    """6 hex characters, unique enough per rollout (the caller passes something random or unique)."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:6]
