@@ -14,16 +14,22 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from sluice.adapters.autoscaling import AutoscalingGateway
 from sluice.adapters.clients import client
+from sluice.adapters.cloudwatch import AlarmGateway
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.queues import RetryQueue
 from sluice.adapters.registry import RegistryStore
+from sluice.adapters.rollouts import RolloutStore
 from sluice.adapters.s3 import S3ObjectStore
-from sluice.adapters.sagemaker import SageMakerGateway
+from sluice.adapters.sagemaker import EndpointGateway, SageMakerGateway
+from sluice.adapters.stepfunctions import StepFunctionsGateway
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.batch_intake import BatchServices
+from sluice.domain.deploy_config import default_allowed_registries
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import MultiModelServices
+from sluice.domain.rollout import RolloutServices
 from sluice.settings import Settings, get_settings
 
 
@@ -34,11 +40,7 @@ def multi_model_services(settings: Settings | None = None) -> MultiModelServices
         registry=RegistryStore(settings.registry_table),
         notifier=Notifier(settings.notification_topic_arn, settings.event_bus_name),
         sagemaker=SageMakerGateway(),
-        limits=ArchiveLimits(
-            max_members=settings.max_archive_members,
-            max_uncompressed_bytes=settings.max_uncompressed_bytes,
-            max_compression_ratio=settings.max_compression_ratio,
-        ),
+        limits=_limits(settings),
     )
 
 
@@ -84,4 +86,33 @@ def batch_services(settings: Settings | None = None) -> BatchServices:
         retry_queue=RetryQueue(settings.batch_retry_queue_url),
         default_instance_type=settings.batch_default_instance_type,
         max_start_attempts=settings.batch_max_start_attempts,
+    )
+
+
+def rollout_services(settings: Settings | None = None) -> RolloutServices:
+    settings = settings or get_settings()
+    arn_parts = settings.rollout_state_machine_arn.split(":")
+    region, account = (arn_parts[3], arn_parts[4]) if len(arn_parts) > 5 else ("us-east-1", "")
+    configured = tuple(p.strip() for p in settings.allowed_image_registries.split(",") if p.strip())
+    return RolloutServices(
+        store=S3ObjectStore(),
+        registry=RegistryStore(settings.registry_table),
+        notifier=Notifier(settings.notification_topic_arn, settings.event_bus_name),
+        rollouts=RolloutStore(settings.registry_table),
+        endpoints=EndpointGateway(),
+        alarms=AlarmGateway(),
+        autoscaling=AutoscalingGateway(),
+        workflow=StepFunctionsGateway(),
+        state_machine_arn=settings.rollout_state_machine_arn,
+        execution_role_arn=settings.sagemaker_execution_role_arn,
+        allowed_registries=configured or default_allowed_registries(account, region),
+        limits=_limits(settings),
+    )
+
+
+def _limits(settings: Settings) -> ArchiveLimits:
+    return ArchiveLimits(
+        max_members=settings.max_archive_members,
+        max_uncompressed_bytes=settings.max_uncompressed_bytes,
+        max_compression_ratio=settings.max_compression_ratio,
     )

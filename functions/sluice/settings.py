@@ -32,6 +32,13 @@ class Settings(BaseModel):
     batch_default_instance_type: str = Field(default="ml.m5.xlarge", alias="BATCH_DEFAULT_INSTANCE_TYPE")
     batch_max_start_attempts: int = Field(default=96, ge=1, alias="BATCH_MAX_START_ATTEMPTS")
 
+    # Canary rollouts.
+    rollout_state_machine_arn: str = Field(default="", alias="ROLLOUT_STATE_MACHINE_ARN")
+    sagemaker_execution_role_arn: str = Field(default="", alias="SAGEMAKER_EXECUTION_ROLE_ARN")
+    # Comma-separated registry patterns (`*` within a DNS label); empty: this account's ECR in the region
+    # and the AWS Deep Learning Containers registries (sluice.domain.deploy_config).
+    allowed_image_registries: str = Field(default="", alias="ALLOWED_IMAGE_REGISTRIES")
+
     # How long idempotency records live (seconds); the same event within this window is a no-op.
     idempotency_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
 

@@ -1,0 +1,27 @@
+"""EventBridge "CloudWatch Alarm State Change" (to ALARM) → abort every rollout the alarm guards, at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sluice.composition import rollout_services
+from sluice.domain.rollout import alarm_fired
+from sluice.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    detail = event.get("detail", {})
+    name, state = detail.get("alarmName", ""), (detail.get("state") or {})
+    logger.append_keys(alarm=name)
+    if state.get("value") != "ALARM":
+        return {"alarm": name, "aborted": [], "ignored": f"state {state.get('value')}"}
+    aborted = alarm_fired(rollout_services(), name, str(state.get("reason", "")), datetime.now(UTC))
+    metrics.add_metric(name="RolloutAlarmAborts", unit="Count", value=len(aborted))
+    logger.info(f"alarm {name}: {len(aborted)} rollout(s) aborted", extra={"aborted": aborted})
+    return {"alarm": name, "aborted": aborted}
