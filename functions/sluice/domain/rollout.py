@@ -387,12 +387,20 @@ def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
     rollout = _load(services, state)
     config = DeployConfig.model_validate(rollout.get("config") or {})
     current = services.endpoints.state(endpoint)
+    # The stack's SageMaker execution role, else the one the production model already runs with.
+    production_roles = [v.get("execution_role_arn") for v in (current or {}).get("variants", [])]
+    role = services.execution_role_arn or next((r for r in production_roles if r), "")
+    if not role:
+        raise RolloutRefused(
+            f"endpoint {endpoint} does not exist yet and the stack has no SageMaker execution role: set the "
+            "SageMakerExecutionRoleArn parameter (the role SageMaker assumes to pull the image and model)"
+        )
     common = {
         "endpoint": endpoint,
         "version": rollout["version"],
         "config": config,
         "model_data_url": rollout["model_data_url"],
-        "execution_role_arn": services.execution_role_arn,
+        "execution_role_arn": role,
         "suffix": rollout["suffix"],
         "allowed_registries": services.allowed_registries,
     }
