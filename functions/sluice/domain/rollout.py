@@ -659,7 +659,7 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
         weights=weights,
         step=index + 1,
     )
-    return {**state, "action": "wait", "after": "weights_set", "step_index": index}
+    return {**state, "action": "wait", "after": "weights_set", "step_index": index, "weights": weights}
 
 
 def check_alarms(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -816,7 +816,7 @@ def rollback_weights(services: RolloutServices, state: dict[str, Any], now: date
         alarm=requested.get("alarm"),
         weights=_weights(plan, -1),
     )
-    return {**state, "phase": "rollback"}
+    return {**state, "phase": "rollback", "weights": _weights(plan, -1)}
 
 
 def rollback_config(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:

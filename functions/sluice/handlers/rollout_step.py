@@ -9,20 +9,37 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import rollout_services
 from sluice.domain.rollout import run_action
-from sluice.observability import logger, tracer
+from sluice.observability import METRICS_NAMESPACE, logger, metrics, tracer
+
+# Outcome counters of the dashboard's "Rollout outcomes" widget, by the action that reaches them.
+OUTCOME_METRICS = {
+    "finish_promotion": "RolloutPromoted",
+    "finish_rollback": "RolloutRolledBack",
+    "refused": "RolloutRefused",
+    "needs_attention": "RolloutNeedsAttention",
+    "finish_first_deployment": "RolloutFirstDeployment",
+}
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    state = dict(event["state"])
-    logger.append_keys(
-        endpoint=state.get("endpoint"), rollout_id=state.get("rollout_id"), action=event["action"]
-    )
-    result = run_action(rollout_services(), event["action"], state, event.get("token"), datetime.now(UTC))
-    logger.info(f"rollout action {event['action']} done", extra={"state": result})
+    action, state = event["action"], dict(event["state"])
+    logger.append_keys(endpoint=state.get("endpoint"), rollout_id=state.get("rollout_id"), action=action)
+    result = run_action(rollout_services(), action, state, event.get("token"), datetime.now(UTC))
+    if action in OUTCOME_METRICS:
+        metrics.add_metric(name=OUTCOME_METRICS[action], unit=MetricUnit.Count, value=1)
+    for variant, percent in (result.get("weights") or {}).items():
+        with single_metric(
+            name="VariantWeightPercent", unit=MetricUnit.Percent, value=percent, namespace=METRICS_NAMESPACE
+        ) as metric:
+            metric.add_dimension(name="endpoint", value=str(state.get("endpoint")))
+            metric.add_dimension(name="variant", value=str(variant))
+    logger.info(f"rollout action {action} done", extra={"state": result})
     return result
