@@ -53,3 +53,13 @@ def sqs_partial(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _remember("sqs_partial", event, context)
     failures = [{"itemIdentifier": r["messageId"]} for r in event["Records"] if "fail" in r["body"]]
     return {"batchItemFailures": failures}
+
+
+def flaky(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fails with RuntimeError on its first `fail_first` calls for the event's `key`, then doubles `n`."""
+    _remember("flaky", event, context)
+    key = event.get("key")
+    attempt = len([c for c in calls("flaky") if c["event"].get("key") == key])
+    if attempt <= int(event.get("fail_first", 0)):
+        raise RuntimeError(f"flaky: attempt {attempt} of {key} fails")
+    return {"doubled": int(event.get("n", 0)) * 2, "attempt": attempt}

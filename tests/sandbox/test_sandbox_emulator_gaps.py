@@ -10,14 +10,19 @@ from moto.sagemaker.models import SageMakerModelBackend
 
 from sluice_cli.sandbox.emulator_gaps import (
     ALL_GAPS,
+    AlarmStateChangeEvents,
     EmulatorGaps,
     EventBridgeTargetEventAccount,
     Gap,
     LambdaInvokeNeedsDocker,
     S3BucketPolicyTransportCondition,
     S3EventBridgeEventIds,
+    StepFunctionsLambdaTasks,
+    StopExecutionInterrupts,
+    TimeCompression,
     TransformJobCreateValidation,
     TransformJobLifecycle,
+    UpdateEndpoint,
     fake_prediction,
 )
 
@@ -73,6 +78,52 @@ def test_fillers_install_and_uninstall_cleanly() -> None:
         FakeBucket.__dict__["get_permission"],
         EventTemplateParser.__dict__["parse"],
     ) == originals
+
+
+def test_canary_fillers_install_and_uninstall_cleanly() -> None:
+    from moto.awslambda.models import LambdaFunction
+    from moto.cloudwatch.models import Alarm
+    from moto.sagemaker.responses import SageMakerResponse
+    from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import JitterStrategyDecl
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    patched = [
+        (SageMakerModelBackend, "update_endpoint_weights_and_capacities"),
+        (Alarm, "update_state"),
+        (LambdaFunction, "_invoke_lambda"),
+        (LambdaFunction, "invoke"),
+        (WaitFunction, "_wait_interval"),
+        (JitterStrategyDecl, "_eval_body"),
+        (callback, "Event"),
+        (execute_state, "threading"),
+        (ExecutionWorker, "stop"),
+    ]
+    added = [(SageMakerModelBackend, "update_endpoint"), (SageMakerResponse, "update_endpoint")]
+    originals = [owner.__dict__[name] for owner, name in patched]
+    assert not any(name in owner.__dict__ for owner, name in added)
+    gaps = EmulatorGaps(
+        [UpdateEndpoint(), AlarmStateChangeEvents(), StepFunctionsLambdaTasks(), TimeCompression(0.5),
+         StopExecutionInterrupts()]
+    )  # fmt: skip
+    with gaps:
+        assert all(
+            owner.__dict__[name] is not original
+            for (owner, name), original in zip(patched, originals, strict=True)
+        )
+        assert all(name in owner.__dict__ for owner, name in added)
+        assert gaps.get(TimeCompression).time_scale == 0.5
+    assert [owner.__dict__[name] for owner, name in patched] == originals
+    assert not any(name in owner.__dict__ for owner, name in added)
+
+
+def test_default_gaps_take_the_sandbox_clock_and_endpoint_delay() -> None:
+    gaps = EmulatorGaps.default(time_scale=0.02, update_delay_seconds=0.5)
+    assert gaps.get(TimeCompression).time_scale == 0.02
+    assert gaps.get(UpdateEndpoint).update_delay_seconds == 0.5
+    assert {type(gap) for gap in gaps.gaps} == set(ALL_GAPS)
 
 
 def test_uninstalling_out_of_order_is_refused() -> None:

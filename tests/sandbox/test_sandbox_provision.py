@@ -280,13 +280,13 @@ def test_s3_put_reaches_the_route_queue(clients: Clients, tmp_path: Path) -> Non
 
 
 def test_unknown_resource_type_fails_loudly(clients: Clients, tmp_path: Path) -> None:
-    text = "Resources:\n  Machine:\n    Type: AWS::StepFunctions::StateMachine\n    Properties: {}\n"
-    with pytest.raises(TemplateError, match="AWS::StepFunctions::StateMachine"):
+    text = "Resources:\n  Machine:\n    Type: AWS::EC2::VPC\n    Properties: {}\n"
+    with pytest.raises(TemplateError, match="AWS::EC2::VPC"):
         provision_stack(clients, _template(tmp_path, text))
     stack = provision_stack(
         clients,
         _template(tmp_path, text),
-        skipped_types={"AWS::StepFunctions::StateMachine": "not in this test"},
+        skipped_types={"AWS::EC2::VPC": "not in this test"},
     )
     assert stack.resources["Machine"].skipped_reason == "not in this test"
 
@@ -329,6 +329,21 @@ def test_real_template_wires_every_function_and_event(clients: Clients) -> None:
                 assert mapping.queue_url.endswith(mapping.queue_arn.rsplit(":", 1)[1])
             else:
                 pytest.fail(f"{logical_id}.{event_name}: event type {event['Type']} is not wired")
+    machines = {
+        k: v
+        for k, v in body["Resources"].items()
+        if v["Type"] in {"AWS::Serverless::StateMachine", "AWS::StepFunctions::StateMachine"}
+    }
+    assert set(stack.state_machines) == set(machines)
+    for logical_id, raw in machines.items():
+        for event_name in raw["Properties"].get("Events") or {}:
+            (machine_route,) = [
+                r for r in stack.state_machine_routes_of(logical_id) if r.event_name == event_name
+            ]
+            targets = events.list_targets_by_rule(
+                Rule=machine_route.rule_name, EventBusName=machine_route.event_bus_name
+            )
+            assert [t["Arn"] for t in targets["Targets"]] == [machine_route.queue_arn]
 
 
 OBSERVABILITY = """

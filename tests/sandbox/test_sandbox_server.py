@@ -85,6 +85,47 @@ def test_sandbox_exits_cleanly(tmp_path: Path) -> None:
         assert again.client("sqs").list_queues()["QueueUrls"] == [again.outputs.ref("Queue")]
 
 
+WAITING = """
+Resources:
+  Tokens:
+    Type: AWS::SQS::Queue
+  Role:
+    Type: AWS::IAM::Role
+    Properties:
+      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
+  Bake:
+    Type: AWS::StepFunctions::StateMachine
+    Properties:
+      RoleArn: !GetAtt Role.Arn
+      Definition:
+        StartAt: Bake
+        States:
+          Bake:
+            Type: Task
+            Resource: arn:aws:states:::sqs:sendMessage.waitForTaskToken
+            Parameters: {QueueUrl: !Ref Tokens, MessageBody: {token.$: $$.Task.Token}}
+            End: true
+"""
+
+
+def test_sandbox_exit_stops_running_executions(tmp_path: Path) -> None:
+    from moto.core.config import default_user_config
+
+    config_before = dict(default_user_config["stepfunctions"])
+    threads_before = _live_threads()
+    with Sandbox(_template(tmp_path, WAITING), stack_name="waiting") as sandbox:
+        assert default_user_config["stepfunctions"] == {"execute_state_machine": True}
+        execution = sandbox.router.start_execution("Bake")
+        sqs = sandbox.client("sqs")
+        assert sqs.receive_message(QueueUrl=sandbox.outputs.ref("Tokens"), WaitTimeSeconds=5)["Messages"]
+        assert (
+            sandbox.client("stepfunctions").describe_execution(executionArn=execution)["status"] == "RUNNING"
+        )
+    # No interpreter thread waits for the token any more (it would until the default 99999999 s).
+    assert _settled_extra_threads(threads_before) == set()
+    assert default_user_config["stepfunctions"] == config_before
+
+
 def test_failed_provisioning_unwinds_everything(tmp_path: Path) -> None:
     env_before = dict(os.environ)
     threads_before = _live_threads()

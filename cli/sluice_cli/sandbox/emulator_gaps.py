@@ -18,12 +18,19 @@ Gaps:
   template's TLS-only policy (Deny when aws:SecureTransport is false) denies every object call.
 - `LambdaInvokeNeedsDocker`: Lambda cannot run functions without docker; the filler is the
   in-process `router.EventRouter`, so this class patches nothing and only carries the probe.
+- `UpdateEndpoint`: SageMaker UpdateEndpoint is not implemented; endpoints have no Updating phase.
+- `AlarmStateChangeEvents`: an alarm changes state without the "CloudWatch Alarm State Change" event.
+- `StepFunctionsLambdaTasks`: `lambda:invoke` tasks (and lambda:Invoke) need docker; the filler runs the
+  stack's handler in-process through the router.
+- `TimeCompression`: the Step Functions interpreter waits in wall time; the sandbox may compress it.
+- `StopExecutionInterrupts`: StopExecution leaves a task waiting for its token until it times out.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
@@ -36,7 +43,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -705,6 +712,924 @@ class LambdaInvokeNeedsDocker(Gap):
 
 
 # --------------------------------------------------------------------------------------------------
+# Helpers of the gaps below
+# --------------------------------------------------------------------------------------------------
+class _AddedAttribute:
+    """Add `owner.attribute`, which moto lacks, and remove it again. When moto has it by now, the sandbox
+    keeps moto's (the gap's `still_present()` test then says the filler can go)."""
+
+    def __init__(self, owner: Any, attribute: str, value: Any) -> None:
+        self.owner = owner
+        self.attribute = attribute
+        self.value = value
+        self.added = False
+
+    def apply(self) -> None:
+        if self.attribute in self.owner.__dict__:
+            log.warning(
+                "%s.%s exists in this moto: the sandbox keeps it (its gap-filler can go)",
+                self.owner.__name__,
+                self.attribute,
+            )
+            return
+        setattr(self.owner, self.attribute, self.value)
+        self.added = True
+
+    def revert(self) -> None:
+        if not self.added:
+            return
+        if self.owner.__dict__.get(self.attribute) is not self.value:
+            raise RuntimeError(
+                f"{self.owner.__name__}.{self.attribute} was replaced on top of the sandbox; "
+                "uninstall gap-fillers in reverse order"
+            )
+        delattr(self.owner, self.attribute)
+        self.added = False
+
+
+_Patch = _MethodPatch | _AddedAttribute
+
+
+class _Timers:
+    """Daemon timers a gap-filler owns: counted by `pending()`, cancelled and joined on uninstall."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._timers: set[threading.Timer] = set()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._timers)
+
+    def start(self, delay: float, name: str, action: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                action()
+            except Exception:
+                log.exception("sandbox timer %s failed", name)
+            finally:
+                with self._lock:
+                    self._timers.discard(threading.current_thread())
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        timer.name = f"{self.prefix}-{name}"
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            timers, self._timers = set(self._timers), set()
+        for timer in timers:
+            timer.cancel()
+        for timer in timers:
+            if timer.is_alive() and timer is not threading.current_thread():
+                timer.join(timeout=10)
+
+
+def _wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
+    """describe_execution once the execution is no longer RUNNING (the probes' plain-moto runs)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+        if described["status"] != "RUNNING" or time.monotonic() > deadline:
+            return described
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _plain_moto_executing() -> Iterator[Callable[[str], Any]]:
+    """`_plain_moto` with moto's Step Functions interpreter on (execute_state_machine)."""
+    import boto3
+    from moto import mock_aws
+
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+            region_name=_PROBE_REGION,
+        )
+        yield lambda service: session.client(service)
+
+
+def _probe_role(clients: Callable[[str], Any]) -> str:
+    return str(clients("iam").create_role(RoleName="gap-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+
+
+# --------------------------------------------------------------------------------------------------
+# SageMaker UpdateEndpoint
+# --------------------------------------------------------------------------------------------------
+_RETAINABLE_VARIANT_PROPERTIES = frozenset({"DesiredWeight", "DesiredInstanceCount", "DataCaptureConfig"})
+
+
+def endpoint_variants(
+    config_variants: list[dict[str, Any]],
+    current: dict[str, dict[str, Any]] | None = None,
+    retained: frozenset[str] | set[str] = frozenset(),
+) -> list[dict[str, Any]]:
+    """DescribeEndpoint's ProductionVariants once an endpoint runs `config_variants` (an endpoint config's
+    ProductionVariants): weight and instance count from the config, as AWS reports them (a weight of 0
+    is 0.0; no InitialVariantWeight is 1.0), or kept from `current` (variant name -> summary) for the
+    properties in `retained` (UpdateEndpoint's RetainAllVariantProperties)."""
+    current = current or {}
+    variants = []
+    for config in config_variants:
+        name = config["VariantName"]
+        variant: dict[str, Any] = {"VariantName": name}
+        kept = current.get(name, {})
+        weight = config.get("InitialVariantWeight")
+        weight = 1.0 if weight is None else float(weight)
+        if "DesiredWeight" in retained and kept.get("DesiredWeight") is not None:
+            weight = float(kept["DesiredWeight"])
+        variant["CurrentWeight"] = variant["DesiredWeight"] = weight
+        if config.get("ServerlessConfig"):
+            serverless = config["ServerlessConfig"]
+            variant["CurrentServerlessConfig"] = variant["DesiredServerlessConfig"] = serverless
+        else:
+            count = config.get("InitialInstanceCount")
+            if "DesiredInstanceCount" in retained and kept.get("DesiredInstanceCount") is not None:
+                count = kept["DesiredInstanceCount"]
+            if count is not None:
+                variant["CurrentInstanceCount"] = variant["DesiredInstanceCount"] = int(count)
+        variants.append(variant)
+    return variants
+
+
+def _in_progress(endpoint: Any) -> Exception:
+    from moto.sagemaker.exceptions import ValidationError
+
+    return ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
+
+
+class UpdateEndpoint(Gap):
+    """Implements SageMaker UpdateEndpoint on moto's backend (and API), with an optional Updating phase.
+
+    The endpoint switches to the new config and its ProductionVariants are rebuilt from the config's
+    (see `endpoint_variants`; RetainAllVariantProperties / ExcludeRetainedVariantProperties honoured,
+    DeploymentConfig ignored). Errors as AWS: ValidationException "Could not find endpoint
+    configuration ..." (moto's text for DescribeEndpointConfig) and "Cannot update in-progress endpoint
+    ..." unless the endpoint is InService.
+
+    `update_delay_seconds` (default 0: instant, like every moto status) > 0 gives UpdateEndpoint and
+    UpdateEndpointWeightsAndCapacities an Updating phase of that length: DescribeEndpoint shows
+    EndpointStatus "Updating" (UpdateEndpoint: the old config and variants plus PendingDeploymentSummary;
+    weights: DesiredWeight/DesiredInstanceCount new, Current* old), then InService with the new ones.
+    Any update while Updating fails with the in-progress error, which lets tests drive the retry path.
+    moto's own UpdateEndpointWeightsAndCapacities semantics are kept, including that omitting
+    DesiredWeight or DesiredInstanceCount for a variant erases that field (EMULATION_NOTES.md).
+    """
+
+    name = "sagemaker-update-endpoint"
+    reason = "moto does not implement UpdateEndpoint (NotImplementedError in-process, HTTP 500 served)"
+
+    def __init__(self, update_delay_seconds: float = 0.0) -> None:
+        super().__init__()
+        self.update_delay_seconds = update_delay_seconds
+        self._timers = _Timers("sandbox-endpoint-update")
+        self._lock = threading.RLock()
+        self._patches: list[_Patch] = []
+
+    def pending(self) -> int:
+        return len(self._timers)
+
+    def _patch(self) -> None:
+        from moto.core.responses import ActionResult
+        from moto.sagemaker.models import SageMakerModelBackend
+        from moto.sagemaker.responses import SageMakerResponse
+
+        gap = self
+
+        def update_endpoint(
+            backend: Any,
+            endpoint_name: str,
+            endpoint_config_name: str,
+            retain_all_variant_properties: bool = False,
+            exclude_retained_variant_properties: list[dict[str, str]] | None = None,
+        ) -> Any:
+            return gap._update_endpoint(
+                backend,
+                endpoint_name,
+                endpoint_config_name,
+                retain_all=bool(retain_all_variant_properties),
+                excluded=exclude_retained_variant_properties or [],
+            )
+
+        def respond(response: Any) -> Any:
+            endpoint = response.sagemaker_backend.update_endpoint(
+                endpoint_name=response._get_param("EndpointName"),
+                endpoint_config_name=response._get_param("EndpointConfigName"),
+                retain_all_variant_properties=response._get_param("RetainAllVariantProperties"),
+                exclude_retained_variant_properties=response._get_param("ExcludeRetainedVariantProperties"),
+            )
+            return ActionResult({"EndpointArn": endpoint.arn})
+
+        def make_weights(original: Callable[..., Any]) -> Callable[..., Any]:
+            def update_endpoint_weights_and_capacities(
+                backend: Any, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+            ) -> Any:
+                return gap._update_weights(original, backend, endpoint_name, desired_weights_and_capacities)
+
+            return update_endpoint_weights_and_capacities
+
+        self._patches = [
+            _AddedAttribute(SageMakerModelBackend, "update_endpoint", update_endpoint),
+            _AddedAttribute(SageMakerResponse, "update_endpoint", respond),
+            _MethodPatch(SageMakerModelBackend, "update_endpoint_weights_and_capacities", make_weights),
+        ]
+        for patch in self._patches:
+            patch.apply()
+
+    def _unpatch(self) -> None:
+        for patch in reversed(self._patches):
+            patch.revert()
+        self._patches = []
+        self._timers.cancel_all()
+
+    # -- UpdateEndpoint -----------------------------------------------------------------------------
+    def _update_endpoint(
+        self,
+        backend: Any,
+        endpoint_name: str,
+        config_name: str,
+        *,
+        retain_all: bool,
+        excluded: list[dict[str, str]],
+    ) -> Any:
+        from moto.core.utils import utcnow
+
+        backend.describe_endpoint(endpoint_name)  # ValidationException "Could not find endpoint ..."
+        endpoint = backend.endpoints[endpoint_name]
+        config = backend.describe_endpoint_config(config_name)  # "Could not find endpoint configuration"
+        retained: set[str] = set()
+        if retain_all:
+            retained = set(_RETAINABLE_VARIANT_PROPERTIES) - {
+                str(e.get("VariantPropertyType")) for e in excluded
+            }
+        with self._lock:
+            if endpoint.endpoint_status != "InService":
+                raise _in_progress(endpoint)
+            current = {v["VariantName"]: v for v in endpoint.production_variants}
+            variants = endpoint_variants(list(config.get("ProductionVariants") or []), current, retained)
+            data_capture = (
+                endpoint.data_capture_config
+                if "DataCaptureConfig" in retained
+                else config.get("DataCaptureConfig")
+            )
+
+            def finish() -> None:
+                with self._lock:
+                    endpoint.endpoint_config_name = config_name
+                    endpoint.production_variants = variants
+                    endpoint.data_capture_config = data_capture
+                    endpoint.pending_deployment_summary = None
+                    endpoint.endpoint_status = "InService"
+                    endpoint.last_modified_time = utcnow()
+
+            if self.update_delay_seconds <= 0:
+                finish()
+                return endpoint
+            now = utcnow()
+            instance_types = {
+                v["VariantName"]: v.get("InstanceType") for v in config.get("ProductionVariants") or []
+            }
+            endpoint.endpoint_status = "Updating"
+            endpoint.last_modified_time = now
+            endpoint.pending_deployment_summary = {
+                "EndpointConfigName": config_name,
+                "ProductionVariants": [
+                    {
+                        **variant,
+                        **({"InstanceType": t} if (t := instance_types.get(variant["VariantName"])) else {}),
+                        "VariantStatus": [{"Status": "Creating", "StartTime": now}],
+                    }
+                    for variant in variants
+                ],
+                "StartTime": now,
+            }
+            self._timers.start(self.update_delay_seconds, endpoint_name, finish)
+            return endpoint
+
+    # -- UpdateEndpointWeightsAndCapacities ---------------------------------------------------------
+    def _update_weights(
+        self,
+        original: Callable[..., Any],
+        backend: Any,
+        endpoint_name: str,
+        desired: list[dict[str, Any]],
+    ) -> Any:
+        from moto.core.utils import utcnow
+
+        endpoint = backend.endpoints.get(endpoint_name)
+        with self._lock:
+            if endpoint is not None and endpoint.endpoint_status != "InService":
+                raise _in_progress(endpoint)
+            before = {v["VariantName"]: dict(v) for v in endpoint.production_variants} if endpoint else {}
+            arn = original(backend, endpoint_name, desired)
+            if endpoint is None or self.update_delay_seconds <= 0:
+                return arn
+            named = {d.get("VariantName") for d in desired}
+            changed = [v for v in endpoint.production_variants if v["VariantName"] in named]
+            for variant in changed:  # Desired* now, Current* once the update is done
+                old = before.get(variant["VariantName"], {})
+                for key in ("CurrentWeight", "CurrentInstanceCount"):
+                    variant[key] = old.get(key)
+            endpoint.endpoint_status = "Updating"
+            endpoint.last_modified_time = utcnow()
+
+            def finish() -> None:
+                with self._lock:
+                    for variant in changed:
+                        variant["CurrentWeight"] = variant.get("DesiredWeight")
+                        variant["CurrentInstanceCount"] = variant.get("DesiredInstanceCount")
+                    endpoint.endpoint_status = "InService"
+                    endpoint.last_modified_time = utcnow()
+
+            self._timers.start(self.update_delay_seconds, endpoint_name, finish)
+            return arn
+
+    @classmethod
+    def still_present(cls) -> bool:
+        from botocore.exceptions import ClientError
+
+        with _plain_moto() as clients:
+            sagemaker = clients("sagemaker")
+            sagemaker.create_model(
+                ModelName="gap-probe",
+                ExecutionRoleArn="arn:aws:iam::123456789012:role/probe",
+                PrimaryContainer={"Image": "probe"},
+            )
+            for config in ("gap-probe-1", "gap-probe-2"):
+                sagemaker.create_endpoint_config(
+                    EndpointConfigName=config,
+                    ProductionVariants=[
+                        {
+                            "VariantName": config,
+                            "ModelName": "gap-probe",
+                            "InitialInstanceCount": 1,
+                            "InstanceType": "ml.m5.large",
+                            "InitialVariantWeight": 1.0,
+                        }
+                    ],
+                )
+            sagemaker.create_endpoint(EndpointName="gap-probe", EndpointConfigName="gap-probe-1")
+            try:
+                sagemaker.update_endpoint(EndpointName="gap-probe", EndpointConfigName="gap-probe-2")
+            except NotImplementedError:
+                return True
+            except ClientError:
+                return False
+            return False
+
+
+# --------------------------------------------------------------------------------------------------
+# CloudWatch alarm state change events
+# --------------------------------------------------------------------------------------------------
+ALARM_DETAIL_TYPE = "CloudWatch Alarm State Change"
+
+
+@dataclasses.dataclass(frozen=True)
+class AlarmState:
+    """An alarm's state at one moment (what `previousState` of the event reports)."""
+
+    value: str
+    reason: str
+    reason_data: str | None
+    timestamp: dt.datetime
+
+    @classmethod
+    def of(cls, alarm: Any) -> AlarmState:
+        return cls(
+            value=str(alarm.state_value),
+            reason=str(alarm.state_reason or ""),
+            reason_data=alarm.state_reason_data,
+            timestamp=alarm.state_updated_timestamp,
+        )
+
+    def as_event_field(self) -> dict[str, Any]:
+        field: dict[str, Any] = {"value": self.value, "reason": self.reason}
+        if self.reason_data and self.reason_data != "{}":  # moto's "{}" for a new alarm means none
+            field["reasonData"] = self.reason_data
+        field["timestamp"] = alarm_timestamp(self.timestamp)
+        return field
+
+
+def alarm_timestamp(moment: dt.datetime) -> str:
+    """CloudWatch's event timestamps: `2019-10-01T13:56:40.987+0000` (UTC, milliseconds)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(dt.UTC).replace(tzinfo=None)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond // 1000:03d}+0000"
+
+
+def _alarm_metric(metric: Any) -> dict[str, Any]:
+    return {
+        "dimensions": {str(d.name): str(d.value) for d in metric.dimensions or []},
+        "name": metric.metric_name,
+        "namespace": metric.namespace,
+    }
+
+
+def alarm_configuration(alarm: Any) -> dict[str, Any]:
+    """`detail.configuration` of the event: the description and the alarm's metrics as AWS lists them
+    (a single-metric alarm as one metricStat query; metric math as its queries; composite: the rule)."""
+    configuration: dict[str, Any] = {}
+    if alarm.description:
+        configuration["description"] = alarm.description
+    if alarm.rule:
+        configuration["alarmRule"] = alarm.rule
+        return configuration
+    metrics: list[dict[str, Any]] = []
+    if alarm.metric_data_queries:
+        for query in alarm.metric_data_queries:
+            entry: dict[str, Any] = {"id": query.id}
+            if query.expression:
+                entry["expression"] = query.expression
+            if query.label:
+                entry["label"] = query.label
+            stat = query.metric_stat
+            if stat is not None:
+                entry["metricStat"] = {
+                    "metric": _alarm_metric(stat.metric),
+                    "period": int(stat.period),
+                    "stat": stat.stat,
+                    **({"unit": stat.unit} if stat.unit else {}),
+                }
+            return_data = query.return_data
+            entry["returnData"] = return_data is None or str(return_data).lower() == "true"
+            metrics.append(entry)
+    elif alarm.metric_name:
+        from moto.cloudwatch.models import Metric
+
+        metric = Metric(alarm.metric_name, alarm.namespace, alarm.dimensions)
+        metrics.append(
+            {
+                "id": str(uuid.uuid5(uuid.NAMESPACE_URL, alarm.alarm_arn)),
+                "metricStat": {
+                    "metric": _alarm_metric(metric),
+                    "period": int(alarm.period),
+                    "stat": alarm.statistic or alarm.extended_statistic,
+                    **({"unit": alarm.unit} if alarm.unit else {}),
+                },
+                "returnData": True,
+            }
+        )
+    configuration["metrics"] = metrics
+    return configuration
+
+
+def alarm_state_change_detail(alarm: Any, previous: AlarmState) -> dict[str, Any]:
+    """`detail` of "CloudWatch Alarm State Change" for `alarm` (moto's Alarm, in its new state)."""
+    return {
+        "alarmName": alarm.name,
+        "state": AlarmState.of(alarm).as_event_field(),
+        "previousState": previous.as_event_field(),
+        "configuration": alarm_configuration(alarm),
+    }
+
+
+def put_alarm_state_change_event(alarm: Any, previous: AlarmState) -> None:
+    """Put the event on the default bus of the alarm's account and region, as CloudWatch does."""
+    from moto.events.models import events_backends
+
+    account_id = alarm.alarm_arn.split(":")[4]
+    entry = {
+        "Source": "aws.cloudwatch",
+        "DetailType": ALARM_DETAIL_TYPE,
+        "Detail": json.dumps(alarm_state_change_detail(alarm, previous)),
+        "Resources": [alarm.alarm_arn],
+        "EventBusName": "default",
+    }
+    try:
+        events_backends[account_id][alarm.region_name].put_events([entry])
+    except NotImplementedError:  # a rule with a Lambda/SFN target matched (never registered by the sandbox)
+        log.exception("alarm %s: state change event not delivered", alarm.name)
+
+
+def set_alarm_state(
+    account_id: str,
+    region: str,
+    alarm_name: str,
+    state_value: str,
+    reason: str,
+    reason_data: str | None = None,
+) -> bool:
+    """Change an alarm's state inside the emulator, as CloudWatch's own evaluation does (for the
+    sandbox's metric-alarm evaluator): True when the state changed. The event follows from
+    `AlarmStateChangeEvents` when it is installed."""
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    backend = cloudwatch_backends[account_id][region]
+    alarm = backend.alarms.get(alarm_name)
+    before = None if alarm is None else alarm.state_value
+    backend.set_alarm_state(alarm_name, reason, reason_data, state_value)  # type: ignore[arg-type]
+    return bool(before != state_value)
+
+
+class AlarmStateChangeEvents(Gap):
+    """Puts "CloudWatch Alarm State Change" on the default bus whenever an alarm's state changes.
+
+    Patched at moto's `Alarm.update_state`, the one path every state change takes (SetAlarmState, and
+    `set_alarm_state()` above for the sandbox's own evaluation). Only transitions emit, as on AWS:
+    setting the state an alarm is already in changes its reason but puts nothing on the bus.
+    """
+
+    name = "cloudwatch-alarm-state-change-events"
+    reason = "moto changes an alarm's state without putting the 'CloudWatch Alarm State Change' event"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._patch_update: _MethodPatch | None = None
+
+    def _patch(self) -> None:
+        from moto.cloudwatch.models import Alarm
+
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def update_state(alarm: Any, reason: str, reason_data: str, state_value: str) -> None:
+                previous = AlarmState.of(alarm)
+                original(alarm, reason, reason_data, state_value)
+                if alarm.state_value != previous.value:
+                    put_alarm_state_change_event(alarm, previous)
+
+            return update_state
+
+        self._patch_update = _MethodPatch(Alarm, "update_state", make)
+        self._patch_update.apply()
+
+    def _unpatch(self) -> None:
+        assert self._patch_update is not None
+        self._patch_update.revert()
+
+    @classmethod
+    def still_present(cls) -> bool:
+        with _plain_moto() as clients:
+            url = _probe_rule_to_queue(clients, {"source": ["aws.cloudwatch"]})
+            cloudwatch = clients("cloudwatch")
+            cloudwatch.put_metric_alarm(
+                AlarmName="gap-probe",
+                MetricName="Errors",
+                Namespace="Probe",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=1.0,
+                ComparisonOperator="GreaterThanOrEqualToThreshold",
+            )
+            cloudwatch.set_alarm_state(AlarmName="gap-probe", StateValue="ALARM", StateReason="probe")
+            state = cloudwatch.describe_alarms(AlarmNames=["gap-probe"])["MetricAlarms"][0]["StateValue"]
+            return state == "ALARM" and not _drain(clients, url)
+
+
+# --------------------------------------------------------------------------------------------------
+# Step Functions: lambda:invoke tasks
+# --------------------------------------------------------------------------------------------------
+# (function name, event) -> (result JSON, errored, logs): what moto's LambdaFunction._invoke_lambda returns.
+LambdaInvoker = Callable[[str, Any], tuple[str, bool, str]]
+
+
+class StepFunctionsLambdaTasks(Gap):
+    """Runs a moto Lambda function's handler in-process when moto would start its docker container.
+
+    Replaces `moto.awslambda.models.LambdaFunction._invoke_lambda(self, event) -> (result JSON,
+    errored, logs)`, the one call behind lambda:Invoke and Step Functions `arn:aws:states:::lambda:invoke`
+    tasks, with the bound invoker (`EventRouter.invoke_lambda`: the stack's function of that name, the
+    real handler). provision.py creates every AWS::Serverless::Function in moto's Lambda so that names
+    and ARNs resolve. A handler exception comes back as Lambda's error payload (`errorType`,
+    `errorMessage`, ...) with `errored`: moto answers Invoke with X-Amz-Function-Error (rewritten here
+    from moto's "Handled" to "Unhandled", as Lambda reports an exception), and the Step Functions
+    interpreter fails the task with Error = the payload's errorType (e.g. "RuntimeError" or the
+    handler's own exception class name) and Cause = the payload JSON, so a Retry/Catch on that name,
+    on "States.TaskFailed" or on "States.ALL" applies, as on AWS (checked against moto 5.2.5).
+    """
+
+    name = "stepfunctions-lambda-tasks"
+    reason = "moto runs a Lambda function (Invoke, Step Functions lambda:invoke tasks) only in docker"
+
+    def __init__(self, invoker: LambdaInvoker | None = None) -> None:
+        super().__init__()
+        self.invoker = invoker
+        self._patches: list[_MethodPatch] = []
+
+    def bind(self, invoker: LambdaInvoker | None) -> None:
+        """Route invocations to `invoker` (None: every invocation fails with Sandbox.NoHandler)."""
+        self.invoker = invoker
+
+    def invoke(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        if isinstance(event, bytes | str):
+            with contextlib.suppress(ValueError):  # Lambda hands a non-JSON payload over as it is
+                event = json.loads(event or "{}")
+        elif event is None:
+            event = {}
+        invoker = self.invoker
+        if invoker is None:
+            error = {
+                "errorMessage": f"sandbox: no in-process handler is bound for function {function_name}",
+                "errorType": "Sandbox.NoHandler",
+            }
+            return json.dumps(error), True, ""
+        return invoker(function_name, event)
+
+    def _patch(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        gap = self
+
+        def make_invoke_lambda(original: Callable[..., Any]) -> Callable[..., Any]:
+            def _invoke_lambda(function: Any, event: Any = None) -> tuple[str, bool, str]:
+                return gap.invoke(function.function_name, event)
+
+            return _invoke_lambda
+
+        def make_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
+            def invoke(function: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+                result = original(function, body, request_headers, response_headers)
+                if response_headers.get("x-amz-function-error") == "Handled":
+                    response_headers["x-amz-function-error"] = "Unhandled"
+                return result
+
+            return invoke
+
+        self._patches = [
+            _MethodPatch(LambdaFunction, "_invoke_lambda", make_invoke_lambda),
+            _MethodPatch(LambdaFunction, "invoke", make_invoke),
+        ]
+        for patch in self._patches:
+            patch.apply()
+
+    def _unpatch(self) -> None:
+        for patch in reversed(self._patches):
+            patch.revert()
+        self._patches = []
+
+    @classmethod
+    def still_present(cls) -> bool:
+        moto_logger = logging.getLogger("moto")
+        level = moto_logger.level
+        moto_logger.setLevel(logging.CRITICAL)  # moto logs the docker failure loudly
+        try:
+            return cls._probe()
+        finally:
+            moto_logger.setLevel(level)
+
+    @classmethod
+    def _probe(cls) -> bool:
+        with _plain_moto_executing() as clients:
+            role = _probe_role(clients)
+            archive = io.BytesIO()
+            with zipfile.ZipFile(archive, "w") as zipped:
+                zipped.writestr("probe.py", "def handler(event, context):\n    return {'ran': True}\n")
+            function_arn = clients("lambda").create_function(
+                FunctionName="gap-probe",
+                Runtime="python3.11",
+                Role=role,
+                Handler="probe.handler",
+                Code={"ZipFile": archive.getvalue()},
+            )["FunctionArn"]
+            definition = {
+                "StartAt": "Call",
+                "States": {
+                    "Call": {
+                        "Type": "Task",
+                        "Resource": "arn:aws:states:::lambda:invoke",
+                        "Parameters": {"FunctionName": function_arn, "Payload": {}},
+                        "End": True,
+                    }
+                },
+            }
+            sfn = clients("stepfunctions")
+            machine = sfn.create_state_machine(
+                name="gap-probe", definition=json.dumps(definition), roleArn=role
+            )["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, name="gap-probe")["executionArn"]
+            return bool(_wait_for_execution(sfn, execution)["status"] == "FAILED")
+
+
+# --------------------------------------------------------------------------------------------------
+# Step Functions: time compression
+# --------------------------------------------------------------------------------------------------
+class _ThreadingWithEvent:
+    """Stands in for the `threading` module inside one moto module: its `Event` is the scaled one,
+    everything else is threading's."""
+
+    def __init__(self, event_class: type[threading.Event]) -> None:
+        self.Event = event_class
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(threading, name)
+
+
+class TimeCompression(Gap):
+    """Divides the Step Functions interpreter's waits by the sandbox's clock: `time_scale` = sandbox
+    seconds per declared second (1.0 real time; 0.02 makes a 300 s bake last 6 s).
+
+    Scaled: Wait states (Seconds, SecondsPath, Timestamp, TimestampPath: `WaitFunction._wait_interval`,
+    replaced by a deadline loop), Retry intervals after BackoffRate, MaxDelaySeconds and jitter (the
+    value `JitterStrategyDecl` leaves for the retrier's sleep), and task TimeoutSeconds /
+    TimeoutSecondsPath / HeartbeatSeconds(Path) (the `threading.Event` waits of the callback endpoints
+    in `asl.eval.callback` and of `ExecutionState._evaluate_with_timeout`, through scaled Event
+    classes). The declared values stay as they are in the execution history (timeoutInSeconds ...).
+    Not scaled: a state machine's top-level TimeoutSeconds.
+    """
+
+    name = "stepfunctions-time-compression"
+    reason = "moto's Step Functions interpreter waits in wall time (Wait, Retry intervals, task timeouts)"
+
+    def __init__(self, time_scale: float = 1.0) -> None:
+        super().__init__()
+        if not time_scale > 0:
+            raise ValueError(f"time_scale must be > 0, got {time_scale}")
+        self.time_scale = time_scale
+        self._patches: list[_MethodPatch] = []
+
+    def scaled(self, seconds: float) -> float:
+        """Wall-clock seconds for `seconds` of declared (AWS) time."""
+        return max(0.0, float(seconds) * self.time_scale)
+
+    def _event_class(self) -> type[threading.Event]:
+        gap = self
+
+        class ScaledEvent(threading.Event):
+            """threading.Event whose wait(timeout) lasts timeout x the sandbox's time scale."""
+
+            def wait(self, timeout: float | None = None) -> bool:
+                return super().wait(None if timeout is None else gap.scaled(timeout))
+
+        return ScaledEvent
+
+    def _patch(self) -> None:
+        import time
+
+        from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import (
+            JitterStrategyDecl,
+        )
+        from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import (
+            WaitFunction,
+        )
+        from moto.stepfunctions.parser.asl.eval.callback import callback
+
+        gap = self
+        scaled_event = self._event_class()
+
+        def make_wait(original: Callable[..., Any]) -> Callable[..., Any]:
+            # moto's loop compares int(elapsed) with the declared seconds: a fractional wait never ends.
+            def _wait_interval(wait_function: Any, env: Any, wait_seconds: float) -> None:
+                deadline = time.monotonic() + gap.scaled(wait_seconds)
+                while env.is_running():
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    env.program_state_event.wait(remaining)  # pulsed when the execution stops or fails
+
+            return _wait_interval
+
+        def make_jitter(original: Callable[..., Any]) -> Callable[..., Any]:
+            def _eval_body(decl: Any, env: Any) -> None:
+                original(decl, env)  # the last step of the retry interval: its value is on the stack
+                env.stack.append(gap.scaled(env.stack.pop()))
+
+            return _eval_body
+
+        self._patches = [
+            _MethodPatch(WaitFunction, "_wait_interval", make_wait),
+            _MethodPatch(JitterStrategyDecl, "_eval_body", make_jitter),
+            _MethodPatch(callback, "Event", lambda original: scaled_event),
+            _MethodPatch(execute_state, "threading", lambda original: _ThreadingWithEvent(scaled_event)),
+        ]
+        applied: list[_MethodPatch] = []
+        try:
+            for patch in self._patches:
+                patch.apply()
+                applied.append(patch)
+        except BaseException:
+            for patch in reversed(applied):
+                patch.revert()
+            raise
+
+    def _unpatch(self) -> None:
+        for patch in reversed(self._patches):
+            patch.revert()
+        self._patches = []
+
+    @classmethod
+    def still_present(cls) -> bool:
+        import time
+
+        with _plain_moto_executing() as clients:
+            definition = {
+                "StartAt": "Pause",
+                "States": {"Pause": {"Type": "Wait", "Seconds": 1, "End": True}},
+            }
+            sfn = clients("stepfunctions")
+            machine = sfn.create_state_machine(
+                name="gap-probe", definition=json.dumps(definition), roleArn=_probe_role(clients)
+            )["stateMachineArn"]
+            started = time.monotonic()
+            execution = sfn.start_execution(stateMachineArn=machine, name="gap-probe")["executionArn"]
+            described = _wait_for_execution(sfn, execution)
+            return bool(described["status"] == "SUCCEEDED") and time.monotonic() - started >= 0.9
+
+
+# --------------------------------------------------------------------------------------------------
+# Step Functions: StopExecution
+# --------------------------------------------------------------------------------------------------
+def interrupt_callbacks(env: Any) -> int:
+    """Wake every task of an interpreter environment that waits for a task token or heartbeat (they
+    then see the execution is no longer running and end). Returns how many endpoints were woken."""
+    manager = getattr(env, "callback_pool_manager", None)
+    endpoints = list(getattr(manager, "_pool", {}).values())
+    for endpoint in endpoints:
+        endpoint.interrupt_all()
+    return len(endpoints)
+
+
+class StopExecutionInterrupts(Gap):
+    """StopExecution also wakes the execution's tasks waiting for a task token (or heartbeat).
+
+    moto marks the execution ABORTED but its interpreter threads keep waiting for the token until the
+    task's TimeoutSeconds (99999999 s by default): a sandbox shut down with a rollout baking would
+    leave them behind. Patched at `ExecutionWorker.stop`: after moto's stop, every callback endpoint of
+    the execution is interrupted (`interrupt_callbacks`); the woken task sees the execution stopped.
+    """
+
+    name = "stepfunctions-stop-execution-interrupts"
+    reason = "moto's StopExecution leaves a task waiting for its token (a thread) until the task times out"
+
+    _THREAD_MARK = "_exec_and_notify"  # the thread of a task being evaluated (ExecutionState)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._patch_stop: _MethodPatch | None = None
+
+    def _patch(self) -> None:
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def stop(worker: Any, *args: Any, **kwargs: Any) -> None:
+                original(worker, *args, **kwargs)
+                if worker.env is not None:
+                    interrupt_callbacks(worker.env)
+
+            return stop
+
+        self._patch_stop = _MethodPatch(ExecutionWorker, "stop", make)
+        self._patch_stop.apply()
+
+    def _unpatch(self) -> None:
+        assert self._patch_stop is not None
+        self._patch_stop.revert()
+
+    @classmethod
+    def still_present(cls) -> bool:
+        import time
+
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        def task_threads() -> set[threading.Thread]:
+            return {t for t in threading.enumerate() if cls._THREAD_MARK in t.name and t.is_alive()}
+
+        before = task_threads()
+        with _plain_moto_executing() as clients:
+            url = clients("sqs").create_queue(QueueName="gap-probe")["QueueUrl"]
+            definition = {
+                "StartAt": "Bake",
+                "States": {
+                    "Bake": {
+                        "Type": "Task",
+                        "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                        "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                        "TimeoutSeconds": 60,
+                        "End": True,
+                    }
+                },
+            }
+            sfn = clients("stepfunctions")
+            machine = sfn.create_state_machine(
+                name="gap-probe", definition=json.dumps(definition), roleArn=_probe_role(clients)
+            )["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, name="gap-probe")["executionArn"]
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:  # until the message is sent: the task waits now
+                if clients("sqs").receive_message(QueueUrl=url).get("Messages"):
+                    break
+                time.sleep(0.02)
+            sfn.stop_execution(executionArn=execution)
+            deadline = time.monotonic() + 1.0
+            while task_threads() - before and time.monotonic() < deadline:
+                time.sleep(0.05)
+            present = bool(task_threads() - before)
+            backend = stepfunctions_parser_backends["123456789012"][_PROBE_REGION]
+            for state_machine in backend.state_machines:  # clean up after the probe
+                for run in state_machine.executions:
+                    worker = getattr(run, "exec_worker", None)
+                    if worker is not None and worker.env is not None:
+                        interrupt_callbacks(worker.env)
+            return present
+
+
+# --------------------------------------------------------------------------------------------------
 # All of them
 # --------------------------------------------------------------------------------------------------
 ALL_GAPS: tuple[type[Gap], ...] = (
@@ -714,7 +1639,15 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     TransformJobLifecycle,
     TransformJobCreateValidation,
     LambdaInvokeNeedsDocker,
+    UpdateEndpoint,
+    AlarmStateChangeEvents,
+    StepFunctionsLambdaTasks,
+    TimeCompression,
+    StopExecutionInterrupts,
 )
+
+
+G = TypeVar("G", bound=Gap)
 
 
 class EmulatorGaps:
@@ -724,7 +1657,15 @@ class EmulatorGaps:
         self.gaps = gaps
 
     @classmethod
-    def default(cls, transform_delay_seconds: float = 1.0) -> EmulatorGaps:
+    def default(
+        cls,
+        transform_delay_seconds: float = 1.0,
+        *,
+        time_scale: float = 1.0,
+        update_delay_seconds: float = 0.0,
+    ) -> EmulatorGaps:
+        """Every filler. `time_scale`: Step Functions seconds per declared second (TimeCompression);
+        `update_delay_seconds`: the Updating phase of a SageMaker endpoint update (UpdateEndpoint)."""
         # TransformJobCreateValidation wraps the lifecycle patch, so it refuses before a job starts.
         return cls(
             [
@@ -734,6 +1675,11 @@ class EmulatorGaps:
                 TransformJobLifecycle(delay_seconds=transform_delay_seconds),
                 TransformJobCreateValidation(),
                 LambdaInvokeNeedsDocker(),
+                UpdateEndpoint(update_delay_seconds=update_delay_seconds),
+                AlarmStateChangeEvents(),
+                StepFunctionsLambdaTasks(),
+                TimeCompression(time_scale=time_scale),
+                StopExecutionInterrupts(),
             ]
         )
 
@@ -755,7 +1701,7 @@ class EmulatorGaps:
     def pending(self) -> int:
         return sum(gap.pending() for gap in self.gaps)
 
-    def get(self, gap_type: type[Gap]) -> Gap:
+    def get(self, gap_type: type[G]) -> G:
         for gap in self.gaps:
             if isinstance(gap, gap_type):
                 return gap

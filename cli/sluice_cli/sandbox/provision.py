@@ -5,10 +5,19 @@ EventBridge setting (EMULATION_NOTES.md, CloudFormation / SAM). Here each resour
 function that creates it; a type with no function and no entry in `SKIPPED_RESOURCE_TYPES` stops
 provisioning with its name, so a resource added to the template cannot be silently ignored.
 
-Functions are not created in moto's Lambda (it cannot run them without docker): each becomes a
-`FunctionSpec` for the in-process router. Their `EventBridgeRule` events become real EventBridge rules
-whose only target is a sandbox-owned SQS "route" queue (moto delivers rule targets to SQS only; no
-Lambda or Step Functions target is ever registered); their `SQS` events become `EventSourceMapping`s.
+Each function becomes a `FunctionSpec` for the in-process router, and a function of the same name in
+moto's Lambda (placeholder code, the template's role, environment and handler) so that its name and ARN
+resolve for Step Functions `lambda:invoke` tasks and lambda:Invoke; moto never runs it
+(emulator_gaps.StepFunctionsLambdaTasks hands the invocation to the router). Their `EventBridgeRule`
+events become real EventBridge rules whose only target is a sandbox-owned SQS "route" queue (moto
+delivers rule targets to SQS only; no Lambda or Step Functions target is ever registered); their `SQS`
+events become `EventSourceMapping`s.
+
+State machines (AWS::Serverless::StateMachine with Definition or a local DefinitionUri,
+AWS::StepFunctions::StateMachine with Definition or DefinitionString) are created in moto's Step
+Functions with DefinitionSubstitutions applied; their EventBridgeRule events, and AWS::Events::Rule
+targets naming them, become route queues too (`StateMachineRoute`), on which the router starts an
+execution per event.
 """
 
 from __future__ import annotations
@@ -33,10 +42,31 @@ from sluice_cli.sandbox.template import (
     Template,
     TemplateError,
     load_template,
+    load_yaml,
+    merge_globals,
     referenced_names,
 )
 
 log = logging.getLogger(__name__)
+
+SERVERLESS_STATE_MACHINE = "AWS::Serverless::StateMachine"
+STEP_FUNCTIONS_STATE_MACHINE = "AWS::StepFunctions::StateMachine"
+# Runtime of a function in moto's Lambda when the template names none (moto never runs the code).
+DEFAULT_LAMBDA_RUNTIME = "python3.13"
+_LAMBDA_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+_STATES_TRUST_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ],
+}
+# `${Name}` placeholders of a state machine definition (DefinitionSubstitutions).
+_PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
 
 # Types the sandbox deliberately does not create, each with the reason. Anything else unknown fails.
 SKIPPED_RESOURCE_TYPES: dict[str, str] = {
@@ -91,6 +121,23 @@ _IGNORED_PROPERTIES: dict[str, frozenset[str]] = {
     "AWS::Events::Rule": frozenset({"Description"}),
     "AWS::IAM::Role": frozenset({"Description", "MaxSessionDuration", "PermissionsBoundary"}),
     "AWS::SNS::Subscription": frozenset({"Region"}),
+    # IAM is not enforced; logs, traces, aliases and deployment preferences have nothing to act on.
+    SERVERLESS_STATE_MACHINE: frozenset(
+        {
+            "Policies",
+            "PermissionsBoundary",
+            "RolePath",
+            "Logging",
+            "Tracing",
+            "AutoPublishAlias",
+            "DeploymentPreference",
+            "UseAliasAsEventTarget",
+            "PropagateTags",
+        }
+    ),
+    STEP_FUNCTIONS_STATE_MACHINE: frozenset(
+        {"LoggingConfiguration", "TracingConfiguration", "EncryptionConfiguration"}
+    ),
     # Only scheduling the key's deletion reads it; the sandbox never deletes.
     "AWS::KMS::Key": frozenset({"PendingWindowInDays"}),
 }
@@ -190,6 +237,43 @@ class Route:
     queue_url: str
     queue_arn: str
     enabled: bool = True
+    # The target's Input / InputPath, applied by the router (moto applies only InputTransformer).
+    input: str | None = None
+    input_path: str | None = None
+
+
+@dataclass(frozen=True)
+class StateMachineSpec:
+    """A state machine as created in moto's Step Functions (definition with substitutions applied)."""
+
+    logical_id: str
+    name: str
+    arn: str
+    type: str  # STANDARD | EXPRESS
+    role_arn: str
+    definition: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StateMachineRoute:
+    """An EventBridge rule whose target is a state machine of the stack (a SAM EventBridgeRule event of
+    the state machine, or an AWS::Events::Rule target): a real rule in moto whose target is a route
+    queue; the router starts one execution per message, the message body (the event, or what the
+    target's Input/InputPath/InputTransformer made of it) as the execution input."""
+
+    state_machine: str  # logical id
+    event_name: str  # the SAM event name, or the target Id of an AWS::Events::Rule
+    rule_logical_id: str
+    rule_name: str
+    rule_arn: str
+    event_bus_name: str
+    pattern: Mapping[str, Any]
+    queue_url: str
+    queue_arn: str
+    enabled: bool = True
+    # The target's Input / InputPath, applied by the router (moto applies only InputTransformer).
+    input: str | None = None
+    input_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -226,6 +310,8 @@ class StackOutputs:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     event_source_mappings: list[EventSourceMapping] = field(default_factory=list)
+    state_machines: dict[str, StateMachineSpec] = field(default_factory=dict)
+    state_machine_routes: list[StateMachineRoute] = field(default_factory=list)
     resources: dict[str, ProvisionedResource] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
@@ -238,13 +324,34 @@ class StackOutputs:
 
     @property
     def route_queue_urls(self) -> list[str]:
-        return [route.queue_url for route in self.routes]
+        return [route.queue_url for route in self.routes] + [
+            route.queue_url for route in self.state_machine_routes
+        ]
 
     def routes_of(self, function: str) -> list[Route]:
         return [route for route in self.routes if route.function == function]
 
     def mappings_of(self, function: str) -> list[EventSourceMapping]:
         return [m for m in self.event_source_mappings if m.function == function]
+
+    def state_machine_routes_of(self, state_machine: str) -> list[StateMachineRoute]:
+        return [route for route in self.state_machine_routes if route.state_machine == state_machine]
+
+    def function_named(self, name: str) -> FunctionSpec | None:
+        """The function whose physical name (as in its ARN) is `name`."""
+        for function in self.functions.values():
+            if function.name == name:
+                return function
+        return None
+
+    def state_machine(self, logical_id_or_arn: str) -> StateMachineSpec:
+        """A state machine of the stack, by logical id or ARN."""
+        if logical_id_or_arn in self.state_machines:
+            return self.state_machines[logical_id_or_arn]
+        for machine in self.state_machines.values():
+            if machine.arn == logical_id_or_arn:
+                return machine
+        raise KeyError(f"no state machine {logical_id_or_arn!r} in the stack")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -310,6 +417,61 @@ class _Properties:
         return sorted(set(self.values) - self.read - ignored)
 
 
+@dataclass(frozen=True)
+class _RouteRule:
+    """A rule created for a SAM event, and the route queue that is its only target."""
+
+    name: str
+    arn: str
+    bus: str
+    pattern: Mapping[str, Any]
+    queue_url: str
+    queue_arn: str
+    enabled: bool
+    input: str | None
+    input_path: str | None
+
+
+def _placeholder_code(handler: str) -> bytes:
+    """A zip for moto's Lambda: one module that says where the real handler runs."""
+    import io
+    import zipfile
+
+    module = handler.rpartition(".")[0].replace(".", "/") or "handler"
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr(
+            f"{module}.py",
+            "# sluice sandbox placeholder: the real handler runs in-process (sluice_cli.sandbox.router)\n",
+        )
+    return archive.getvalue()
+
+
+def substitute_definition(value: Any, substitutions: Mapping[str, str], owner: str) -> Any:
+    """`${Name}` in every string (keys included) of a state machine definition replaced by
+    DefinitionSubstitutions' value; a placeholder without a substitution is an error (it would reach
+    Step Functions as text)."""
+    if isinstance(value, dict):
+        return {
+            substitute_definition(k, substitutions, owner): substitute_definition(v, substitutions, owner)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [substitute_definition(item, substitutions, owner) for item in value]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in substitutions:
+                raise TemplateError(
+                    f"{owner}: definition placeholder ${{{name}}} has no DefinitionSubstitutions"
+                )
+            return substitutions[name]
+
+        return _PLACEHOLDER.sub(replace, value)
+    return value
+
+
 # --------------------------------------------------------------------------------------------------
 # The provisioner
 # --------------------------------------------------------------------------------------------------
@@ -353,6 +515,8 @@ class _Provisioner:
             "AWS::KMS::Alias": self._kms_alias,
             "AWS::CloudWatch::Alarm": self._alarm,
             SERVERLESS_FUNCTION: self._function,
+            SERVERLESS_STATE_MACHINE: self._state_machine,
+            STEP_FUNCTIONS_STATE_MACHINE: self._state_machine,
         }
 
     # -- orchestration ----------------------------------------------------------------------------
@@ -381,14 +545,17 @@ class _Provisioner:
         self.refs[provisioned.logical_id] = ResourceRef(provisioned.ref, dict(provisioned.attributes))
 
     def _implicit_ids(self) -> dict[str, str]:
-        """SAM's generated resources (`<Fn>Role`, `<Fn><Event>` rules and mappings) -> their function."""
+        """SAM's generated resources (`<Fn>Role`, `<Fn><Event>` rules and mappings, a state machine's
+        `<Sm>Role`, `<Sm><Event>` rules and `<Sm><Event>Role`) -> their function or state machine."""
         owners: dict[str, str] = {}
-        for function in self.template.functions:
-            fid = function.logical_id
-            if "Role" not in function.properties:
-                owners[f"{fid}Role"] = fid
-            for event_name in dict(function.properties.get("Events") or {}):
-                owners[f"{fid}{event_name}"] = fid
+        for owner in [*self.template.functions, *self.template.of_type(SERVERLESS_STATE_MACHINE)]:
+            oid = owner.logical_id
+            if "Role" not in owner.properties:
+                owners[f"{oid}Role"] = oid
+            for event_name in dict(owner.properties.get("Events") or {}):
+                owners[f"{oid}{event_name}"] = oid
+                if owner.type == SERVERLESS_STATE_MACHINE:
+                    owners[f"{oid}{event_name}Role"] = oid
         return owners
 
     def _creation_order(self) -> list[Resource]:
@@ -757,6 +924,26 @@ class _Provisioner:
         )
         targets = []
         for target in props.get("Targets") or []:
+            machine = self._state_machine_by_arn(str(target["Arn"]))
+            if machine is not None:
+                url, queue_arn = self._route_queue(f"{resource.logical_id}-{target['Id']}")
+                self.stack.state_machine_routes.append(
+                    StateMachineRoute(
+                        state_machine=machine.logical_id,
+                        event_name=str(target["Id"]),
+                        rule_logical_id=resource.logical_id,
+                        rule_name=name,
+                        rule_arn=arn,
+                        event_bus_name=bus,
+                        pattern=pattern or {},
+                        queue_url=url,
+                        queue_arn=queue_arn,
+                        enabled=enabled,
+                        **_target_input(target),
+                    )
+                )
+                targets.append(_route_target(target, queue_arn))
+                continue
             function = self._function_by_arn(str(target["Arn"]))
             if function is not None:
                 url, queue_arn = self._route_queue(f"{resource.logical_id}-{target['Id']}")
@@ -772,6 +959,7 @@ class _Provisioner:
                         queue_url=url,
                         queue_arn=queue_arn,
                         enabled=enabled,
+                        **_target_input(target),
                     )
                 )
                 targets.append(_route_target(target, queue_arn))
@@ -780,7 +968,8 @@ class _Provisioner:
             if service not in {"sqs", "logs", "events"}:
                 raise TemplateError(
                     f"{resource.logical_id}: target {target['Arn']} ({service}) cannot be delivered by the "
-                    "sandbox (only SQS, CloudWatch Logs, event buses and the stack's functions)"
+                    "sandbox (only SQS, CloudWatch Logs, event buses and the stack's functions and state "
+                    "machines)"
                 )
             targets.append(target)
         if targets:
@@ -792,11 +981,126 @@ class _Provisioner:
         for function in self.stack.functions.values():
             if arn in {function.arn, f"{function.arn}:$LATEST"}:
                 return function
-        if arn.split(":")[2:3] == ["states"]:
-            raise TemplateError(
-                f"rule target {arn}: Step Functions targets are not routed by the sandbox yet"
-            )
         return None
+
+    def _state_machine_by_arn(self, arn: str) -> StateMachineSpec | None:
+        if arn.split(":")[2:3] != ["states"]:
+            return None
+        for machine in self.stack.state_machines.values():
+            if machine.arn == arn:
+                return machine
+        raise TemplateError(f"rule target {arn}: not a state machine of this stack (nothing to route to)")
+
+    # -- Step Functions ---------------------------------------------------------------------------
+    def _state_machine(self, resource: Resource) -> ProvisionedResource:
+        """AWS::Serverless::StateMachine (Definition, or DefinitionUri: a file next to the template) or
+        AWS::StepFunctions::StateMachine (Definition or DefinitionString), DefinitionSubstitutions
+        applied, created in moto's Step Functions; SAM events become state machine routes."""
+        sid = resource.logical_id
+        serverless = resource.type == SERVERLESS_STATE_MACHINE
+        raw = dict(resource.properties)
+        if serverless:
+            raw = merge_globals(
+                dict((self.template.body.get("Globals") or {}).get("StateMachine") or {}), raw
+            )
+        ignored = _IGNORED_PROPERTIES[resource.type]
+        props = _Properties(
+            {key: self.resolver.resolve(raw[key]) for key in raw if key not in ignored and key != "Events"}
+        )
+        name_key, type_key, role_key = (
+            ("Name", "Type", "Role") if serverless else ("StateMachineName", "StateMachineType", "RoleArn")
+        )
+        name = self._name(resource, props.get(name_key), max_length=80)
+        machine_type = str(props.get(type_key) or "STANDARD")
+        if props.get(role_key):
+            role_arn = str(props.get(role_key))
+        elif serverless:
+            role_arn = self._generated_role(f"{sid}Role", _STATES_TRUST_POLICY)
+        else:
+            raise TemplateError(f"{sid}: RoleArn is required")
+        substitutions = {
+            str(k): _text(v) for k, v in dict(props.get("DefinitionSubstitutions") or {}).items()
+        }
+        definition = substitute_definition(self._definition(resource, props), substitutions, sid)
+        request: dict[str, Any] = {
+            "name": name,
+            "definition": json.dumps(definition),
+            "roleArn": role_arn,
+            "type": machine_type,
+        }
+        tags = props.get("Tags")
+        if tags:
+            pairs = tags.items() if isinstance(tags, dict) else ((t["Key"], t["Value"]) for t in tags)
+            request["tags"] = [{"key": str(k), "value": _text(v)} for k, v in pairs]
+        arn = str(self.clients.client("stepfunctions").create_state_machine(**request)["stateMachineArn"])
+        self.stack.state_machines[sid] = StateMachineSpec(
+            logical_id=sid, name=name, arn=arn, type=machine_type, role_arn=role_arn, definition=definition
+        )
+        self._record(ProvisionedResource(sid, resource.type, arn, {"Arn": arn, "Name": name}))
+        for event_name, event in dict(raw.get("Events") or {}).items() if serverless else ():
+            event_type = str(event.get("Type"))
+            if event_type not in _EVENTBRIDGE_EVENT_TYPES:
+                raise TemplateError(
+                    f"{sid}: event {event_name} of type {event_type} is not routed by the sandbox "
+                    "(supported: EventBridgeRule, CloudWatchEvent)"
+                )
+            event_props = _Properties(self.resolver.resolve(dict(event.get("Properties") or {})))
+            rule_id = f"{sid}{event_name}"
+            rule = self._event_rule(rule_id, event_props)
+            self.stack.state_machine_routes.append(
+                StateMachineRoute(
+                    state_machine=sid,
+                    event_name=event_name,
+                    rule_logical_id=rule_id,
+                    rule_name=rule.name,
+                    rule_arn=rule.arn,
+                    event_bus_name=rule.bus,
+                    pattern=rule.pattern,
+                    queue_url=rule.queue_url,
+                    queue_arn=rule.queue_arn,
+                    enabled=rule.enabled,
+                    input=rule.input,
+                    input_path=rule.input_path,
+                )
+            )
+            self._record(ProvisionedResource(rule_id, "AWS::Events::Rule", rule.name, {"Arn": rule.arn}))
+            events_role = physical_name(self.pseudo.stack_name, f"{rule_id}Role", max_length=64)
+            self._record(
+                ProvisionedResource(
+                    f"{rule_id}Role",
+                    "AWS::IAM::Role",
+                    events_role,
+                    {"Arn": self._arn("iam", f"role/{events_role}", region=False)},
+                )
+            )
+            for key in event_props.unread(_IGNORED_EVENT_PROPERTIES):
+                self.stack.warnings.append(f"{sid}.{event_name}: property {key} is not emulated")
+        self._warn_unread(resource, props)
+        return ProvisionedResource(sid, resource.type, arn, {"Arn": arn, "Name": name})
+
+    def _definition(self, resource: Resource, props: _Properties) -> Any:
+        sid = resource.logical_id
+        if props.get("Definition") is not None:
+            return props.get("Definition")
+        if props.get("DefinitionString") is not None:
+            return _json_value(sid, str(props.get("DefinitionString")))
+        uri = props.get("DefinitionUri")
+        if isinstance(uri, str):
+            base = self.template.path.parent if self.template.path is not None else Path.cwd()
+            path = (base / uri).resolve()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise TemplateError(f"{sid}: cannot read DefinitionUri {uri} ({path}): {exc}") from exc
+            try:
+                return load_yaml(text)  # JSON is YAML; .asl.yaml files too
+            except Exception as exc:
+                raise TemplateError(f"{sid}: {path} is not JSON or YAML: {exc}") from exc
+        if uri is not None or props.get("DefinitionS3Location") is not None:
+            raise TemplateError(
+                f"{sid}: a definition in S3 is not supported by the sandbox (use a local file)"
+            )
+        raise TemplateError(f"{sid}: no Definition, DefinitionString or DefinitionUri")
 
     # -- IAM, Logs --------------------------------------------------------------------------------
     def _role(self, resource: Resource) -> ProvisionedResource:
@@ -956,16 +1260,18 @@ class _Provisioner:
         )
         self.stack.functions[fid] = spec
         self._record(ProvisionedResource(fid, resource.type, name, {"Arn": arn}))
-        if "Role" not in raw:
-            role_name = physical_name(self.pseudo.stack_name, f"{fid}Role", max_length=64)
-            role_arn = self._arn("iam", f"role/{role_name}", region=False)
-            self._record(ProvisionedResource(f"{fid}Role", "AWS::IAM::Role", role_name, {"Arn": role_arn}))
+        if "Role" in raw:
+            role_arn = _text(self.resolver.resolve(raw["Role"]))
+        else:
+            role_arn = self._generated_role(f"{fid}Role", _LAMBDA_TRUST_POLICY)
+        runtime = self.resolver.resolve(raw.get("Runtime")) or DEFAULT_LAMBDA_RUNTIME
+        self._lambda_function(spec, str(runtime), role_arn)
 
         for event_name, event in dict(raw.get("Events") or {}).items():
             event_type = str(event.get("Type"))
             event_props = _Properties(self.resolver.resolve(dict(event.get("Properties") or {})))
             if event_type in _EVENTBRIDGE_EVENT_TYPES:
-                self._eventbridge_event(spec, event_name, event_props)
+                self._eventbridge_event(fid, event_name, event_props)
             elif event_type == "SQS":
                 self._sqs_event(spec, event_name, event_props)
             else:
@@ -978,8 +1284,78 @@ class _Provisioner:
         self._warn_unread(resource, props)
         return ProvisionedResource(fid, resource.type, name, {"Arn": arn})
 
-    def _eventbridge_event(self, function: FunctionSpec, event_name: str, props: _Properties) -> None:
-        rule_id = f"{function.logical_id}{event_name}"
+    def _generated_role(self, logical_id: str, trust_policy: Mapping[str, Any]) -> str:
+        """The IAM role SAM generates for a function or state machine without `Role` (`<Id>Role`),
+        created in moto (Lambda refuses a role it cannot find); its policies are not emulated."""
+        role_name = physical_name(self.pseudo.stack_name, logical_id, max_length=64)
+        role = self.clients.client("iam").create_role(
+            RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust_policy)
+        )["Role"]
+        self._record(
+            ProvisionedResource(
+                logical_id, "AWS::IAM::Role", role_name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
+            )
+        )
+        return str(role["Arn"])
+
+    def _sandbox_role(self) -> str:
+        """A role moto's Lambda accepts, for a function whose own role does not exist in the emulator."""
+        role_name = physical_name(self.pseudo.stack_name, "SandboxLambdaRole", max_length=64)
+        iam = self.clients.client("iam")
+        try:
+            return str(iam.get_role(RoleName=role_name)["Role"]["Arn"])
+        except iam.exceptions.NoSuchEntityException:
+            return str(
+                iam.create_role(
+                    RoleName=role_name, AssumeRolePolicyDocument=json.dumps(_LAMBDA_TRUST_POLICY)
+                )["Role"]["Arn"]
+            )
+
+    def _lambda_function(self, spec: FunctionSpec, runtime: str, role_arn: str) -> None:
+        """The function in moto's Lambda, so that its name and ARN resolve (lambda:invoke tasks, Invoke).
+        The code is a placeholder: moto never runs it (emulator_gaps.StepFunctionsLambdaTasks)."""
+        lambda_ = self.clients.client("lambda")
+        request: dict[str, Any] = {
+            "FunctionName": spec.name,
+            "Runtime": runtime,
+            "Role": role_arn,
+            "Handler": spec.handler,
+            "Code": {"ZipFile": _placeholder_code(spec.handler)},
+            "Description": "sluice sandbox: the handler runs in-process (sluice_cli.sandbox.router)",
+            "Timeout": spec.timeout_seconds,
+            "MemorySize": spec.memory_mb,
+            "Environment": {"Variables": dict(spec.environment)},
+        }
+        try:
+            lambda_.create_function(**request)
+        except lambda_.exceptions.InvalidParameterValueException:
+            # A role outside the stack (a parameter, another account): IAM is not enforced anyway.
+            log.info("%s: role %s is not in the emulator; using the sandbox role", spec.logical_id, role_arn)
+            lambda_.create_function(**{**request, "Role": self._sandbox_role()})
+
+    def _eventbridge_event(self, function_id: str, event_name: str, props: _Properties) -> None:
+        rule_id = f"{function_id}{event_name}"
+        rule = self._event_rule(rule_id, props)
+        self.stack.routes.append(
+            Route(
+                function=function_id,
+                event_name=event_name,
+                rule_logical_id=rule_id,
+                rule_name=rule.name,
+                rule_arn=rule.arn,
+                event_bus_name=rule.bus,
+                pattern=rule.pattern,
+                queue_url=rule.queue_url,
+                queue_arn=rule.queue_arn,
+                enabled=rule.enabled,
+                input=rule.input,
+                input_path=rule.input_path,
+            )
+        )
+        self._record(ProvisionedResource(rule_id, "AWS::Events::Rule", rule.name, {"Arn": rule.arn}))
+
+    def _event_rule(self, rule_id: str, props: _Properties) -> _RouteRule:
+        """The rule of a SAM EventBridgeRule/CloudWatchEvent event, its only target a new route queue."""
         name = str(props.get("RuleName") or physical_name(self.pseudo.stack_name, rule_id, max_length=64))
         bus = str(props.get("EventBusName") or "default")
         if "/" in bus:
@@ -992,25 +1368,11 @@ class _Provisioner:
         rule_arn = self._put_rule(name, bus=bus, pattern=pattern, enabled=enabled)
         queue_url, queue_arn = self._route_queue(rule_id)
         target: dict[str, Any] = {"Id": "SandboxRoute", "Arn": queue_arn}
-        for key in ("Input", "InputPath", "InputTransformer"):
-            if props.get(key) is not None:
-                target[key] = props.get(key)
+        if props.get("InputTransformer") is not None:
+            target["InputTransformer"] = props.get("InputTransformer")
         self.clients.client("events").put_targets(Rule=name, EventBusName=bus, Targets=[target])
-        self.stack.routes.append(
-            Route(
-                function=function.logical_id,
-                event_name=event_name,
-                rule_logical_id=rule_id,
-                rule_name=name,
-                rule_arn=rule_arn,
-                event_bus_name=bus,
-                pattern=pattern,
-                queue_url=queue_url,
-                queue_arn=queue_arn,
-                enabled=enabled,
-            )
-        )
-        self._record(ProvisionedResource(rule_id, "AWS::Events::Rule", name, {"Arn": rule_arn}))
+        given = _target_input({key: props.get(key) for key in ("Input", "InputPath")})
+        return _RouteRule(name, rule_arn, bus, pattern, queue_url, queue_arn, enabled, **given)
 
     def _sqs_event(self, function: FunctionSpec, event_name: str, props: _Properties) -> None:
         mapping_id = f"{function.logical_id}{event_name}"
@@ -1037,8 +1399,19 @@ class _Provisioner:
 # Property translations (CloudFormation shape -> API shape)
 # --------------------------------------------------------------------------------------------------
 def _route_target(target: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
-    kept = {k: v for k, v in target.items() if k in {"Id", "Input", "InputPath", "InputTransformer"}}
+    """A rule target re-aimed at a route queue. Input and InputPath stay with the route (the router
+    applies them): moto ignores both on every target and delivers the whole event."""
+    kept = {k: v for k, v in target.items() if k in {"Id", "InputTransformer"}}
     return {**kept, "Arn": queue_arn}
+
+
+def _target_input(target: Mapping[str, Any]) -> dict[str, str | None]:
+    given = target.get("Input")
+    path = target.get("InputPath")
+    return {
+        "input": None if given is None else _json(given),
+        "input_path": None if path is None else str(path),
+    }
 
 
 def _destination(owner: str, config: Mapping[str, Any] | None) -> Destination | None:
@@ -1071,6 +1444,13 @@ def _event_invoke_settings(owner: str, config: Mapping[str, Any] | None) -> Even
 
 def _dead_letter(owner: str, config: Mapping[str, Any] | None) -> Destination | None:
     return _destination(f"{owner}.DeadLetterQueue", config)
+
+
+def _json_value(owner: str, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TemplateError(f"{owner}: DefinitionString is not JSON: {exc}") from exc
 
 
 def _dimensions(value: Any) -> list[dict[str, str]]:

@@ -16,6 +16,16 @@ Lambda semantics kept:
   come back after the queue's visibility timeout, and the queue's redrive policy applies (moto).
 - One invocation at a time (a process has one `os.environ`); `ReservedConcurrentExecutions` and the
   function timeout are not enforced (the duration is recorded).
+- moto's Lambda -> function (Step Functions `lambda:invoke` tasks, lambda:Invoke) is a synchronous
+  invocation through `invoke_lambda`, bound by the Sandbox to emulator_gaps.StepFunctionsLambdaTasks:
+  the result, or Lambda's error payload, goes back to the caller; no retry here (the state machine's
+  Retry decides). A handler must not invoke a function of the stack synchronously itself: the second
+  invocation would wait for the first (one `os.environ`).
+
+EventBridge -> state machine (a `StateMachineRoute`): one StartExecution per event, with a unique
+execution name (moto names unnamed executions "None", so a second one would clash) and the event (or
+what the target's input settings made of it) as input. A failed start is logged and recorded; the
+event is not retried.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ import importlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 import traceback
@@ -43,6 +54,7 @@ from sluice_cli.sandbox.provision import (
     FunctionSpec,
     Route,
     StackOutputs,
+    StateMachineRoute,
 )
 
 log = logging.getLogger(__name__)
@@ -58,7 +70,7 @@ class Invocation:
     """One call of a handler (each retry is its own invocation)."""
 
     function: str
-    source: str  # "eventbridge" | "sqs" | "direct"
+    source: str  # "eventbridge" | "sqs" | "direct" | "lambda" (through moto's Lambda: Step Functions)
     trigger: str  # the template's event name
     event_id: str | None  # EventBridge event id, or the SQS message ids of the batch
     request_id: str
@@ -67,6 +79,19 @@ class Invocation:
     duration_ms: float
     error: str | None = None  # "<errorType>: <errorMessage>"
     started_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExecutionStart:
+    """A Step Functions execution the router started (for a state machine route, or `start_execution`)."""
+
+    state_machine: str  # logical id
+    trigger: str  # the route's event name (or rule target id), or "direct"
+    event_id: str | None
+    name: str
+    execution_arn: str | None  # None when the start failed
+    started_at: float
+    error: str | None = None
 
 
 class LambdaContext:
@@ -210,6 +235,7 @@ class EventRouter:
         self._active = 0
         self._generation = 0
         self._invocations: list[Invocation] = []
+        self._executions: list[ExecutionStart] = []
         # queue url -> {message id: monotonic time it becomes visible again}
         self._parked: dict[str, dict[str, float]] = {}
         self._visibility: dict[str, int] = {}
@@ -226,6 +252,12 @@ class EventRouter:
                 self._spawn(
                     f"sandbox-esm-{mapping.function}-{mapping.event_name}", self._poll_mapping, mapping
                 )
+        for machine_route in self.outputs.state_machine_routes:
+            self._spawn(
+                f"sandbox-sfn-route-{machine_route.state_machine}-{machine_route.event_name}",
+                self._poll_state_machine_route,
+                machine_route,
+            )
 
     def _spawn(self, name: str, target: Callable[[Any], None], arg: Any) -> None:
         thread = threading.Thread(target=self._run_loop, args=(target, arg), name=name, daemon=True)
@@ -269,9 +301,18 @@ class EventRouter:
         with self._state:
             self._invocations.append(invocation)
 
+    @property
+    def executions(self) -> list[ExecutionStart]:
+        with self._state:
+            return list(self._executions)
+
+    def executions_of(self, state_machine: str) -> list[ExecutionStart]:
+        return [e for e in self.executions if e.state_machine == state_machine]
+
     # -- idleness -----------------------------------------------------------------------------------
     def _polled_queues(self) -> list[str]:
         urls = [route.queue_url for route in self.outputs.routes]
+        urls += [route.queue_url for route in self.outputs.state_machine_routes]
         urls += [m.queue_url for m in self.outputs.event_source_mappings if m.enabled]
         return list(dict.fromkeys(urls))
 
@@ -367,11 +408,34 @@ class EventRouter:
         try:
             sqs = self.clients.client("sqs")
             for message in messages:
-                try:
-                    event = json.loads(message["Body"])
-                except ValueError:
-                    event = message["Body"]
+                event = target_input(message["Body"], route.input, route.input_path)
                 self.invoke_async(route.function, event, trigger=route.event_name)
+                sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
+        finally:
+            self._done()
+
+    def _poll_state_machine_route(self, route: StateMachineRoute) -> None:
+        messages = self._receive(route.queue_url, 10, visibility=_ROUTE_VISIBILITY_SECONDS)
+        if not messages:
+            return
+        try:
+            sqs = self.clients.client("sqs")
+            for message in messages:
+                event_id = _event_id(target_input(message["Body"], None, None))
+                payload = target_input(message["Body"], route.input, route.input_path)
+                try:
+                    self.start_execution(
+                        route.state_machine,
+                        payload if isinstance(payload, str) else json.dumps(payload),
+                        trigger=route.event_name,
+                        event_id=event_id,
+                    )
+                except Exception:
+                    log.exception(
+                        "sandbox router: %s: cannot start an execution for event %s",
+                        route.state_machine,
+                        event_id,
+                    )
                 sqs.delete_message(QueueUrl=route.queue_url, ReceiptHandle=message["ReceiptHandle"])
         finally:
             self._done()
@@ -491,6 +555,106 @@ class EventRouter:
             raise _HandlerFailed(error) from error
         return result
 
+    def invoke_lambda(self, function_name: str, event: Any) -> tuple[str, bool, str]:
+        """moto's Lambda running a function of the stack (a Step Functions `lambda:invoke` task,
+        lambda:Invoke): the handler in-process as a synchronous invocation, answered as
+        `LambdaFunction._invoke_lambda` answers: (result JSON, errored, log tail). A handler exception
+        is Lambda's error payload ({errorMessage, errorType, requestId, stackTrace}); a result that is
+        not JSON-serialisable is Runtime.MarshalError, as in Lambda's Python runtime."""
+        request_id = str(uuid.uuid4())
+        function = self.outputs.function_named(function_name)
+        if function is None:
+            error = {
+                "errorMessage": f"sandbox: {function_name} is not a function of the stack (only the "
+                "template's handlers run in-process)",
+                "errorType": "Sandbox.FunctionNotInStack",
+                "requestId": request_id,
+                "stackTrace": [],
+            }
+            return json.dumps(error), True, ""
+        with self._state:
+            self._active += 1
+            self._generation += 1
+        begin = time.perf_counter()
+        try:
+            try:
+                result = self._call(
+                    function.logical_id, event, "lambda", "invoke", _event_id(event), request_id=request_id
+                )
+            except _HandlerFailed as failed:
+                payload, errored = json.dumps(_error_payload(failed.original, request_id)), True
+            else:
+                try:
+                    payload, errored = json.dumps(result), False
+                except (TypeError, ValueError) as exc:
+                    error = {
+                        "errorMessage": f"Unable to marshal response: {exc}",
+                        "errorType": "Runtime.MarshalError",
+                        "requestId": request_id,
+                        "stackTrace": [],
+                    }
+                    payload, errored = json.dumps(error), True
+        finally:
+            self._done()
+        duration_ms = (time.perf_counter() - begin) * 1000
+        logs = (
+            f"START RequestId: {request_id} Version: $LATEST\n"
+            f"END RequestId: {request_id}\n"
+            f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+            f"Memory Size: {function.memory_mb} MB\n"
+        )
+        return payload, errored, logs
+
+    def start_execution(
+        self,
+        state_machine: str,
+        execution_input: Any = None,
+        *,
+        name: str | None = None,
+        trigger: str = "direct",
+        event_id: str | None = None,
+    ) -> str:
+        """StartExecution of a state machine of the stack (logical id or ARN) with a unique name unless
+        given; `execution_input` a JSON text or a value to serialise. Returns the execution ARN."""
+        machine = self.outputs.state_machine(state_machine)
+        name = name or str(uuid.uuid4())
+        text = (
+            "{}"
+            if execution_input is None
+            else execution_input
+            if isinstance(execution_input, str)
+            else json.dumps(execution_input)
+        )
+        started = time.time()
+        try:
+            arn = str(
+                self.clients.client("stepfunctions").start_execution(
+                    stateMachineArn=machine.arn, name=name, input=text
+                )["executionArn"]
+            )
+        except Exception as exc:
+            record = ExecutionStart(
+                machine.logical_id, trigger, event_id, name, None, started, f"{type(exc).__name__}: {exc}"
+            )
+            with self._state:
+                self._executions.append(record)
+            raise
+        with self._state:
+            self._executions.append(ExecutionStart(machine.logical_id, trigger, event_id, name, arn, started))
+        return arn
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        """DescribeExecution once the execution has ended; TimeoutError if it still runs after `timeout`."""
+        sfn = self.clients.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return described
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"execution {execution_arn} still RUNNING after {timeout} s")
+            time.sleep(0.05)
+
     def invoke(self, function_id: str, event: Any) -> Any:
         """A synchronous (RequestResponse) invocation: the handler's result, or its exception."""
         try:
@@ -605,6 +769,45 @@ class EventRouter:
                 "QueueUrl"
             ]
         )
+
+
+_PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]")
+
+
+def json_path(value: Any, path: str) -> Any:
+    """The value at a JSONPath of the simple kind EventBridge's InputPath takes (`$`, `$.detail`,
+    `$.detail.items[0]`, `$['detail']`); None when it is not there."""
+    if not path.startswith("$"):
+        raise ValueError(f"InputPath {path!r} does not start with $")
+    position = 1
+    while position < len(path):
+        step = _PATH_STEP.match(path, position)
+        if step is None:
+            raise ValueError(f"InputPath {path!r}: cannot read from position {position}")
+        key, index, quoted = step.groups()
+        if index is not None:
+            value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
+        else:
+            name = key if key is not None else quoted
+            value = value.get(name) if isinstance(value, dict) else None
+        position = step.end()
+    return value
+
+
+def target_input(body: str, given: str | None, path: str | None) -> Any:
+    """What a rule target receives for the event in a route message: the target's `Input` (constant
+    JSON), the part of the event at its `InputPath`, or the event (an InputTransformer's result is
+    already the body: moto applies it)."""
+    if given is not None:
+        try:
+            return json.loads(given)
+        except ValueError:
+            return given
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return body
+    return json_path(event, path) if path else event
 
 
 def _event_id(event: Any) -> str | None:

@@ -8,9 +8,19 @@
 
 On entry: dummy credentials and the region in the environment, moto's ThreadedMotoServer on a free
 port of 127.0.0.1, `AWS_ENDPOINT_URL` pointing at it (boto3 honours it, so the handlers' own clients
-reach the emulator), the real-AWS guard, the gap-fillers, the stack provisioned, the router started.
-On exit, all of it is undone in reverse order: threads joined, server stopped (port free), moto's state
-reset, patches removed, environment restored.
+reach the emulator) and `MOTO_PORT` too (moto's Step Functions interpreter sends its service
+integrations, lambda:invoke and aws-sdk:* tasks, to http://localhost:$MOTO_PORT, default 5000), the
+real-AWS guard, Step Functions execute mode (`POST /moto-api/config`
+{"stepfunctions": {"execute_state_machine": true}}: moto's interpreter runs the ASL), the
+gap-fillers, the stack provisioned, the router started (and bound to moto's Lambda, so `lambda:invoke`
+tasks run the real handlers in-process). On exit, all of it is undone in reverse order: executions
+still running stopped, threads joined, server stopped (port free), moto's state reset, patches
+removed, moto's config and the environment restored.
+
+`time_scale` compresses Step Functions time (Wait states, Retry intervals, task timeouts: 0.02 turns
+a 300 s bake into 6 s); `endpoint_update_delay_seconds` gives SageMaker endpoint updates an Updating
+phase of that many (wall) seconds. Both are the gap-fillers' (emulator_gaps.TimeCompression,
+emulator_gaps.UpdateEndpoint) and can be changed while the sandbox runs.
 
 The real-AWS guard (`refuse_real_aws`) patches `botocore.httpsession.URLLib3Session.send`, the one
 method every botocore HTTP request goes through (API calls of every session and client, and the IMDS
@@ -20,17 +30,20 @@ those of one session (which a `before-send` event handler would).
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import os
 import threading
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from sluice_cli.sandbox.emulator_gaps import EmulatorGaps
+from sluice_cli.sandbox.emulator_gaps import EmulatorGaps, StepFunctionsLambdaTasks
 from sluice_cli.sandbox.provision import Clients, StackOutputs, provision_stack
 from sluice_cli.sandbox.router import EventRouter
 
@@ -98,11 +111,14 @@ def sandbox_environment(endpoint_url: str, region: str) -> Iterator[None]:
     client elsewhere (profiles, config files, per-service endpoints) removed; all restored after."""
     import boto3
 
+    port = urllib.parse.urlsplit(endpoint_url).port
     wanted: dict[str, str | None] = {
         **DUMMY_CREDENTIALS,
         "AWS_DEFAULT_REGION": region,
         "AWS_REGION": region,
         "AWS_ENDPOINT_URL": endpoint_url,
+        # moto's Step Functions interpreter calls its service integrations at localhost:$MOTO_PORT.
+        "MOTO_PORT": None if port is None else str(port),
         "AWS_CONFIG_FILE": os.devnull,
         "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
         "AWS_EC2_METADATA_DISABLED": "true",
@@ -192,6 +208,35 @@ def _reset_moto() -> None:
     moto_api_backend.reset()
 
 
+STEP_FUNCTIONS_EXECUTE = {"stepfunctions": {"execute_state_machine": True}}
+
+
+@contextmanager
+def moto_config(endpoint_url: str, config: Mapping[str, Any]) -> Iterator[None]:
+    """Set moto's config through the server's `POST /moto-api/config` (what serve mode and any moto
+    server take), and put this process's previous values back afterwards (the sandbox's server runs
+    in-process, so it shares moto's `default_user_config` with any later `mock_aws`)."""
+    from moto.core.config import default_user_config
+
+    saved = {key: copy.deepcopy(default_user_config.get(key)) for key in config}
+    request = urllib.request.Request(  # noqa: S310 - the sandbox's own http://127.0.0.1 server
+        f"{endpoint_url}/moto-api/config",
+        data=json.dumps(config).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
+            response.read()
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                default_user_config.pop(key, None)  # type: ignore[misc]
+            else:
+                default_user_config[key] = value  # type: ignore[literal-required]
+
+
 # --------------------------------------------------------------------------------------------------
 # The sandbox
 # --------------------------------------------------------------------------------------------------
@@ -213,6 +258,8 @@ class Sandbox:
         port: int = 0,
         region: str = "us-east-1",
         transform_delay_seconds: float = 1.0,
+        time_scale: float = 1.0,
+        endpoint_update_delay_seconds: float = 0.0,
         poll_wait_seconds: int = 1,
         retry_delay_seconds: float = 0.0,
         start_router: bool = True,
@@ -224,6 +271,8 @@ class Sandbox:
         self.port = port
         self.region = region
         self.transform_delay_seconds = transform_delay_seconds
+        self.time_scale = time_scale
+        self.endpoint_update_delay_seconds = endpoint_update_delay_seconds
         self.poll_wait_seconds = poll_wait_seconds
         self.retry_delay_seconds = retry_delay_seconds
         self.start_router = start_router
@@ -266,6 +315,10 @@ class Sandbox:
     def wait_idle(self, timeout: float = 10.0, *, include_delayed: bool = True) -> None:
         self.router.wait_idle(timeout, include_delayed=include_delayed)
 
+    def wait_for_execution(self, execution_arn: str, timeout: float = 30.0) -> dict[str, Any]:
+        """DescribeExecution once the Step Functions execution has ended (TimeoutError otherwise)."""
+        return self.router.wait_for_execution(execution_arn, timeout)
+
     # -- lifecycle ----------------------------------------------------------------------------------
     def __enter__(self) -> Self:
         with Sandbox._active_lock:
@@ -299,8 +352,14 @@ class Sandbox:
         self.endpoint_url = f"http://{host}:{port}"
         stack.enter_context(sandbox_environment(self.endpoint_url, self.region))
         _reset_moto()
+        # Before provisioning: execute mode keeps its state machines in a backend of its own.
+        stack.enter_context(moto_config(self.endpoint_url, STEP_FUNCTIONS_EXECUTE))
 
-        self._gaps = EmulatorGaps.default(transform_delay_seconds=self.transform_delay_seconds)
+        self._gaps = EmulatorGaps.default(
+            transform_delay_seconds=self.transform_delay_seconds,
+            time_scale=self.time_scale,
+            update_delay_seconds=self.endpoint_update_delay_seconds,
+        )
         stack.enter_context(self._gaps)
 
         self._clients = Clients(
@@ -314,6 +373,7 @@ class Sandbox:
             parameters=self.parameters,
             skipped_types=self.skipped_types,
         )
+        stack.callback(self._stop_executions)  # after the router stopped starting new ones
         self._router = EventRouter(
             self._outputs,
             self._clients,
@@ -321,10 +381,29 @@ class Sandbox:
             retry_delay_seconds=self.retry_delay_seconds,
             busy_probes=[self._gaps.pending],
         )
+        lambda_tasks = self._gaps.get(StepFunctionsLambdaTasks)
+        lambda_tasks.bind(self._router.invoke_lambda)
+        stack.callback(lambda_tasks.bind, None)
         if self.start_router:
             self._router.start()
             stack.callback(self._router.stop)
         log.info("sandbox up at %s (stack %s)", self.endpoint_url, self.stack_name)
+
+    def _stop_executions(self) -> None:
+        """Stop every execution still running, so that no interpreter thread outlives the sandbox."""
+        sfn = self.clients.client("stepfunctions")
+        try:
+            for page in sfn.get_paginator("list_state_machines").paginate():
+                for machine in page["stateMachines"]:
+                    running = sfn.list_executions(
+                        stateMachineArn=machine["stateMachineArn"], statusFilter="RUNNING"
+                    )["executions"]
+                    for execution in running:
+                        sfn.stop_execution(
+                            executionArn=execution["executionArn"], cause="the sandbox is shutting down"
+                        )
+        except Exception:
+            log.exception("sandbox: could not stop the running executions")
 
     def _release(self) -> None:
         with Sandbox._active_lock:
