@@ -571,3 +571,91 @@ def test_real_template_lambda_log_level_follows_powertools(
     for function in stack.functions.values():
         assert function.environment["POWERTOOLS_LOG_LEVEL"] == log_level
         assert function.application_log_level == lambda_level
+
+
+MACHINE = """
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  StateMachine:
+    Tags: {team: ml}
+Resources:
+  Fn:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: fake_handlers.record
+      Runtime: python3.13
+  Machine:
+    Type: AWS::Serverless::StateMachine
+    Properties:
+      Name: !Sub "${AWS::StackName}-machine"
+      Type: EXPRESS
+      Definition:
+        StartAt: Call
+        States:
+          Call:
+            Type: Task
+            Resource: arn:aws:states:::lambda:invoke
+            Parameters: {FunctionName: "${FnArn}", Payload.$: $}
+            End: true
+      DefinitionSubstitutions:
+        FnArn: !GetAtt Fn.Arn
+      Policies: [AWSLambdaRole]
+Outputs:
+  MachineArn:
+    Value: !Ref Machine
+  MachineName:
+    Value: !GetAtt Machine.Name
+"""
+
+
+def test_state_machines_and_functions_exist_in_the_emulator(clients: Clients, tmp_path: Path) -> None:
+    stack = provision_stack(clients, _template(tmp_path, MACHINE), stack_name="demo")
+    assert stack.warnings == []
+    machine = stack.state_machines["Machine"]
+    assert (machine.name, machine.type) == ("demo-machine", "EXPRESS")
+    assert (stack.outputs["MachineArn"], stack.outputs["MachineName"]) == (machine.arn, "demo-machine")
+    assert machine.definition["States"]["Call"]["Parameters"]["FunctionName"] == stack.functions["Fn"].arn
+    sfn = clients.client("stepfunctions")
+    described = sfn.describe_state_machine(stateMachineArn=machine.arn)
+    assert json.loads(described["definition"]) == machine.definition
+    assert described["roleArn"] == stack.attribute("MachineRole", "Arn")
+    assert sfn.list_tags_for_resource(resourceArn=machine.arn)["tags"] == [{"key": "team", "value": "ml"}]
+    assert (
+        clients.client("iam").get_role(RoleName=stack.ref("MachineRole"))["Role"]["Arn"] == machine.role_arn
+    )
+    function = clients.client("lambda").get_function(FunctionName=stack.ref("Fn"))["Configuration"]
+    assert (function["Runtime"], function["Handler"]) == ("python3.13", "fake_handlers.record")
+
+
+@pytest.mark.parametrize(
+    ("machine", "message"),
+    [
+        ("DefinitionUri: missing.asl.json", "cannot read DefinitionUri missing.asl.json"),
+        ("DefinitionUri: {Bucket: b, Key: k}", "a definition in S3 is not supported"),
+        ("Definition: {StartAt: A, States: {A: {Type: Pass, Result: '${Nope}', End: true}}}", r"\$\{Nope\}"),
+        (
+            "Definition: {StartAt: A, States: {A: {Type: Pass, End: true}}}\n"
+            "      Events: {Nightly: {Type: Schedule, Properties: {Schedule: rate(1 day)}}}",
+            "Nightly of type Schedule is not routed",
+        ),
+    ],
+)
+def test_state_machine_problems_fail_loudly(
+    clients: Clients, tmp_path: Path, machine: str, message: str
+) -> None:
+    text = (
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Machine:\n"
+        f"    Type: AWS::Serverless::StateMachine\n    Properties:\n      {machine}\n"
+    )
+    with pytest.raises(TemplateError, match=message):
+        provision_stack(clients, _template(tmp_path, text))
+
+
+def test_a_rule_target_outside_the_stack_fails(clients: Clients, tmp_path: Path) -> None:
+    text = (
+        "Resources:\n  Rule:\n    Type: AWS::Events::Rule\n    Properties:\n"
+        "      EventPattern: {source: [x]}\n"
+        "      Targets: [{Id: m, Arn: 'arn:aws:states:us-east-1:123456789012:stateMachine:elsewhere'}]\n"
+    )
+    with pytest.raises(TemplateError, match="not a state machine of this stack"):
+        provision_stack(clients, _template(tmp_path, text))

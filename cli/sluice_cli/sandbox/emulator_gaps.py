@@ -24,6 +24,29 @@ Gaps:
   stack's handler in-process through the router.
 - `TimeCompression`: the Step Functions interpreter waits in wall time; the sandbox may compress it.
 - `StopExecutionInterrupts`: StopExecution leaves a task waiting for its token until it times out.
+
+What moto 5.2.5 does around these fillers (checked by running it; EMULATION_NOTES.md style):
+- Step Functions execute mode keeps its state machines in a backend of its own: turn it on before
+  creating them. Served, its service integrations (lambda:invoke, aws-sdk:*, sqs:*) call
+  http://localhost:$MOTO_PORT (default 5000), so the Sandbox sets MOTO_PORT to its port.
+- lambda:invoke task of a handler that raises: Error = the payload's `errorType` (the exception's
+  class name, e.g. "RuntimeError"), Cause = the error payload as JSON; "States.TaskFailed",
+  "States.ALL" and a Retry/Catch on the errorType all match, as on AWS. A function missing from
+  moto's Lambda: "Lambda.ResourceNotFoundException". moto's Invoke says FunctionError "Handled"
+  (Lambda: "Unhandled" for an exception; the filler rewrites it).
+- aws-sdk:sagemaker:* failures: Error "sagemaker.sagemakerException" for every SageMaker error (AWS:
+  "SageMaker.<exception>"), Cause "<message> (Service: sagemaker, Status Code: 400, Request ID: ...)":
+  tell an in-progress endpoint from other errors by the Cause text.
+- waitForTaskToken: TimeoutSeconds and TimeoutSecondsPath end the task with States.Timeout (Cause "",
+  catchable); a missed HeartbeatSeconds also ends as States.Timeout (AWS: States.HeartbeatTimeout);
+  SendTaskFailure's Error reaches Catch, its Cause arrives as null.
+- moto's Wait loop compares whole elapsed seconds with the declared ones: fed a fractional wait it
+  never ends (hence TimeCompression replaces the loop rather than shortening its argument).
+- EventBridge targets: moto applies InputTransformer but ignores Input and InputPath (the whole
+  event is delivered): the router applies both for the stack's routes.
+- SageMaker: CreateEndpoint drops an InitialVariantWeight of 0 (falsy: no CurrentWeight at all; AWS
+  reports 0.0); DescribeEndpoint has no DeployedImages (read images from the config's models);
+  UpdateEndpointWeightsAndCapacities without DesiredWeight or DesiredInstanceCount erases that field.
 """
 
 from __future__ import annotations
