@@ -351,7 +351,13 @@ def _load(services: RolloutServices, state: dict[str, Any]) -> dict[str, Any]:
 
 
 def _plan(rollout: dict[str, Any]) -> RolloutPlan:
-    return RolloutPlan.from_dict(rollout["plan"])
+    # The registry drops None values inside maps (DynamoDB): a plan without autoscaling comes back
+    # without those keys, which the plan model requires.
+    return RolloutPlan.from_dict({"autoscaling": None, "baseline_autoscaling": None, **rollout["plan"]})
+
+
+def _first_deployment_plan(rollout: dict[str, Any]) -> FirstDeploymentPlan:
+    return FirstDeploymentPlan.from_dict({"autoscaling": None, **rollout["plan"]})
 
 
 def baseline_from(
@@ -503,7 +509,7 @@ def error_reason(error: Any) -> str:
 
 def create_endpoint(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     rollout = _load(services, state)
-    plan = FirstDeploymentPlan.from_dict(rollout["plan"])
+    plan = _first_deployment_plan(rollout)
     services.endpoints.create_model(plan.create_model)
     services.endpoints.create_endpoint_config(plan.endpoint_config)
     services.endpoints.create_endpoint(
@@ -524,7 +530,7 @@ def finish_first_deployment(
     services: RolloutServices, state: dict[str, Any], now: datetime
 ) -> dict[str, Any]:
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    plan = FirstDeploymentPlan.from_dict(_load(services, state)["plan"])
+    plan = _first_deployment_plan(_load(services, state))
     if plan.autoscaling:
         services.autoscaling.apply(
             plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
