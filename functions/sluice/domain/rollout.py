@@ -49,6 +49,8 @@ ACTIVE = frozenset(
         "ROLLING_BACK",
     }
 )
+# Clears the stored wait (a token answered or timed out is spent).
+CLEARED_WAIT: dict[str, Any] = dict.fromkeys(("wait_token", "waiting_for"))
 FINAL = frozenset({"PROMOTED", "ROLLED_BACK", "REFUSED", "SUPERSEDED", "DEPLOYED", "NEEDS_ATTENTION"})
 
 
@@ -718,7 +720,7 @@ def wait_for_signal(
 
 def bake_passed(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    services.rollouts.update_rollout(endpoint, rollout_id, {"wait_token": None, "waiting_for": None})
+    services.rollouts.update_rollout(endpoint, rollout_id, dict(CLEARED_WAIT))
     decide(
         services,
         endpoint,
@@ -738,7 +740,7 @@ def promote(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
         services.autoscaling.remove(plan.baseline_autoscaling.deregister_scalable_target)
     services.endpoints.create_endpoint_config(plan.promote_config)
     services.endpoints.update_endpoint(endpoint, plan.names.promote_config)
-    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "PROMOTING", "wait_token": None})
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "PROMOTING", **CLEARED_WAIT})
     decide(
         services,
         endpoint,
@@ -807,7 +809,7 @@ def rollback_weights(services: RolloutServices, state: dict[str, Any], now: date
             "status": "ROLLING_BACK",
             "reason": reason,
             "alarm": requested.get("alarm"),
-            "wait_token": None,
+            **CLEARED_WAIT,
             "weights": _weights(plan, -1),
         },
     )
