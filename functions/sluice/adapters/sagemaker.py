@@ -155,7 +155,7 @@ class EndpointGateway:
                     ],
                     "inference_execution_mode": (model.get("InferenceExecutionConfig") or {}).get("Mode"),
                     "model_settings": {
-                        k: model[k] for k in ("VpcConfig", "EnableNetworkIsolation") if k in model
+                        k: model[k] for k in ("VpcConfig", "EnableNetworkIsolation") if model.get(k)
                     },
                     "execution_role_arn": model.get("ExecutionRoleArn"),
                 }
@@ -165,7 +165,7 @@ class EndpointGateway:
             "status": described["EndpointStatus"],
             "failure_reason": described.get("FailureReason"),
             "config_name": described["EndpointConfigName"],
-            "config_settings": {k: config[k] for k in ("DataCaptureConfig", "KmsKeyId") if k in config},
+            "config_settings": {k: config[k] for k in ("DataCaptureConfig", "KmsKeyId") if config.get(k)},
             "variants": variants,
         }
 
