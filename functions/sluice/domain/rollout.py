@@ -205,7 +205,9 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         "source": {"bucket": head.bucket, "key": head.key, "version_id": head.version_id},
         "model_data_url": head.uri,
         "sha256": report.sha256,
-        "config": config.model_dump(mode="json", exclude_unset=True),
+        # JSON text: the registry drops None inside maps, and an explicit null means something here
+        # ("auto_alarms": null = no automatic alarms, "model_data": null = no model data).
+        "config": config.model_dump_json(exclude_unset=True),
         "config_source": config_source,
         "step_index": -1,
     }
@@ -393,7 +395,12 @@ def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
     """Pre-flight and the plan. Raises RolloutRefused (nothing changed) with the precise reason."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     rollout = _load(services, state)
-    config = DeployConfig.model_validate(rollout.get("config") or {})
+    stored = rollout.get("config") or {}
+    config = (
+        DeployConfig.model_validate_json(stored)
+        if isinstance(stored, str)
+        else DeployConfig.model_validate(stored)
+    )
     current = services.endpoints.state(endpoint)
     # The stack's SageMaker execution role, else the one the production model already runs with.
     production_roles = [v.get("execution_role_arn") for v in (current or {}).get("variants", [])]
