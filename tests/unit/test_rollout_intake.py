@@ -1,0 +1,328 @@
+"""Rollout intake: validation and rejection, the per-endpoint lease, the queue of one, dead leases."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from rollout_fakes import (
+    BUCKET,
+    DEPLOY,
+    ENDPOINT,
+    STATE_MACHINE_ARN,
+    RolloutAslWalk,
+    RolloutWorld,
+    archive,
+    decision,
+    events,
+    production_world,
+    put_deploy_json,
+    status,
+    upload_version,
+    walk_happy_path_like_rollout_asl,
+)
+
+from sluice.domain.intake import Upload
+from sluice.domain.registry import intake_pk
+from sluice.domain.rollout import (
+    MAX_DEPLOY_CONFIG_BYTES,
+    execution_name,
+    request_abort,
+    start_next_queued,
+    start_rollout_upload,
+)
+
+VERSION_DEPLOY = "endpoints/fraud/v2/deploy.json"
+ENDPOINT_DEPLOY = "endpoints/fraud/deploy.json"
+
+
+def nothing_started(world: RolloutWorld) -> None:
+    assert world.workflow.started == []
+    assert world.rollouts.rollouts(ENDPOINT) == []
+    assert world.rollouts.lease(ENDPOINT) is None
+    assert world.rollouts.queued(ENDPOINT) is None
+
+
+def rejection(world: RolloutWorld) -> dict[str, Any]:
+    (sent,) = [detail for kind, detail in world.notifier.sent if kind == "Sluice Artifact Rejected"]
+    return sent
+
+
+# -- a valid upload ----------------------------------------------------------------------------------
+
+
+def test_a_valid_upload_takes_the_lease_and_starts_its_execution() -> None:
+    world = production_world()
+    outcome = upload_version(world, "v2")
+
+    assert outcome.status == "STARTED"
+    rollout_id = outcome.details["rollout_id"]
+    assert rollout_id.startswith("20261125T120001Z-v2-")
+    rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
+    assert rollout is not None
+    assert rollout["status"] == "STARTING"
+    assert rollout["config_source"] == VERSION_DEPLOY
+    assert rollout["model_data_url"] == f"s3://{BUCKET}/endpoints/fraud/v2/model.tar.gz"
+    assert json.loads(rollout["config"]) == DEPLOY
+
+    name = execution_name(ENDPOINT, "v2", rollout["suffix"])
+    arn = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + f":{name}"
+    assert world.workflow.started == [
+        (name, {"rollout_id": rollout_id, "endpoint": ENDPOINT, "version": "v2"})
+    ]
+    assert rollout["execution_arn"] == arn
+    lease = world.rollouts.lease(ENDPOINT)
+    assert lease is not None
+    assert (lease["rollout_id"], lease["execution_arn"]) == (rollout_id, arn)
+
+    assert events(world, rollout_id) == ["received"]
+    assert "endpoints/fraud/v2/deploy.json" in decision(world, rollout_id, "received")["reason"]
+    head = world.store.head(BUCKET, "endpoints/fraud/v2/model.tar.gz")
+    assert head is not None
+    intake = world.registry.get(intake_pk(BUCKET, head.key), f"version#{head.version_id}")
+    assert intake is not None
+    assert (intake["status"], intake["rollout_id"]) == ("ROLLOUT_STARTED", rollout_id)
+
+
+def test_without_any_deploy_json_the_defaults_apply() -> None:
+    world = production_world()
+    outcome = upload_version(world, "v2", deploy=None)
+    rollout = world.rollouts.rollout(ENDPOINT, outcome.details["rollout_id"])
+    assert rollout is not None
+    assert rollout["config_source"] == "default settings (no deploy.json)"
+    assert json.loads(rollout["config"]) == {}
+
+
+def test_the_same_object_version_is_not_rolled_out_twice() -> None:
+    world = production_world()
+    upload_version(world, "v2")
+    head = world.store.head(BUCKET, "endpoints/fraud/v2/model.tar.gz")
+    assert head is not None
+    again = start_rollout_upload(
+        Upload(BUCKET, head.key, "raw", head.version_id, head.etag), world.services, world.clock(), "fff111"
+    )
+    assert again.status == "ROLLOUT_STARTED"
+    assert len(world.workflow.started) == 1
+
+
+# -- rejections: nothing started -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version_level", "endpoint_level", "named"),
+    [
+        pytest.param({"rollout": {"stepz": [10]}}, {}, VERSION_DEPLOY, id="version-level invalid"),
+        pytest.param({"rollout": {"stepz": [10]}}, {"bogus": 1}, VERSION_DEPLOY, id="version-level wins"),
+        pytest.param(None, {"rollout": {"steps": [50, 10]}}, ENDPOINT_DEPLOY, id="endpoint-level invalid"),
+        pytest.param(b"{not json", None, VERSION_DEPLOY, id="not JSON"),
+        pytest.param(b" " * (MAX_DEPLOY_CONFIG_BYTES + 1), None, VERSION_DEPLOY, id="too large"),
+    ],
+)
+def test_an_invalid_deploy_json_is_rejected_naming_its_key(
+    version_level: dict[str, Any] | bytes | None, endpoint_level: dict[str, Any] | None, named: str
+) -> None:
+    world = production_world()
+    if endpoint_level is not None:
+        put_deploy_json(world, ENDPOINT_DEPLOY, endpoint_level)
+    outcome = upload_version(world, "v2", deploy=version_level)
+
+    assert outcome.status == "REJECTED"
+    assert outcome.message.startswith(f"{named}")
+    assert rejection(world)["reason"] == outcome.message
+    assert rejection(world)["endpoint"] == ENDPOINT
+    nothing_started(world)
+
+
+def test_each_levels_error_names_the_offending_key() -> None:
+    world = production_world()
+    put_deploy_json(world, ENDPOINT_DEPLOY, {"rollout": {"bake_seconds": -1}})
+    outcome = upload_version(world, "v2", deploy={"rollout": {"stepz": [10]}})
+    assert "unknown key rollout.stepz" in outcome.message
+    assert outcome.message.startswith(f"{VERSION_DEPLOY}: ")
+    assert ENDPOINT_DEPLOY not in outcome.message
+
+    other = production_world()
+    put_deploy_json(other, ENDPOINT_DEPLOY, {"rollout": {"bake_seconds": -1}})
+    outcome = upload_version(other, "v2", deploy=None)
+    assert outcome.message.startswith(f"{ENDPOINT_DEPLOY}: ")
+    assert "rollout.bake_seconds" in outcome.message
+
+
+def test_a_valid_version_level_deploy_json_wins_over_an_invalid_endpoint_level_one() -> None:
+    world = production_world()
+    put_deploy_json(world, ENDPOINT_DEPLOY, {"bogus": True})
+    outcome = upload_version(world, "v2")
+    assert outcome.status == "STARTED"
+
+
+def test_an_image_outside_the_allow_list_is_rejected_naming_its_registry() -> None:
+    world = production_world()
+    outcome = upload_version(world, "v2", deploy={"image": "registry.evil.example/miner:latest"})
+    assert outcome.status == "REJECTED"
+    assert "'registry.evil.example'" in outcome.message
+    assert "not on the allow-list" in outcome.message
+    nothing_started(world)
+
+
+def test_a_hostile_archive_is_rejected() -> None:
+    world = production_world()
+    outcome = upload_version(world, "v2", body=archive({"../../etc/cron.d/job": b"* * * * * root sh"}))
+    assert outcome.status == "REJECTED"
+    assert "../../etc/cron.d/job" in outcome.message
+    assert rejection(world)["code"] == "InvalidArtifact"
+    nothing_started(world)
+
+
+def test_an_invalid_version_name_is_rejected_with_the_rule() -> None:
+    world = production_world()
+    outcome = upload_version(world, "v_2")
+    assert outcome.status == "REJECTED"
+    assert "version 'v_2' contains '_'" in outcome.message
+    nothing_started(world)
+
+
+# -- the lease and the queue of one ---------------------------------------------------------------
+
+
+def test_an_upload_while_a_rollout_holds_the_lease_is_queued() -> None:
+    world = production_world()
+    first = upload_version(world, "v2").details["rollout_id"]
+    outcome = upload_version(world, "v3")
+
+    assert outcome.status == "QUEUED"
+    second = outcome.details["rollout_id"]
+    rollout = world.rollouts.rollout(ENDPOINT, second)
+    assert rollout is not None
+    assert (rollout["status"], rollout["queued_behind"]) == ("QUEUED", first)
+    queued = world.rollouts.queued(ENDPOINT)
+    assert queued is not None
+    assert (queued["rollout_id"], queued["version"]) == (second, "v3")
+    assert [payload["rollout_id"] for _, payload in world.workflow.started] == [first]
+    assert first in decision(world, second, "queued")["reason"]
+    assert [n["status"] for n in world.notifications(second)] == ["QUEUED"]
+    lease = world.rollouts.lease(ENDPOINT)
+    assert lease is not None
+    assert lease["rollout_id"] == first
+
+
+def test_a_third_upload_supersedes_the_queued_one() -> None:
+    world = production_world()
+    upload_version(world, "v2")
+    second = upload_version(world, "v3").details["rollout_id"]
+    third = upload_version(world, "v4").details["rollout_id"]
+
+    superseded = world.rollouts.rollout(ENDPOINT, second)
+    assert superseded is not None
+    assert (superseded["status"], superseded["superseded_by"]) == ("SUPERSEDED", third)
+    assert "version v4 was uploaded while this one waited" in decision(world, second, "superseded")["reason"]
+    assert [n["status"] for n in world.notifications(second)] == ["QUEUED", "SUPERSEDED"]
+    assert status(world, third) == "QUEUED"
+    queued = world.rollouts.queued(ENDPOINT)
+    assert queued is not None
+    assert queued["rollout_id"] == third
+    assert len(world.workflow.started) == 1
+
+
+def test_the_lease_of_an_execution_no_longer_running_is_taken_over() -> None:
+    world = production_world()
+    dead = upload_version(world, "v2").details["rollout_id"]
+    world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+
+    outcome = upload_version(world, "v3")
+
+    assert outcome.status == "STARTED"
+    rollout_id = outcome.details["rollout_id"]
+    lease = world.rollouts.lease(ENDPOINT)
+    assert lease is not None
+    assert lease["rollout_id"] == rollout_id
+    assert [payload["version"] for _, payload in world.workflow.started] == ["v2", "v3"]
+    assert dead in decision(world, rollout_id, "lease recovered")["reason"]
+    assert world.rollouts.queued(ENDPOINT) is None
+
+
+def test_losing_the_take_over_race_queues_the_upload(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = production_world()
+    upload_version(world, "v2")
+    world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    monkeypatch.setattr(world.rollouts, "take_over_lease", lambda *args: False)
+    assert upload_version(world, "v3").status == "QUEUED"
+    assert len(world.workflow.started) == 1
+
+
+def end_by_promotion(world: RolloutWorld, walk: RolloutAslWalk) -> None:
+    walk_happy_path_like_rollout_asl(walk)
+
+
+def end_by_rollback(world: RolloutWorld, walk: RolloutAslWalk) -> None:
+    walk.start()
+    walk.to_bake()
+    request_abort(world.services, ENDPOINT, walk.state["rollout_id"], "bad canary", "alice", world.clock())
+    walk.rollback("Sluice.Abort", "bad canary")
+
+
+def end_by_refusal(world: RolloutWorld, walk: RolloutAslWalk) -> None:
+    world.endpoints.endpoints[ENDPOINT].status = "Updating"
+    error, cause = walk.fails("Prepare")
+    walk.caught("Refused", error, cause)
+
+
+@pytest.mark.parametrize(
+    ("end", "final"),
+    [(end_by_promotion, "PROMOTED"), (end_by_rollback, "ROLLED_BACK"), (end_by_refusal, "REFUSED")],
+    ids=["finish_promotion", "finish_rollback", "refused"],
+)
+def test_when_the_running_rollout_ends_only_the_newest_queued_starts(end: Any, final: str) -> None:
+    world = production_world()
+    running = upload_version(world, "v2").details["rollout_id"]
+    superseded = upload_version(world, "v3").details["rollout_id"]
+    newest = upload_version(world, "v4").details["rollout_id"]
+
+    end(world, RolloutAslWalk.of_started(world, 0))
+
+    assert status(world, running) == final
+    assert [payload["version"] for _, payload in world.workflow.started] == ["v2", "v4"]
+    assert world.workflow.started[-1][1] == {"rollout_id": newest, "endpoint": ENDPOINT, "version": "v4"}
+    assert status(world, newest) == "STARTING"
+    assert status(world, superseded) == "SUPERSEDED"
+    lease = world.rollouts.lease(ENDPOINT)
+    assert lease is not None
+    assert lease["rollout_id"] == newest
+    assert world.rollouts.queued(ENDPOINT) is None
+    assert decision(world, newest, "dequeued")["reason"] == "the previous rollout ended"
+    assert [n["status"] for n in world.notifications(newest)] == ["QUEUED", "STARTING"]
+
+
+def test_with_nothing_queued_ending_a_rollout_just_frees_the_lease() -> None:
+    world = production_world()
+    upload_version(world, "v2")
+    walk_happy_path_like_rollout_asl(RolloutAslWalk.of_started(world))
+    assert world.rollouts.lease(ENDPOINT) is None
+    assert start_next_queued(world.services, ENDPOINT, world.clock()) is None
+    assert len(world.workflow.started) == 1
+
+
+def test_a_dequeued_version_finding_the_lease_taken_queues_again() -> None:
+    world = production_world()
+    upload_version(world, "v2")
+    queued = upload_version(world, "v3").details["rollout_id"]
+    # Between the release and the dequeue, another execution (still running) took the lease.
+    world.rollouts.release_lease(ENDPOINT, str(world.rollouts.lease(ENDPOINT)["rollout_id"]))  # type: ignore[index]
+    other = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":other"
+    world.workflow.executions[other] = {"name": "other", "input": {}, "running": True}
+    world.rollouts.acquire_lease(ENDPOINT, {"rollout_id": "other", "execution_arn": other})
+
+    assert start_next_queued(world.services, ENDPOINT, world.clock()) == queued
+
+    assert status(world, queued) == "QUEUED"
+    assert "dequeued" not in events(world, queued)
+    again = world.rollouts.queued(ENDPOINT)
+    assert again is not None
+    assert again["rollout_id"] == queued
+    assert len(world.workflow.started) == 1
+
+
+def test_execution_names_fit_step_functions() -> None:
+    name = execution_name("e" * 63, "v" * 32, "abc123")
+    assert len(name) <= 80
+    assert json.dumps(name).isascii()
