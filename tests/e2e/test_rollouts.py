@@ -1,0 +1,320 @@
+"""Canary rollouts end to end on the sandbox: the real ASL on moto's Step Functions, the real handlers,
+driven only through AWS APIs (S3 uploads, SageMaker, CloudWatch set-alarm-state), asserting on
+DescribeEndpoint weights and the rollout's decision log.
+
+Time is compressed (time_scale): a 300 s bake takes about 3 s, a 15 s endpoint poll 0.15 s.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from integration_kit import make_archive
+
+from sluice.adapters.registry import from_item
+from sluice.adapters.rollouts import log_pk, rollout_pk
+from sluice_cli.sandbox.server import Sandbox
+
+pytestmark = pytest.mark.slow
+
+IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
+_names = itertools.count(1)
+
+
+class Rollouts:
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        outputs = sandbox.outputs.outputs
+        self.bucket = outputs["ArtifactBucketName"]
+        self.table = outputs["RegistryTableName"]
+        self.state_machine = outputs["RolloutStateMachineArn"]
+
+    def client(self, service: str) -> Any:
+        return self.sandbox.client(service)
+
+    def endpoint(self, *, count: int = 2, autoscaling: bool = False) -> str:
+        """A production endpoint at v1, made with plain SageMaker APIs (optionally autoscaled)."""
+        name = f"ep{next(_names)}-{uuid.uuid4().hex[:4]}"
+        sm = self.client("sagemaker")
+        sm.create_model(
+            ModelName=f"{name}-v1",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{self.bucket}/m/{name}.tar.gz"},
+        )
+        sm.create_endpoint_config(
+            EndpointConfigName=f"{name}-v1",
+            ProductionVariants=[
+                {
+                    "VariantName": "v1",
+                    "ModelName": f"{name}-v1",
+                    "InitialInstanceCount": count,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
+        sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v1")
+        if autoscaling:
+            aas = self.client("application-autoscaling")
+            rid = f"endpoint/{name}/variant/v1"
+            aas.register_scalable_target(
+                ServiceNamespace="sagemaker",
+                ResourceId=rid,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+                MinCapacity=2,
+                MaxCapacity=6,
+            )
+            aas.put_scaling_policy(
+                PolicyName="user-policy",
+                ServiceNamespace="sagemaker",
+                ResourceId=rid,
+                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
+                PolicyType="TargetTrackingScaling",
+                TargetTrackingScalingPolicyConfiguration={
+                    "TargetValue": 600.0,
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                    },
+                },
+            )
+        return name
+
+    def deploy_json(self, endpoint: str, config: dict[str, Any], version: str | None = None) -> None:
+        key = (
+            f"endpoints/{endpoint}/{version}/deploy.json" if version else f"endpoints/{endpoint}/deploy.json"
+        )
+        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=json.dumps(config).encode())
+
+    def upload(self, endpoint: str, version: str, body: bytes | None = None) -> dict[str, Any]:
+        return self.client("s3").put_object(
+            Bucket=self.bucket,
+            Key=f"endpoints/{endpoint}/{version}/model.tar.gz",
+            Body=body or make_archive({"model.pth": version.encode()}),
+        )
+
+    def rollouts(self, endpoint: str) -> list[dict[str, Any]]:
+        items = self.client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": rollout_pk(endpoint)}},
+            ConsistentRead=True,
+        )["Items"]
+        return [from_item(i) for i in items]
+
+    def rollout(self, endpoint: str, version: str) -> dict[str, Any]:
+        (found,) = [r for r in self.rollouts(endpoint) if r["version"] == version]
+        return found
+
+    def history(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
+        items = self.client("dynamodb").query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": log_pk(endpoint, rollout_id)}},
+            ConsistentRead=True,
+        )["Items"]
+        return [from_item(i) for i in items]
+
+    def events(self, endpoint: str, version: str) -> list[str]:
+        return [
+            entry["event"] for entry in self.history(endpoint, self.rollout(endpoint, version)["rollout_id"])
+        ]
+
+    def weights(self, endpoint: str) -> dict[str, tuple[float | None, int | None]]:
+        described = self.client("sagemaker").describe_endpoint(EndpointName=endpoint)
+        return {
+            v["VariantName"]: (v.get("CurrentWeight"), v.get("CurrentInstanceCount"))
+            for v in described["ProductionVariants"]
+        }
+
+    def wait_until(self, condition: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = condition()
+            if result:
+                return result
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def finish(self, endpoint: str, version: str, timeout: float = 90.0) -> dict[str, Any]:
+        """Wait for the version's execution to end; returns the final rollout record."""
+        arn = self.wait_until(
+            lambda: self.rollout_or_none(endpoint, version, "execution_arn"), timeout, f"{version} to start"
+        )
+        self.sandbox.wait_for_execution(arn, timeout=timeout)
+        return self.rollout(endpoint, version)
+
+    def rollout_or_none(self, endpoint: str, version: str, field: str) -> Any:
+        found = [r for r in self.rollouts(endpoint) if r["version"] == version]
+        return found[0].get(field) if found else None
+
+    def status(self, endpoint: str, version: str) -> str | None:
+        return self.rollout_or_none(endpoint, version, "status")
+
+
+@pytest.fixture(scope="module")
+def rollouts() -> Iterator[Rollouts]:
+    with Sandbox(
+        time_scale=0.01, transform_delay_seconds=0.2, parameters={"SageMakerExecutionRoleArn": ROLE}
+    ) as sandbox:
+        yield Rollouts(sandbox)
+
+
+def test_a_version_is_promoted_step_by_step(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint(count=2)
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 25, 50, 100], "bake_seconds": 60}})
+    rollouts.upload(endpoint, "v2")
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "PROMOTED"
+    assert rollouts.weights(endpoint) == {"v2": (1.0, 2)}
+    history = rollouts.history(endpoint, final["rollout_id"])
+    set_weights = [entry["weights"] for entry in history if entry["event"] == "weights set"]
+    assert set_weights == [{"v2": p, "v1": 100 - p} for p in (10, 25, 50, 100)]
+    reasons = [entry["reason"] for entry in history if entry["event"] == "weights set"]
+    assert reasons[0] == "step 1/4: v2 10 % on 1 instance(s), v1 90 % on 2"
+    assert [e["event"] for e in history][:4] == ["received", "started", "candidate added", "alarms armed"]
+    assert [e["event"] for e in history][-2:] == ["promoting", "promoted"]
+    alarms = rollouts.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"sluice-{endpoint}-")[
+        "MetricAlarms"
+    ]
+    assert alarms == []  # the temporary alarms are cleaned up after promotion
+
+
+def test_an_alarm_during_step_two_rolls_back_to_the_baseline(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint(count=2)
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 50, 100], "bake_seconds": 600}})
+    rollouts.upload(endpoint, "v3")
+    rollouts.wait_until(
+        lambda: (
+            rollouts.status(endpoint, "v3") == "BAKING"
+            and rollouts.rollout_or_none(endpoint, "v3", "step_index") == 1
+        ),
+        what="the bake of step 2",
+    )
+    assert rollouts.weights(endpoint)["v3"][0] == 50.0
+
+    fired_at = time.monotonic()
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v3-errors",
+        StateValue="ALARM",
+        StateReason="Threshold Crossed: 1 datapoint [0.08] was greater than the threshold (0.01)",
+    )
+    rollouts.wait_until(
+        lambda: rollouts.weights(endpoint).get("v1", (0,))[0] == 100.0, what="baseline at 100 %"
+    )
+    seconds_to_baseline = time.monotonic() - fired_at
+    final = rollouts.finish(endpoint, "v3")
+
+    assert seconds_to_baseline < 30  # seconds, not a bake's worth of minutes (not a timing benchmark)
+    assert final["status"] == "ROLLED_BACK"
+    assert final["alarm"] == f"sluice-{endpoint}-v3-errors"
+    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}  # the candidate variant is gone
+    history = rollouts.history(endpoint, final["rollout_id"])
+    fired = [e for e in history if e["event"] == "alarm fired"]
+    assert fired
+    assert "0.08] was greater than the threshold" in fired[0]["reason"]
+    events = [e["event"] for e in history]
+    assert events.index("alarm fired") < events.index("rolling back") < events.index("rolled back")
+
+
+def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint()
+    cloudwatch = rollouts.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName=f"{endpoint}-p99",
+        MetricName="ModelLatency",
+        Namespace="AWS/SageMaker",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1.0,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}],
+    )
+    cloudwatch.set_alarm_state(AlarmName=f"{endpoint}-p99", StateValue="ALARM", StateReason="p99 too high")
+    rollouts.deploy_json(endpoint, {"rollout": {"alarms": [f"{endpoint}-p99"], "bake_seconds": 60}})
+    rollouts.upload(endpoint, "v2")
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "REFUSED"
+    assert f"alarm {endpoint}-p99 is already in ALARM (p99 too high)" in final["reason"]
+    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+    models = rollouts.client("sagemaker").list_models()["Models"]  # moto ignores NameContains
+    assert [m["ModelName"] for m in models if m["ModelName"].startswith(f"{endpoint}-v2")] == []
+
+
+def test_two_uploads_during_a_rollout_only_the_newest_runs_next(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 300}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_until(lambda: rollouts.status(endpoint, "v2") == "BAKING", what="v2 baking")
+    rollouts.upload(endpoint, "v3")
+    rollouts.wait_until(lambda: rollouts.status(endpoint, "v3") == "QUEUED", what="v3 queued")
+    rollouts.upload(endpoint, "v4")
+    rollouts.wait_until(lambda: rollouts.status(endpoint, "v3") == "SUPERSEDED", what="v3 superseded")
+
+    assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED"
+    assert rollouts.finish(endpoint, "v4")["status"] == "PROMOTED"
+    assert rollouts.status(endpoint, "v3") == "SUPERSEDED"
+    assert rollouts.rollout_or_none(endpoint, "v3", "execution_arn") is None  # never ran
+    assert rollouts.weights(endpoint) == {"v4": (1.0, 2)}
+    assert "superseded" in rollouts.events(endpoint, "v3")
+
+
+def test_first_deployment_creates_the_endpoint_at_100_percent(rollouts: Rollouts) -> None:
+    endpoint = f"new{next(_names)}-{uuid.uuid4().hex[:4]}"
+    rollouts.deploy_json(
+        endpoint,
+        {
+            "image": IMAGE,
+            "instance_type": "ml.m5.xlarge",
+            "autoscaling": {"min": 2, "max": 4, "max_rps": 50, "safety_factor": 0.5},
+        },
+    )
+    rollouts.upload(endpoint, "v1")
+    final = rollouts.finish(endpoint, "v1")
+
+    assert final["status"] == "DEPLOYED"
+    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+    policies = rollouts.client("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/v1"
+    )["ScalingPolicies"]
+    target = policies[0]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+    assert target == 50 * 0.5 * 60  # max_rps x safety_factor x 60
+
+
+def test_autoscaling_moves_to_the_promoted_variant(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint(autoscaling=True)
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
+    rollouts.upload(endpoint, "v2")
+    assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED"
+
+    aas = rollouts.client("application-autoscaling")
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    mine = {
+        t["ResourceId"]: (t["MinCapacity"], t["MaxCapacity"])
+        for t in targets
+        if f"/{endpoint}/" in t["ResourceId"]
+    }
+    assert mine == {f"endpoint/{endpoint}/variant/v2": (2, 6)}
+
+
+def test_an_invalid_deploy_json_is_rejected_and_nothing_changes(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 25, 100]}}, version="v2")
+    put = rollouts.upload(endpoint, "v2")
+    rollouts.sandbox.wait_idle(timeout=30, include_delayed=False)
+
+    assert rollouts.rollouts(endpoint) == []
+    tags = rollouts.client("s3").get_object_tagging(
+        Bucket=rollouts.bucket, Key=f"endpoints/{endpoint}/v2/model.tar.gz", VersionId=put["VersionId"]
+    )["TagSet"]
+    assert {"Key": "sluice:status", "Value": "rejected"} in tags
+    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
