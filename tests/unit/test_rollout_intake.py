@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -228,6 +229,7 @@ def test_the_lease_of_an_execution_no_longer_running_is_taken_over() -> None:
     world = production_world()
     dead = upload_version(world, "v2").details["rollout_id"]
     world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    world.clock.at += timedelta(minutes=3)  # past the grace a just-taken lease gets
 
     outcome = upload_version(world, "v3")
 
@@ -241,10 +243,18 @@ def test_the_lease_of_an_execution_no_longer_running_is_taken_over() -> None:
     assert world.rollouts.queued(ENDPOINT) is None
 
 
+def test_a_just_taken_lease_is_not_taken_over_while_its_execution_may_still_be_starting() -> None:
+    world = production_world()
+    upload_version(world, "v2")
+    world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    assert upload_version(world, "v3").status == "QUEUED"
+
+
 def test_losing_the_take_over_race_queues_the_upload(monkeypatch: pytest.MonkeyPatch) -> None:
     world = production_world()
     upload_version(world, "v2")
     world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    world.clock.at += timedelta(minutes=3)
     monkeypatch.setattr(world.rollouts, "take_over_lease", lambda *args: False)
     assert upload_version(world, "v3").status == "QUEUED"
     assert len(world.workflow.started) == 1
@@ -289,7 +299,7 @@ def test_when_the_running_rollout_ends_only_the_newest_queued_starts(end: Any, f
     assert lease is not None
     assert lease["rollout_id"] == newest
     assert world.rollouts.queued(ENDPOINT) is None
-    assert decision(world, newest, "dequeued")["reason"] == "the previous rollout ended"
+    assert decision(world, newest, "dequeued")["reason"] == f"rollout {running} ended"
     assert [n["status"] for n in world.notifications(newest)] == ["QUEUED", "STARTING"]
 
 
@@ -298,21 +308,21 @@ def test_with_nothing_queued_ending_a_rollout_just_frees_the_lease() -> None:
     upload_version(world, "v2")
     walk_happy_path_like_rollout_asl(RolloutAslWalk.of_started(world))
     assert world.rollouts.lease(ENDPOINT) is None
-    assert start_next_queued(world.services, ENDPOINT, world.clock()) is None
+    assert start_next_queued(world.services, ENDPOINT, "finished-rollout", world.clock()) is None
     assert len(world.workflow.started) == 1
 
 
 def test_a_dequeued_version_finding_the_lease_taken_queues_again() -> None:
     world = production_world()
-    upload_version(world, "v2")
+    running = upload_version(world, "v2").details["rollout_id"]
     queued = upload_version(world, "v3").details["rollout_id"]
-    # Between the release and the dequeue, another execution (still running) took the lease.
-    world.rollouts.release_lease(ENDPOINT, str(world.rollouts.lease(ENDPOINT)["rollout_id"]))  # type: ignore[index]
+    # The lease is no longer the finishing rollout's: another execution (still running) holds it.
+    world.rollouts.release_lease(ENDPOINT, running)
     other = STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:") + ":other"
     world.workflow.executions[other] = {"name": "other", "input": {}, "running": True}
     world.rollouts.acquire_lease(ENDPOINT, {"rollout_id": "other", "execution_arn": other})
 
-    assert start_next_queued(world.services, ENDPOINT, world.clock()) == queued
+    assert start_next_queued(world.services, ENDPOINT, running, world.clock()) is None
 
     assert status(world, queued) == "QUEUED"
     assert "dequeued" not in events(world, queued)

@@ -251,24 +251,58 @@ def _deploy_config(
     return DeployConfig(), "default settings (no deploy.json)"
 
 
-def _start_or_queue(
-    services: RolloutServices, endpoint: str, rollout_id: str, version: str, suffix: str, now: datetime
-) -> bool:
+LEASE_GRACE = timedelta(minutes=2)  # a lease this young may belong to an execution still starting
+
+
+def _holder(
+    endpoint: str, rollout_id: str, version: str, suffix: str, arn: str, now: datetime
+) -> dict[str, Any]:
     name = execution_name(endpoint, version, suffix)
-    holder = {
+    return {
         "rollout_id": rollout_id,
         "execution_name": name,
         "acquired_at": _iso(now),
-        "execution_arn": _execution_arn(services.state_machine_arn, name),
+        "execution_arn": _execution_arn(arn, name),
+        "version": version,
     }
-    current = services.rollouts.acquire_lease(endpoint, holder)
-    if current is not None:
-        dead = current.get("execution_arn") and not services.workflow.is_running(
-            str(current["execution_arn"])
-        )
-        if not (dead and services.rollouts.take_over_lease(endpoint, str(current.get("rollout_id")), holder)):
-            _queue(services, endpoint, rollout_id, version, now, behind=str(current.get("rollout_id")))
-            return False
+
+
+def _start_execution(services: RolloutServices, endpoint: str, holder: dict[str, Any]) -> None:
+    rollout_id, version = holder["rollout_id"], holder["version"]
+    services.workflow.start(
+        services.state_machine_arn,
+        holder["execution_name"],
+        {"rollout_id": rollout_id, "endpoint": endpoint, "version": version},
+    )
+    services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
+
+
+def _lease_is_dead(services: RolloutServices, lease: dict[str, Any], now: datetime) -> bool:
+    """The holder's execution ended without releasing (crash, manual stop): its lease can be taken over."""
+    arn, acquired = lease.get("execution_arn"), lease.get("acquired_at")
+    if not arn:
+        return False
+    if acquired and now - datetime.fromisoformat(str(acquired)) < LEASE_GRACE:
+        return False
+    return not services.workflow.is_running(str(arn))
+
+
+def _start_or_queue(
+    services: RolloutServices, endpoint: str, rollout_id: str, version: str, suffix: str, now: datetime
+) -> bool:
+    holder = _holder(endpoint, rollout_id, version, suffix, services.state_machine_arn, now)
+    current: dict[str, Any] = {}
+    for _ in range(3):  # {}: the lease vanished between our put and our read - try again
+        lease = services.rollouts.acquire_lease(endpoint, holder)
+        if lease is None:
+            _start_execution(services, endpoint, holder)
+            return True
+        current = lease
+        if current:
+            break
+    if _lease_is_dead(services, current, now) and services.rollouts.take_over_lease(
+        endpoint, str(current.get("rollout_id")), holder
+    ):
         decide(
             services,
             endpoint,
@@ -277,11 +311,10 @@ def _start_or_queue(
             "lease recovered",
             f"the lease of {current.get('rollout_id')} belonged to an execution that is no longer running",
         )
-    services.workflow.start(
-        services.state_machine_arn, name, {"rollout_id": rollout_id, "endpoint": endpoint, "version": version}
-    )
-    services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
-    return True
+        _start_execution(services, endpoint, holder)
+        return True
+    _queue(services, endpoint, rollout_id, version, now, behind=str(current.get("rollout_id")))
+    return False
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:
@@ -319,26 +352,33 @@ def _queue(
         )
 
 
-def start_next_queued(services: RolloutServices, endpoint: str, now: datetime) -> str | None:
-    """After a rollout ends: start the newest queued version, if any (the lease is free by now)."""
+def start_next_queued(services: RolloutServices, endpoint: str, finished: str, now: datetime) -> str | None:
+    """A rollout ended: hand its lease straight to the newest queued version (so no upload can slip in
+    between and run before it), or release the lease when nothing waits. Returns the rollout started."""
     queued = services.rollouts.pop_queued(endpoint)
     if not queued:
-        return None
+        services.rollouts.release_lease(endpoint, finished)
+        queued = services.rollouts.pop_queued(endpoint)  # queued between our look and the release
+        if not queued:
+            return None
     rollout_id = str(queued["rollout_id"])
     rollout = services.rollouts.rollout(endpoint, rollout_id) or {}
-    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "STARTING"})
-    started = _start_or_queue(
-        services,
+    holder = _holder(
         endpoint,
         rollout_id,
         str(queued["version"]),
         str(rollout.get("suffix", rollout_id[-6:])),
+        services.state_machine_arn,
         now,
     )
-    if started:
-        decide(
-            services, endpoint, rollout_id, now, "dequeued", "the previous rollout ended", notify="STARTING"
-        )
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "STARTING"})
+    if services.rollouts.take_over_lease(endpoint, finished, holder):
+        _start_execution(services, endpoint, holder)
+    elif not _start_or_queue(
+        services, endpoint, rollout_id, holder["version"], str(rollout.get("suffix", "")), now
+    ):
+        return None
+    decide(services, endpoint, rollout_id, now, "dequeued", f"rollout {finished} ended", notify="STARTING")
     return rollout_id
 
 
@@ -485,7 +525,7 @@ def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
         "mode": "rollout",
         "phase": "rollout",
         "step_index": -1,
-        "bake_seconds": plan.bake_seconds,
+        "bake_seconds": max(1, plan.bake_seconds),  # Step Functions timeouts are >= 1 s
     }
 
 
@@ -925,8 +965,7 @@ def needs_attention(services: RolloutServices, state: dict[str, Any], now: datet
 
 
 def _release_and_continue(services: RolloutServices, endpoint: str, rollout_id: str, now: datetime) -> None:
-    services.rollouts.release_lease(endpoint, rollout_id)
-    start_next_queued(services, endpoint, now)
+    start_next_queued(services, endpoint, rollout_id, now)
 
 
 ACTIONS = {
