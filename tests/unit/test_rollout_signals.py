@@ -20,6 +20,7 @@ from rollout_fakes import (
     production_world,
     status,
     upload_version,
+    walk_happy_path_like_rollout_asl,
 )
 
 from sluice.domain.rollout import (
@@ -307,6 +308,31 @@ def test_pause_waits_at_the_step_boundary_until_resume() -> None:
         "RESUMED",
         "STEP",
     ]
+
+
+def test_promote_while_paused_ends_the_pause_and_promotes() -> None:
+    world = production_world()
+    rollout_id, walk = started(world)
+    walk.start()
+    walk.bake_times_out(walk.to_bake())
+    request_pause(world.services, ENDPOINT, rollout_id, True, "alice", world.clock())
+    assert walk.next_step() == "Paused"
+    token = walk.wait("Paused")
+
+    request_promote(world.services, ENDPOINT, rollout_id, "bob", world.clock())
+
+    assert world.workflow.succeeded[-1] == (token, {"action": "promote"})
+    assert walk.next_step() == "Promote"  # Paused continues into NextStep, which sees the request
+
+
+def test_pause_and_resume_of_a_finished_rollout_change_nothing() -> None:
+    world = production_world()
+    rollout_id, walk = started(world)
+    walk_happy_path_like_rollout_asl(walk)
+    sent = len(world.notifier.sent)
+    request_pause(world.services, ENDPOINT, rollout_id, True, "alice", world.clock())
+    assert len(world.notifier.sent) == sent
+    assert "pause requested" not in events(world, rollout_id)
 
 
 def test_resume_before_the_pause_token_is_stored_continues_at_once() -> None:

@@ -737,7 +737,8 @@ def wait_for_signal(
     rollout = services.rollouts.signal(endpoint, rollout_id, attrs) or {}
     if rollout.get("abort_requested"):
         services.workflow.fail(token, ABORT_ERROR, str(rollout["abort_requested"].get("reason", "abort")))
-    elif rollout.get("promote_requested") and waiting_for in ("bake", "approval"):
+    elif rollout.get("promote_requested"):
+        # A paused rollout continues into NextStep, which sees the request and promotes.
         services.workflow.succeed(token, {"action": "promote"})
     elif waiting_for == "pause" and not rollout.get("pause_requested"):
         services.workflow.succeed(token, {"action": "continue"})
@@ -1049,7 +1050,8 @@ def request_promote(
     rollout = services.rollouts.signal(
         endpoint, rollout_id, {"promote_requested": {"by": by, "at": _iso(now)}, "approved": True}
     )
-    if rollout and rollout.get("wait_token") and rollout.get("waiting_for") in ("bake", "approval"):
+    if rollout and rollout.get("status") in ACTIVE and rollout.get("wait_token"):
+        # Any wait: a bake or the approval ends now; a pause ends into NextStep, which promotes.
         services.workflow.succeed(str(rollout["wait_token"]), {"action": "promote"})
     return rollout
 
@@ -1058,7 +1060,9 @@ def request_pause(
     services: RolloutServices, endpoint: str, rollout_id: str, paused: bool, by: str, now: datetime
 ) -> dict[str, Any] | None:
     rollout = services.rollouts.signal(endpoint, rollout_id, {"pause_requested": paused})
-    if rollout and not paused and rollout.get("wait_token") and rollout.get("waiting_for") == "pause":
+    if rollout is None or rollout.get("status") not in ACTIVE:
+        return rollout
+    if not paused and rollout.get("wait_token") and rollout.get("waiting_for") == "pause":
         services.workflow.succeed(str(rollout["wait_token"]), {"action": "continue"})
     if rollout:
         decide(
