@@ -318,3 +318,137 @@ def test_an_invalid_deploy_json_is_rejected_and_nothing_changes(rollouts: Rollou
     )["TagSet"]
     assert {"Key": "sluice:status", "Value": "rejected"} in tags
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+
+
+@pytest.fixture
+def sagemaker_refuses_weights(rollouts: Rollouts) -> Iterator[dict[str, Any]]:
+    """UpdateEndpointWeightsAndCapacities answers with `error` while `remaining` > 0 (for `endpoint`)."""
+    from moto.sagemaker.exceptions import SagemakerClientError
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    control: dict[str, Any] = {
+        "endpoint": None,
+        "remaining": 0,
+        "code": "ValidationException",
+        "message": "",
+        "refused": 0,
+    }
+    original = SageMakerModelBackend.update_endpoint_weights_and_capacities
+
+    def refusing(self: Any, endpoint_name: str, *args: Any, **kwargs: Any) -> Any:
+        if endpoint_name == control["endpoint"] and control["remaining"] > 0:
+            control["remaining"] -= 1
+            control["refused"] += 1
+            error = SagemakerClientError(control["message"])
+            error.code = control["code"]
+            raise error
+        return original(self, endpoint_name, *args, **kwargs)
+
+    SageMakerModelBackend.update_endpoint_weights_and_capacities = refusing  # type: ignore[method-assign]
+    try:
+        yield control
+    finally:
+        SageMakerModelBackend.update_endpoint_weights_and_capacities = original  # type: ignore[method-assign]
+
+
+def test_in_progress_and_throttling_errors_are_retried(
+    rollouts: Rollouts, sagemaker_refuses_weights: dict[str, Any]
+) -> None:
+    endpoint = rollouts.endpoint()
+    sagemaker_refuses_weights.update(
+        endpoint=endpoint,
+        remaining=3,
+        code="ValidationException",
+        message="Cannot update in-progress endpoint "
+        f'"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}".',
+    )
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 1}})
+    rollouts.upload(endpoint, "v2")
+    final = rollouts.finish(endpoint, "v2")
+
+    assert sagemaker_refuses_weights["refused"] == 3
+    assert final["status"] == "PROMOTED"
+    busy = [
+        i
+        for i in rollouts.sandbox.router.invocations_of("RolloutStepFunction")
+        if i.error and i.error.startswith("EndpointBusy")
+    ]
+    assert len(busy) == 3  # each refusal surfaced as EndpointBusy and the state machine retried it
+
+
+def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(
+    rollouts: Rollouts, sagemaker_refuses_weights: dict[str, Any]
+) -> None:
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_until(lambda: rollouts.status(endpoint, "v2") == "BAKING", what="the first bake")
+    sagemaker_refuses_weights.update(
+        endpoint=endpoint, remaining=1000, code="InternalFailure", message="SageMaker is having a bad day"
+    )
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
+    )
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "NEEDS_ATTENTION"
+    assert "SageMaker is having a bad day" in final["reason"]
+    assert final["endpoint_state"] == {
+        "v1": {"weight": 50.0, "instances": 2},
+        "v2": {"weight": 50.0, "instances": 1},
+    }
+    lease = rollouts.client("dynamodb").get_item(
+        TableName=rollouts.table, Key={"pk": {"S": f"lease#{endpoint}"}, "sk": {"S": "lease"}}
+    )
+    assert "Item" in lease  # the lease stays held: no other rollout starts on this endpoint
+    events = rollouts.events(endpoint, "v2")
+    assert events[-1] == "needs attention"
+    assert "alarm fired" in events
+
+
+def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(
+        endpoint,
+        {
+            "containers": [
+                {"image": IMAGE, "hostname": "preprocess", "model_data": None},
+                {"image": IMAGE.replace("pytorch-inference", "xgboost-inference"), "hostname": "predict"},
+            ],
+            "inference_execution_mode": "Serial",
+            "rollout": {"steps": [100], "bake_seconds": 1},
+        },
+    )
+    rollouts.upload(endpoint, "v2")
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "PROMOTED"
+    sm = rollouts.client("sagemaker")
+    config = sm.describe_endpoint_config(
+        EndpointConfigName=sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    )
+    model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
+    assert [c.get("ContainerHostname") for c in model["Containers"]] == ["preprocess", "predict"]
+    assert "ModelDataUrl" not in model["Containers"][0]
+    assert model["Containers"][1]["ModelDataUrl"].endswith(f"endpoints/{endpoint}/v2/model.tar.gz")
+    # moto 5.2.5 drops InferenceExecutionConfig from DescribeModel: check what Sluice asked for instead.
+    assert final["plan"]["create_model"]["InferenceExecutionConfig"] == {"Mode": "Serial"}
+
+
+def test_an_image_outside_the_allow_list_is_rejected(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"image": "docker.io/someone/miner:latest"}, version="v2")
+    put = rollouts.upload(endpoint, "v2")
+    rollouts.sandbox.wait_idle(timeout=30, include_delayed=False)
+
+    assert rollouts.rollouts(endpoint) == []
+    intake = rollouts.client("dynamodb").get_item(
+        TableName=rollouts.table,
+        Key={
+            "pk": {"S": f"intake#{rollouts.bucket}/endpoints/{endpoint}/v2/model.tar.gz"},
+            "sk": {"S": f"version#{put['VersionId']}"},
+        },
+    )["Item"]
+    reason = from_item(intake)["reason"]
+    assert "docker.io" in reason
+    assert "763104351884.dkr.ecr" in reason  # the allow-list is named
