@@ -67,9 +67,10 @@ fmt: bootstrap
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## make bench — throughput figures, each as a ratio against a reference measured in the same run.
+## make bench — figures, each as a ratio against a reference measured in the same run.
 bench: bootstrap
 	$(BIN)/python benchmarks/bench_artifact.py
+	$(BIN)/python benchmarks/bench_rollback.py
 
 ## make build — sam build needs a real python3.13 first on PATH (pyenv shims are not enough).
 build: $(SAM)

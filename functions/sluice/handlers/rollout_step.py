@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import rollout_services
@@ -35,7 +36,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     result = run_action(rollout_services(), action, state, event.get("token"), datetime.now(UTC))
     if action in OUTCOME_METRICS:
         metrics.add_metric(name=OUTCOME_METRICS[action], unit=MetricUnit.Count, value=1)
-    for variant, percent in (result.get("weights") or {}).items():
+    # single_metric prints at once and ignores POWERTOOLS_METRICS_DISABLED: honour it here.
+    weights = {} if is_metrics_disabled() else (result.get("weights") or {})
+    for variant, percent in weights.items():
         with single_metric(
             name="VariantWeightPercent", unit=MetricUnit.Percent, value=percent, namespace=METRICS_NAMESPACE
         ) as metric:
