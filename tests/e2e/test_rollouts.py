@@ -452,3 +452,27 @@ def test_an_image_outside_the_allow_list_is_rejected(rollouts: Rollouts) -> None
     reason = from_item(intake)["reason"]
     assert "docker.io" in reason
     assert "763104351884.dkr.ecr" in reason  # the allow-list is named
+
+
+def test_autoscaling_of_the_baseline_survives_a_rollback(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint(autoscaling=True)
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_until(lambda: rollouts.status(endpoint, "v2") == "BAKING", what="the first bake")
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v2-latency", StateValue="ALARM", StateReason="p99 above 500 ms"
+    )
+    assert rollouts.finish(endpoint, "v2")["status"] == "ROLLED_BACK"
+
+    aas = rollouts.client("application-autoscaling")
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    mine = {
+        t["ResourceId"]: (t["MinCapacity"], t["MaxCapacity"])
+        for t in targets
+        if f"/{endpoint}/" in t["ResourceId"]
+    }
+    assert mine == {f"endpoint/{endpoint}/variant/v1": (2, 6)}
+    policies = aas.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/v1"
+    )["ScalingPolicies"]
+    assert policies[0]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 600.0
