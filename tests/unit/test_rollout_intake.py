@@ -336,3 +336,29 @@ def test_execution_names_fit_step_functions() -> None:
     name = execution_name("e" * 63, "v" * 32, "abc123")
     assert len(name) <= 80
     assert json.dumps(name).isascii()
+
+
+def test_a_failed_start_gives_the_lease_back_and_the_retried_event_starts_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = production_world()
+    original = world.workflow.start
+
+    def unavailable(*args: Any) -> str:
+        raise RuntimeError("Step Functions is unavailable")
+
+    monkeypatch.setattr(world.workflow, "start", unavailable)
+    with pytest.raises(RuntimeError, match="unavailable"):
+        upload_version(world, "v2")
+    assert world.rollouts.lease(ENDPOINT) is None
+    (failed,) = world.rollouts.rollouts(ENDPOINT)
+    assert failed["status"] == "START_FAILED"
+    assert "Step Functions is unavailable" in failed["reason"]
+
+    monkeypatch.setattr(world.workflow, "start", original)
+    head = world.store.head(BUCKET, "endpoints/fraud/v2/model.tar.gz")
+    assert head is not None
+    retried = start_rollout_upload(
+        Upload(BUCKET, head.key, "raw", head.version_id, head.etag), world.services, world.clock(), "bbbbbb"
+    )
+    assert retried.status == "STARTED"

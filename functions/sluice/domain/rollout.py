@@ -212,9 +212,6 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         "step_index": -1,
     }
     services.rollouts.create_rollout(target.endpoint, rollout_id, record, _iso(now))
-    services.registry.update(
-        *opened.key, {"status": "ROLLOUT_STARTED", "rollout_id": rollout_id, "updated_at": _iso(now)}
-    )
     decide(
         services,
         target.endpoint,
@@ -224,6 +221,10 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}",
     )
     started = _start_or_queue(services, target.endpoint, rollout_id, target.version, suffix, now)
+    # Only now: if starting failed, the retried event must find the upload still to be done.
+    services.registry.update(
+        *opened.key, {"status": "ROLLOUT_STARTED", "rollout_id": rollout_id, "updated_at": _iso(now)}
+    )
     message = (
         f"rollout {rollout_id} of {target.version} on {target.endpoint} "
         f"{'started' if started else 'queued behind the running rollout'}"
@@ -268,12 +269,21 @@ def _holder(
 
 
 def _start_execution(services: RolloutServices, endpoint: str, holder: dict[str, Any]) -> None:
+    """Start the execution that now holds the lease; if that fails, give the lease back and say why
+    (the error is raised on, so the event is retried or lands in the failure queue)."""
     rollout_id, version = holder["rollout_id"], holder["version"]
-    services.workflow.start(
-        services.state_machine_arn,
-        holder["execution_name"],
-        {"rollout_id": rollout_id, "endpoint": endpoint, "version": version},
-    )
+    try:
+        services.workflow.start(
+            services.state_machine_arn,
+            holder["execution_name"],
+            {"rollout_id": rollout_id, "endpoint": endpoint, "version": version},
+        )
+    except Exception as error:
+        services.rollouts.release_lease(endpoint, rollout_id)
+        services.rollouts.update_rollout(
+            endpoint, rollout_id, {"status": "START_FAILED", "reason": f"StartExecution failed: {error}"}
+        )
+        raise
     services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
 
 
