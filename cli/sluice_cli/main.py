@@ -1,5 +1,8 @@
 """`sluice`: look into a Sluice deployment (on AWS, or the local sandbox) from the command line.
 
+    sluice status fraud                          # live variants and weights, the rollout's step and bake
+    sluice history fraud                         # every decision of the latest rollout, with its reason
+    sluice abort fraud --reason "p99 regression" # roll back now (also promote, pause, resume)
     sluice models demo-mme                       # latest version of each model on an endpoint
     sluice jobs --model churn-batch              # batch transform jobs
     sluice intakes --status REJECTED             # recent uploads, and why one was rejected
@@ -17,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from sluice_cli.commands import intakes, jobs, models
+from sluice_cli.commands import control, history, intakes, jobs, models, status
 from sluice_cli.commands.context import (
     DEFAULT_REGION,
     DEFAULT_STACK,
@@ -29,13 +32,20 @@ from sluice_cli.commands.context import (
 
 app = typer.Typer(
     name="sluice",
-    help="Look into a Sluice deployment: models on multi-model endpoints, batch jobs, uploads.",
+    help="Look into and steer a Sluice deployment: canary rollouts, models on multi-model endpoints, "
+    "batch jobs, uploads.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,  # a traceback must never print credentials held in locals
 )
 
-# One module per command. Issue 5 adds status, history, promote, abort, pause and resume the same way.
+# One module per command (the four rollout signals share one).
+app.command("status")(status.status)
+app.command("history")(history.history)
+app.command("promote")(control.promote)
+app.command("abort")(control.abort)
+app.command("pause")(control.pause)
+app.command("resume")(control.resume)
 app.command("models")(models.models)
 app.command("jobs")(jobs.jobs)
 app.command("intakes")(intakes.intakes)
@@ -111,7 +121,8 @@ def main(
         typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
     ] = False,
 ) -> None:
-    """Look into a Sluice deployment: models on multi-model endpoints, batch jobs, uploads."""
+    """Look into and steer a Sluice deployment: canary rollouts, models on multi-model endpoints, batch
+    jobs, uploads."""
     ctx.obj = CliContext(
         endpoint_url=endpoint_url,
         region=region,

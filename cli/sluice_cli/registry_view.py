@@ -3,7 +3,8 @@
 The Lambdas' `RegistryStore` takes its DynamoDB client from the environment; the CLI builds its clients
 from its own options (profile, region, endpoint), so it reads the table here with a client it is given.
 Keys and item shapes are never re-typed: key builders come from `sluice.domain.registry`, items go
-through the adapters' `from_item`.
+through the adapters' `from_item`. Rollouts, their decision logs, lease and queue are read with the
+Lambdas' own `RolloutStore`, given the CLI's client (`CliContext.rollout_store()`).
 """
 
 from __future__ import annotations

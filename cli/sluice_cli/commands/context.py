@@ -18,6 +18,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import typer
 
 from sluice.adapters.clients import error_code, error_message
+from sluice.adapters.rollouts import RolloutStore
 from sluice_cli.registry_view import RegistryView
 from sluice_cli.sandbox.server import DUMMY_CREDENTIALS, LOCAL_HOSTS
 
@@ -25,7 +26,9 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_STACK = "sluice"
 TABLE_ENV = "SLUICE_REGISTRY_TABLE"
 ENDPOINT_ENV = "SLUICE_ENDPOINT_URL"
+TOPIC_ENV = "SLUICE_TOPIC_ARN"
 REGISTRY_TABLE_OUTPUT = "RegistryTableName"  # template.yaml Outputs
+TOPIC_OUTPUT = "NotificationTopicArn"
 
 EXIT_OK = 0
 EXIT_NOT_FOUND = 1
@@ -79,6 +82,7 @@ class CliContext:
     _session: Any = field(default=None, repr=False)
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _table: str | None = field(default=None, repr=False)
+    _stack_outputs: dict[str, str | None] | None = field(default=None, repr=False)
 
     @property
     def json(self) -> bool:
@@ -119,6 +123,24 @@ class CliContext:
 
     def registry(self) -> RegistryView:
         return RegistryView(self.client("dynamodb"), self.registry_table())
+
+    def rollout_store(self) -> RolloutStore:
+        """The Lambdas' own rollout adapter, on the CLI's DynamoDB client (same keys, same reads)."""
+        return RolloutStore(self.registry_table(), self.client("dynamodb"))
+
+    def stack_output(self, key: str) -> str | None:
+        """An output of --stack, or None when the stack cannot be read or lacks it (best effort: for
+        optional settings such as the notification topic, never for the table)."""
+        if self._stack_outputs is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                stacks = self.client("cloudformation").describe_stacks(StackName=self.stack)["Stacks"]
+                outputs = (stacks[0].get("Outputs") or []) if stacks else []
+            except (ClientError, BotoCoreError):
+                outputs = []
+            self._stack_outputs = {o["OutputKey"]: o.get("OutputValue") for o in outputs}
+        return self._stack_outputs.get(key) or None
 
     def _table_from_stack(self) -> str:
         from botocore.exceptions import ClientError

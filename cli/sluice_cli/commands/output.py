@@ -49,6 +49,17 @@ def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]
     console().print(table, markup=False, highlight=False)
 
 
+def emit_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
+    """A two-column table of `name  value` lines (one record); empty values are left out."""
+    table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2, 0, 0))
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for name, value in fields:
+        if value:
+            table.add_row(name, value)
+    console().print(table, markup=False, highlight=False)
+
+
 def text(value: Any) -> str:
     return NONE if value is None or value == "" else str(value)
 
@@ -79,6 +90,34 @@ def when(iso: Any) -> str:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def when_precise(iso: Any) -> str:
+    """Like `when`, with milliseconds (decisions of one rollout are often less than a second apart)."""
+    if not iso:
+        return NONE
+    try:
+        moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return str(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+def weights_text(weights: Any) -> str:
+    """{"v2": 25, "v1": 75} as `v2 25 % · v1 75 %`."""
+    if not isinstance(weights, dict) or not weights:
+        return NONE
+    return " · ".join(f"{variant} {_number(percent)} %" for variant, percent in weights.items())
+
+
+def _number(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number == int(number) else f"{number:.1f}"
 
 
 def duration(seconds: Any) -> str:

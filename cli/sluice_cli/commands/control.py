@@ -1,0 +1,436 @@
+"""`sluice promote | abort | pause | resume <endpoint>`: the operator's signals to the active rollout.
+
+Each command calls the domain's own signal function (`request_promote`, `request_abort`,
+`request_pause`), the very code the alarm handler runs, over the Lambdas' adapters given the CLI's
+clients: one DynamoDB UpdateItem on the rollout item (ReturnValues ALL_NEW), then, when a wait token is
+stored, `states:SendTaskSuccess` / `SendTaskFailure` with it. Nothing here re-implements a signal.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from sluice.adapters.autoscaling import AutoscalingGateway
+from sluice.adapters.clients import error_code, error_message
+from sluice.adapters.cloudwatch import AlarmGateway
+from sluice.adapters.stepfunctions import StepFunctionsGateway
+from sluice.domain.artifact import ArchiveLimits
+from sluice.domain.rollout import (
+    ACTIVE,
+    RolloutServices,
+    active_rollout,
+    request_abort,
+    request_pause,
+    request_promote,
+)
+from sluice_cli.commands.context import (
+    TOPIC_ENV,
+    TOPIC_OUTPUT,
+    CliContext,
+    NotFound,
+    handle_errors,
+)
+from sluice_cli.commands.output import emit_json, error_console, say
+
+EVENT_SOURCE = "sluice"  # as the Lambdas' Notifier (sluice.adapters.notifications)
+EVENT_BUS = "default"  # the stack's EVENT_BUS_NAME
+
+# -- the services the signals run on ----------------------------------------------------------------
+
+
+class NotUsedBySignals:
+    """A port the signals never touch (S3 objects, SageMaker endpoints): the Lambdas' adapters for them
+    read clients from the Lambda environment, which the CLI must not use. Any use fails loudly."""
+
+    def __init__(self, port: str) -> None:
+        self._port = port
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"the CLI's rollout signals do not use the {self._port} port ({name})")
+
+
+@dataclass
+class TopicNotifier:
+    """NotifierPort on the CLI's clients: like the Lambdas' Notifier, SNS (the stack's topic) plus an
+    EventBridge event on the default bus. Without a topic it publishes nothing. A publish that fails is
+    reported, never fatal: the signal it follows has been applied already."""
+
+    topic_arn: str | None
+    sns: Any = None
+    events: Any = None
+    published: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    def notify(self, detail_type: str, detail: dict[str, Any], *, subject: str) -> None:
+        if not self.topic_arn:
+            return
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        body = json.dumps(detail, default=str, sort_keys=True)
+        status = str(detail.get("status", "-"))
+        try:
+            self.sns.publish(
+                TopicArn=self.topic_arn,
+                Subject=subject[:100],
+                Message=body,
+                MessageAttributes={
+                    "detail_type": {"DataType": "String", "StringValue": detail_type},
+                    "status": {"DataType": "String", "StringValue": status},
+                },
+            )
+            response = self.events.put_events(
+                Entries=[
+                    {
+                        "Source": EVENT_SOURCE,
+                        "DetailType": detail_type,
+                        "Detail": body,
+                        "EventBusName": EVENT_BUS,
+                    }
+                ]
+            )
+            if response.get("FailedEntryCount"):
+                raise RuntimeError(f"EventBridge refused the event: {response.get('Entries')}")
+        except ClientError as exc:
+            self.problems.append(
+                f"{detail_type} {status} not published: {error_code(exc)}: {error_message(exc)}"
+            )
+            return
+        except (BotoCoreError, RuntimeError) as exc:
+            self.problems.append(f"{detail_type} {status} not published: {exc}")
+            return
+        self.published.append(f"{detail_type} {status}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    call: str  # SendTaskSuccess / SendTaskFailure
+    payload: str  # the output, or error: cause
+    live: bool  # False: the token was stale (the wait had ended already)
+
+
+class AnsweringStepFunctions(StepFunctionsGateway):
+    """The Lambdas' gateway on the CLI's client, remembering which wait it answered (for the report)."""
+
+    def __init__(self, sfn_client: Any) -> None:
+        super().__init__(sfn_client)
+        self.answers: list[Answer] = []
+
+    def start(self, state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+        raise RuntimeError("the CLI never starts rollouts: uploads do")
+
+    def succeed(self, token: str, output: dict[str, Any]) -> bool:
+        live = super().succeed(token, output)
+        self.answers.append(Answer("SendTaskSuccess", json.dumps(output), live))
+        return live
+
+    def fail(self, token: str, error: str, cause: str) -> bool:
+        live = super().fail(token, error, cause)
+        self.answers.append(Answer("SendTaskFailure", f"{error}: {cause}", live))
+        return live
+
+
+@dataclass
+class SignalContext:
+    services: RolloutServices
+    workflow: AnsweringStepFunctions
+    notifier: TopicNotifier
+
+
+def signal_services(cli: CliContext, topic: str | None) -> SignalContext:
+    """A RolloutServices for the signals: real adapters on the CLI's clients for what they use
+    (rollouts, workflow, notifier; alarms and autoscaling too, as they accept a client), placeholders
+    that refuse any use for the rest. No state machine ARN or role: the signals start nothing."""
+    store = cli.rollout_store()
+    workflow = AnsweringStepFunctions(cli.client("stepfunctions"))
+    topic_arn = topic or cli.stack_output(TOPIC_OUTPUT)
+    notifier = TopicNotifier(
+        topic_arn,
+        sns=cli.client("sns") if topic_arn else None,
+        events=cli.client("events") if topic_arn else None,
+    )
+    services = RolloutServices(
+        store=NotUsedBySignals("object store"),
+        registry=store,
+        notifier=notifier,
+        rollouts=store,
+        endpoints=NotUsedBySignals("SageMaker endpoint"),
+        alarms=AlarmGateway(cli.client("cloudwatch")),
+        autoscaling=AutoscalingGateway(cli.client("application-autoscaling")),
+        workflow=workflow,
+        state_machine_arn="",
+        execution_role_arn="",
+        allowed_registries=(),
+        limits=ArchiveLimits(),
+    )
+    return SignalContext(services, workflow, notifier)
+
+
+# -- shared options ---------------------------------------------------------------------------------
+
+
+def os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        return "unknown"
+
+
+EndpointArg = Annotated[
+    str, typer.Argument(help="The endpoint whose active rollout to act on.", show_default=False)
+]
+ByOption = Annotated[
+    str | None,
+    typer.Option(
+        "--by", help="Who acts, recorded with the signal (default: the OS user).", show_default=False
+    ),
+]
+TopicOption = Annotated[
+    str | None,
+    typer.Option(
+        "--topic",
+        envvar=TOPIC_ENV,
+        help="SNS topic for the notification the signal sends (pause and resume notify; abort and promote "
+        "are notified by the rollout itself when it rolls back or promotes). Default: the stack's output "
+        "NotificationTopicArn. When no topic is found, nothing is published (the signal still applies). "
+        "With a topic, an EventBridge event goes to the default bus too, as the Lambdas do.",
+        show_default=False,
+    ),
+]
+
+
+# -- the commands -----------------------------------------------------------------------------------
+
+
+@handle_errors
+def promote(
+    ctx: typer.Context, endpoint: EndpointArg, by: ByOption = None, topic: TopicOption = None
+) -> None:
+    """Promote the active rollout now: skip the remaining steps, or approve the final one.
+
+    During a bake (or while paused) the remaining steps are skipped and the candidate takes 100 %;
+    a rollout with "manual_approval": true that waits at AWAITING_APPROVAL goes ahead.
+
+    Plain API equivalent (registry table T, rollout id R of the active rollout):
+
+      1. dynamodb UpdateItem  TableName=T  Key={pk: "rollout#<endpoint>", sk: "R"}
+         UpdateExpression "SET promote_requested = :p, approved = :t"
+         :p = {by: <you>, at: <ISO time>}, :t = true
+         ConditionExpression "attribute_exists(pk)"  ReturnValues ALL_NEW
+
+      2. if the returned item holds wait_token:
+         states SendTaskSuccess  taskToken=<wait_token>  output={"action": "promote"}
+
+    Without a wait token the rollout promotes at its next step boundary.
+    """
+    _act(ctx, endpoint, "promote", by=by, topic=topic)
+
+
+@handle_errors
+def abort(
+    ctx: typer.Context,
+    endpoint: EndpointArg,
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", "-r", help="Why (recorded, shown by `sluice history`).", show_default=False),
+    ] = None,
+    by: ByOption = None,
+    topic: TopicOption = None,
+) -> None:
+    """Abort the active rollout now: all traffic back to the baseline, the candidate removed.
+
+    The stored wait (a bake, a pause or the approval) is failed, so the rollout rolls back at once,
+    exactly as when one of its alarms fires.
+
+    Plain API equivalent (registry table T, rollout id R of the active rollout):
+
+      1. dynamodb UpdateItem  TableName=T  Key={pk: "rollout#<endpoint>", sk: "R"}
+         UpdateExpression "SET abort_requested = :a"
+         :a = {by: <you>, reason: <why>, at: <ISO time>}
+         ConditionExpression "attribute_exists(pk)"  ReturnValues ALL_NEW
+
+      2. if the returned item holds wait_token:
+         states SendTaskFailure  taskToken=<wait_token>  error="Sluice.Abort"  cause=<why>
+
+    Without a wait token the rollout rolls back at its next step boundary. The CLI also appends an
+    "abort requested" decision (pk "log#<endpoint>#R", sk "<ISO time>#00") for `sluice history`.
+    """
+    _act(ctx, endpoint, "abort", by=by, topic=topic, reason=reason)
+
+
+@handle_errors
+def pause(ctx: typer.Context, endpoint: EndpointArg, by: ByOption = None, topic: TopicOption = None) -> None:
+    """Pause the active rollout at its next step boundary (the current bake runs to its end).
+
+    The weights stay where they are until `sluice resume` (or `promote`, or `abort`).
+
+    Plain API equivalent (registry table T, rollout id R of the active rollout):
+
+      dynamodb UpdateItem  TableName=T  Key={pk: "rollout#<endpoint>", sk: "R"}
+      UpdateExpression "SET pause_requested = :t"  :t = true
+      ConditionExpression "attribute_exists(pk)"  ReturnValues ALL_NEW
+
+    No Step Functions call (no wait_token is answered): the rollout reads the flag at the boundary
+    and waits on a new token.
+    The CLI also appends a "pause requested" decision and notifies PAUSED.
+    """
+    _act(ctx, endpoint, "pause", by=by, topic=topic)
+
+
+@handle_errors
+def resume(ctx: typer.Context, endpoint: EndpointArg, by: ByOption = None, topic: TopicOption = None) -> None:
+    """Resume a paused rollout (or withdraw a pause that has not taken effect yet).
+
+    Plain API equivalent (registry table T, rollout id R of the active rollout):
+
+      1. dynamodb UpdateItem  TableName=T  Key={pk: "rollout#<endpoint>", sk: "R"}
+         UpdateExpression "SET pause_requested = :f"  :f = false
+         ConditionExpression "attribute_exists(pk)"  ReturnValues ALL_NEW
+
+      2. if the returned item has waiting_for = "pause" and a wait_token:
+         states SendTaskSuccess  taskToken=<wait_token>  output={"action": "continue"}
+
+    The CLI also appends a "resume requested" decision and notifies RESUMED.
+    """
+    _act(ctx, endpoint, "resume", by=by, topic=topic)
+
+
+# -- how each signal is applied and reported --------------------------------------------------------
+
+
+def _act(
+    ctx: typer.Context,
+    endpoint: str,
+    action: str,
+    *,
+    by: str | None,
+    topic: str | None,
+    reason: str | None = None,
+) -> None:
+    cli: CliContext = ctx.obj
+    who = by or os_user()
+    signals = signal_services(cli, topic)
+    services = signals.services
+    before = active_rollout(services, endpoint)
+    if before is None:
+        raise NotFound(
+            f"no active rollout on endpoint {endpoint!r} ({cli.describe_target()}): nothing to {action}; "
+            f"`sluice status {endpoint}` shows the latest one"
+        )
+    rollout_id = str(before["rollout_id"])
+    now = datetime.now(UTC)
+    why = reason or f"aborted by {who} with `sluice abort`"
+    if action == "abort":
+        after = request_abort(services, endpoint, rollout_id, why, who, now)
+    elif action == "promote":
+        after = request_promote(services, endpoint, rollout_id, who, now)
+    else:
+        after = request_pause(services, endpoint, rollout_id, action == "pause", who, now)
+    if after is None:
+        raise NotFound(f"rollout {rollout_id} of {endpoint!r} vanished from the registry: nothing was done")
+    applied = after.get("status") in ACTIVE
+    message = outcome_message(action, before, after, signals.workflow.answers)
+    report = {
+        "endpoint": endpoint,
+        "action": action,
+        "rollout_id": rollout_id,
+        "version": after.get("version"),
+        "by": who,
+        "reason": why if action == "abort" else None,
+        "applied": applied,
+        "status_before": before.get("status"),
+        "status": after.get("status"),
+        "waiting_for": after.get("waiting_for") or before.get("waiting_for"),
+        "wait_answered": [
+            {"call": a.call, "payload": a.payload, "token_was_live": a.live} for a in signals.workflow.answers
+        ],
+        "message": message,
+        "notifications": {
+            "topic": signals.notifier.topic_arn,
+            "published": signals.notifier.published,
+            "problems": signals.notifier.problems,
+        },
+    }
+    if cli.json:
+        emit_json(report)
+    else:
+        say(message)
+        say(f"rollout {rollout_id} ({after.get('version')}) on {endpoint}, by {who}")
+        if action == "abort":
+            say(f"reason: {why}")
+        say(_notification_line(signals.notifier))
+    for problem in signals.notifier.problems:
+        error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    if not applied:
+        raise typer.Exit(1)
+
+
+def _notification_line(notifier: TopicNotifier) -> str:
+    if not notifier.topic_arn:
+        return (
+            f"notifications: none published (no topic: pass --topic, set {TOPIC_ENV}, "
+            f"or --stack with an output {TOPIC_OUTPUT})"
+        )
+    if notifier.published:
+        return f"notified on {notifier.topic_arn}: {', '.join(notifier.published)}"
+    return f"notifications: nothing to publish for this signal (topic {notifier.topic_arn})"
+
+
+_WAITS = {"bake": "the bake's wait", "pause": "the pause's wait", "approval": "the approval's wait"}
+
+
+def outcome_message(action: str, before: dict[str, Any], after: dict[str, Any], answers: list[Answer]) -> str:
+    """What the signal did, in one sentence, from the rollout before and after and the wait answered."""
+    status = str(after.get("status"))
+    if status not in ACTIVE:
+        return f"nothing done: the rollout ended ({status}) before the {action} arrived"
+    waiting_for = str(after.get("waiting_for") or before.get("waiting_for") or "")
+    wait = _WAITS.get(waiting_for, "the wait")
+    answered = answers[0] if answers else None
+    if action == "abort":
+        if status == "ROLLING_BACK":
+            return "abort recorded: the rollout is already rolling back"
+        if status == "PROMOTING":
+            return (
+                "abort recorded, but the rollout is already promoting and completes its promotion; "
+                "upload the previous version to go back"
+            )
+        if answered and answered.live:
+            return f"abort requested: {wait} was failed, the rollout is rolling back"
+        return "abort requested: the rollout rolls back at its next step boundary (no bake to cut short)"
+    if action == "promote":
+        if status == "PROMOTING":
+            return "promote recorded: the rollout is already promoting"
+        if status == "ROLLING_BACK":
+            return "promote recorded, but the rollout is rolling back: it cannot be promoted any more"
+        if answered and answered.live:
+            if waiting_for == "approval":
+                return f"approved: {wait} was answered, the candidate is being promoted"
+            return (
+                f"promote requested: {wait} was answered, the remaining steps are skipped and the "
+                "candidate is being promoted"
+            )
+        return "promote requested: the rollout promotes at its next step boundary"
+    if action == "pause":
+        if status in {"PROMOTING", "ROLLING_BACK"}:
+            return (
+                f"pause recorded, but the rollout is {status.lower().replace('_', ' ')}: it no longer pauses"
+            )
+        if before.get("status") == "PAUSED":
+            return "already paused at a step boundary: `sluice resume` continues"
+        after_bake = " (after the current bake)" if waiting_for == "bake" else ""
+        return (
+            f"pause requested: the rollout pauses at its next step boundary{after_bake}; "
+            "`sluice resume` continues"
+        )
+    # resume
+    if answered and answered.live:
+        return f"resumed: {wait} was answered, the rollout continues with its next step"
+    if before.get("pause_requested"):
+        return "resume requested: the pending pause is withdrawn before it took effect"
+    return "resume requested: the rollout was not paused and continues"
