@@ -25,12 +25,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from sluice.domain.config_files import ConfigFile, json_type, load_json, short_repr
 from sluice.errors import RejectedConfiguration
 
 # --------------------------------------------------------------------------------------------------
@@ -114,63 +115,7 @@ _MODELS_BY_LOCATION: dict[tuple[str, ...], type[BaseModel]] = {
 
 def parse_batch_settings(raw: bytes) -> BatchSettings:
     """Parse batch.json; every problem becomes one RejectedConfiguration listing all errors."""
-    document = _load_json(raw, "batch.json")
-    if not isinstance(document, dict):
-        raise RejectedConfiguration(
-            f"batch.json must be a JSON object of settings, not {_json_type(document)}; "
-            'for example {"instance_count": 2}'
-        )
-    try:
-        return BatchSettings.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(_describe_error(error) for error in exc.errors())
-        raise RejectedConfiguration(f"batch.json is invalid: {problems}") from None
-
-
-def _load_json(raw: bytes, what: str) -> Any:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RejectedConfiguration(f"{what} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-    try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        raise RejectedConfiguration(
-            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
-        ) from None
-    except _DuplicateKeyError as exc:
-        raise RejectedConfiguration(f"{what} has the key {exc.key!r} more than once") from None
-    except (ValueError, RecursionError) as exc:  # e.g. an integer of more than 4300 digits, deep nesting
-        raise RejectedConfiguration(f"{what} cannot be read as JSON: {exc}") from None
-
-
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in document:
-            raise _DuplicateKeyError(key)
-        document[key] = value
-    return document
-
-
-def _json_type(value: object) -> str:
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return "null"
+    return BATCH_JSON.parse(raw)
 
 
 _PATTERN_MEANINGS = {
@@ -180,49 +125,13 @@ _PATTERN_MEANINGS = {
         "(at most 1024 characters)"
     ),
 }
-
-
-def _describe_error(error: Mapping[str, Any]) -> str:
-    loc: tuple[str | int, ...] = tuple(error["loc"])
-    kind = error["type"]
-    context = error.get("ctx", {})
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        return _describe_unknown_key(loc)
-    if kind == "string_pattern_mismatch":
-        message = _PATTERN_MEANINGS.get(context.get("pattern"), message)
-    elif kind in ("model_type", "dict_type"):
-        message = "should be a JSON object"
-    elif kind == "too_long":
-        message = f"at most {context['max_length']} entries allowed, got {len(error['input'])}"
-    if loc and loc[-1] == "[key]":
-        return f"{_format_loc(loc[:-2])} key {loc[-2]!r}: {message}"
-    where = _format_loc(loc)
-    got = error.get("input")
-    suffix = "" if isinstance(got, dict) else f" (got {_short_repr(got)})"
-    return f"{where}: {message}{suffix}" if where else message
-
-
-def _describe_unknown_key(loc: tuple[str | int, ...]) -> str:
-    parent = tuple(str(part) for part in loc[:-1])
-    key = str(loc[-1])
-    allowed = list(_MODELS_BY_LOCATION[parent].model_fields)
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
-    hint = f" (did you mean {snake!r}? keys are snake_case)" if snake != key and snake in allowed else ""
-    where = f"{_format_loc(parent)}." if parent else ""
-    return f"unknown key {where}{key}{hint}; allowed keys: {', '.join(allowed)}"
-
-
-def _format_loc(loc: Sequence[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def _short_repr(value: object, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+BATCH_JSON = ConfigFile(
+    name="batch.json",
+    model=BatchSettings,
+    models_by_location=_MODELS_BY_LOCATION,
+    pattern_meanings=_PATTERN_MEANINGS,
+    example='{"instance_count": 2}',
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,11 +240,11 @@ class Manifest:
 
 def parse_manifest(raw: bytes) -> Manifest:
     """Parse and check a manifest; RejectedConfiguration names the first problem (and its entry)."""
-    document = _load_json(raw, "the manifest")
+    document = load_json(raw, "the manifest")
     example = '[{"prefix": "s3://bucket/prefix/"}, "part-1.csv", "part-2.csv"]'
     if not isinstance(document, list):
         raise RejectedConfiguration(
-            f"the manifest must be a JSON array, not {_json_type(document)}; for example {example}"
+            f"the manifest must be a JSON array, not {json_type(document)}; for example {example}"
         )
     if not document or not isinstance(document[0], dict) or set(document[0]) != {"prefix"}:
         raise RejectedConfiguration(
@@ -346,7 +255,7 @@ def parse_manifest(raw: bytes) -> Manifest:
     match = _S3_PREFIX_URI.fullmatch(prefix) if isinstance(prefix, str) else None
     if match is None:
         raise RejectedConfiguration(
-            f"the manifest prefix must be an s3://<bucket>/<prefix> URI, got {_short_repr(prefix)}"
+            f"the manifest prefix must be an s3://<bucket>/<prefix> URI, got {short_repr(prefix)}"
         )
     if not _S3_BUCKET_NAME.fullmatch(match["bucket"]):
         raise RejectedConfiguration(
@@ -365,18 +274,18 @@ def parse_manifest(raw: bytes) -> Manifest:
         where = f"manifest entry {position}"
         if not isinstance(entry, str):
             raise RejectedConfiguration(
-                f"{where} must be a string (a key relative to the prefix), got {_short_repr(entry)}"
+                f"{where} must be a string (a key relative to the prefix), got {short_repr(entry)}"
             )
         if not entry:
             raise RejectedConfiguration(f"{where} is empty")
         if entry.startswith("/") or "://" in entry:
             raise RejectedConfiguration(
-                f"{where} ({_short_repr(entry)}) must be relative to the prefix {prefix!r}, "
+                f"{where} ({short_repr(entry)}) must be relative to the prefix {prefix!r}, "
                 "without a leading '/' or a scheme"
             )
         if key_prefix_bytes + len(entry.encode()) > S3_MAX_KEY_BYTES:
             raise RejectedConfiguration(
-                f"{where} ({_short_repr(entry)}) makes an S3 key longer than {S3_MAX_KEY_BYTES} bytes"
+                f"{where} ({short_repr(entry)}) makes an S3 key longer than {S3_MAX_KEY_BYTES} bytes"
             )
     return Manifest(prefix=prefix, relative_keys=tuple(entries))
 

@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from itertools import pairwise
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
@@ -42,12 +42,11 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from sluice.domain.batch import _format_loc, _json_type, _load_json, _short_repr
+from sluice.domain.config_files import ConfigFile
 from sluice.errors import RejectedConfiguration
 
 # --------------------------------------------------------------------------------------------------
@@ -354,52 +353,16 @@ _PATTERN_MEANINGS = {
 
 def parse_deploy_config(raw: bytes) -> DeployConfig:
     """Parse deploy.json; every problem becomes one RejectedConfiguration listing all errors."""
-    document = _load_json(raw, "deploy.json")
-    if not isinstance(document, dict):
-        raise RejectedConfiguration(
-            f"deploy.json must be a JSON object of settings, not {_json_type(document)}; "
-            'for example {"rollout": {"steps": [10, 50, 100]}}'
-        )
-    try:
-        return DeployConfig.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(_describe_error(error) for error in exc.errors())
-        raise RejectedConfiguration(f"deploy.json is invalid: {problems}") from None
+    return DEPLOY_JSON.parse(raw)
 
 
-def _describe_error(error: Mapping[str, Any]) -> str:
-    loc: tuple[str | int, ...] = tuple(error["loc"])
-    kind = error["type"]
-    context = error.get("ctx", {})
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if kind == "extra_forbidden":
-        return _describe_unknown_key(loc)
-    if kind == "string_pattern_mismatch":
-        message = _PATTERN_MEANINGS.get(context.get("pattern"), message)
-    elif kind in ("model_type", "dict_type"):
-        message = "should be a JSON object"
-    elif kind == "too_long" and isinstance(error.get("input"), dict | list):
-        message = f"at most {context['max_length']} entries allowed, got {len(error['input'])}"
-    if loc and loc[-1] == "[key]":
-        return f"{_format_loc(loc[:-2])} key {_short_repr(loc[-2])}: {message}"
-    where = _format_loc(loc)
-    got = error.get("input")
-    suffix = (
-        "" if kind == "value_error" or isinstance(got, dict | BaseModel) else f" (got {_short_repr(got)})"
-    )
-    return f"{where}: {message}{suffix}" if where else f"{message}{suffix}"
-
-
-def _describe_unknown_key(loc: tuple[str | int, ...]) -> str:
-    parent = loc[:-1]
-    key = str(loc[-1])
-    allowed = list(
-        _MODELS_BY_LOCATION[tuple(str(part) for part in parent if isinstance(part, str))].model_fields
-    )
-    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", key).lower()
-    hint = f" (did you mean {snake!r}? keys are snake_case)" if snake != key and snake in allowed else ""
-    where = f"{_format_loc(parent)}." if parent else ""
-    return f"unknown key {where}{key}{hint}; allowed keys: {', '.join(allowed)}"
+DEPLOY_JSON = ConfigFile(
+    name="deploy.json",
+    model=DeployConfig,
+    models_by_location=_MODELS_BY_LOCATION,
+    pattern_meanings=_PATTERN_MEANINGS,
+    example='{"rollout": {"steps": [10, 50, 100]}}',
+)
 
 
 # --------------------------------------------------------------------------------------------------
