@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +21,19 @@ from sluice_cli.sandbox.demo import (
     EXPECTED_NOTIFICATIONS,
     REGISTERED,
     REJECTED,
+    ROLLOUT_STATE,
+    SIMULATED_ALARM_REASON,
     STORY,
     UNCHANGED,
+    V2_STATES,
+    V3_STATES,
     Checks,
     DemoReport,
+    Observation,
+    RolloutWatch,
     StepResult,
     StoryStep,
+    Variant,
     print_summary,
     run_demo,
     run_story,
@@ -50,7 +58,7 @@ def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
     assert failed == [], text
     assert report.ok
     assert [s.name for s in report.steps] == [step.name for step in STORY]
-    assert report.wall_seconds < 60
+    assert report.wall_seconds < 120  # `make demo` stays within two minutes
 
     # v1, then an identical re-upload that changes nothing, then v2 as the latest version.
     register_v1 = report.step("2 register v1").facts
@@ -92,13 +100,60 @@ def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
     assert notifications["counts"]["EventBridge"] == EXPECTED_NOTIFICATIONS
     assert EXPECTED_NOTIFICATIONS == {REGISTERED: 2, UNCHANGED: 1, REJECTED: 1, BATCH_STATE: 3}
     assert notifications["failure_queue"] == 0
-    assert len(report.notifications) == 2 * sum(EXPECTED_NOTIFICATIONS.values())
+
+    # The canary: v2 promoted step by step, weights observed 10/25/50/100 % on DescribeEndpoint.
+    v2 = report.step("9 canary v2").facts
+    assert v2["status"] == "PROMOTED"
+    assert v2["shares"] == [10.0, 25.0, 50.0, 100.0]
+    assert v2["weights_set"] == [{"v2": p, "v1": 100 - p} for p in (10, 25, 50, 100)]
+    assert v2["final_variants"] == [("v2", 100.0, 2)]
+    assert v2["autoscaling"] == {"v2": (2, 6, 20 * 0.5 * 60)}
+    assert v2["events"][:4] == ["received", "started", "candidate added", "alarms armed"]
+    assert v2["events"][-2:] == ["promoting", "promoted"]
+    assert v2["state_transitions"]["total"] > 0
+
+    # v3: its error alarm fires while step 2 (25 %) bakes → back to 100 % v2, v3 gone, reason on record.
+    v3 = report.step("10 canary v3 rolled back").facts
+    assert v3["status"] == "ROLLED_BACK"
+    assert v3["alarm"] == "sluice-demo-realtime-v3-errors"
+    assert SIMULATED_ALARM_REASON in v3["reason"]
+    assert v3["alarm_fired"]["alarm"] == "sluice-demo-realtime-v3-errors"
+    assert SIMULATED_ALARM_REASON in v3["alarm_fired"]["reason"]
+    assert v3["shares"] == [10.0, 25.0]  # never 50 %
+    assert v3["final_variants"] == [("v2", 100.0, 2)]
+    events = v3["events"]
+    assert events.index("alarm fired") < events.index("rolling back") < events.index("rolled back")
+    # The measured time from SetAlarmState to v2 at 100 % on DescribeEndpoint (no bound asserted).
+    latency = report.facts["alarm_to_baseline_seconds"]
+    assert isinstance(latency, float)
+    assert latency > 0
+    assert v3["alarm_to_baseline_seconds"] == latency
+
+    # The whole story's notifications, the rollouts' state changes included.
+    everything = report.step("11 notifications").facts
+    rollout_states = len(V2_STATES) + len(V3_STATES)
+    assert everything["counts"]["SNS"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
+    assert everything["counts"]["EventBridge"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
+    assert everything["rollout_states"]["SNS"] == {
+        "STARTED": 2,
+        "STEP": 6,
+        "PROMOTED": 1,
+        "ROLLING_BACK": 1,
+        "ROLLED_BACK": 1,
+    }
+    assert everything["failure_queue"] == 0
+    assert len(report.notifications) == 2 * (sum(EXPECTED_NOTIFICATIONS.values()) + rollout_states)
 
     assert "Summary" in text
     assert f"{len(STORY)}/{len(STORY)} steps ✓" in text
     assert "wall time" in text
     assert "✗" not in text
     assert f"({BATCH_RECORDS} lines)" in text
+    assert f"time compressed {demo.TIMES}100" in text
+    # The live weights display: one line per observed change.
+    assert re.search(r"v2 10 % \(1 instance\) · v1 90 % \(2 instances\) +— step 1/4: baking 300 s", text)
+    assert "simulated alarm" in text
+    assert f"alarm → 100 % baseline in {latency:.2f} s" in text
 
 
 @pytest.mark.slow
@@ -111,7 +166,7 @@ def test_python_m_demo_exits_0_and_prints_the_summary() -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
 
@@ -120,6 +175,9 @@ def test_python_m_demo_exits_0_and_prints_the_summary() -> None:
     assert f"all steps as expected: {len(STORY)}/{len(STORY)} steps ✓" in completed.stdout
     assert "wall time" in completed.stdout
     assert '"_aws"' not in completed.stdout  # the handlers' metric lines stay out of the story
+    assert "canary rollback: alarm → 100 % baseline in" in completed.stdout
+    # moto's interpreter logs an ERROR line when the rollback reaches its Fail state: kept out too.
+    assert "Exception=FailureEventException" not in completed.stdout + completed.stderr
 
 
 # -- the runner's own behaviour, without a sandbox -------------------------------------------------------
@@ -171,3 +229,53 @@ def test_main_exit_code_follows_the_report(monkeypatch: pytest.MonkeyPatch) -> N
     assert demo.main([]) == 0
     monkeypatch.setattr(demo, "run_demo", lambda *a, **k: failed)
     assert demo.main([]) == 1
+
+
+def _observation(variants: tuple[Variant, ...], status: str = "BAKING") -> Observation:
+    return Observation(0.0, 0.0, "InService", variants, {"status": status})
+
+
+def test_the_watch_reports_each_share_once_in_order_and_zero_not_at_all() -> None:
+    watch = RolloutWatch(SimpleNamespace(), "ep", "v2")  # type: ignore[arg-type]
+    v1 = Variant("v1", 100.0, 2)
+    watch.changes = [
+        _observation((v1,), "STARTING"),
+        _observation((Variant("v2", 0.0, 1), v1), "UPDATING"),
+        _observation((Variant("v2", 10.0, 1), Variant("v1", 90.0, 2)), "SHIFTING"),
+        _observation((Variant("v2", 10.0, 1), Variant("v1", 90.0, 2))),
+        _observation((Variant("v2", 25.0, 1), Variant("v1", 75.0, 2))),
+        _observation((Variant("v2", 0.0, 1), Variant("v1", 100.0, 2)), "ROLLING_BACK"),
+    ]
+
+    assert watch.shares() == [10.0, 25.0]
+    assert str(Variant("v2", 10.0, 1)) == "v2 10 % (1 instance)"
+    assert str(Variant("v1", 100.0 / 3, 2)) == "v1 33.3 % (2 instances)"
+    assert watch.changes[-1].percent("v1") == 100.0
+    assert watch.changes[-1].percent("v3") is None
+
+
+def test_the_weights_become_shares_of_the_traffic_candidate_first() -> None:
+    described = {
+        "ProductionVariants": [
+            {"VariantName": "v1", "CurrentWeight": 90.0, "CurrentInstanceCount": 2},
+            {"VariantName": "v2", "CurrentWeight": 10.0, "CurrentInstanceCount": 1},
+        ]
+    }
+    assert demo._variants(described, "v2") == (Variant("v2", 10.0, 1), Variant("v1", 90.0, 2))
+    alone = {"ProductionVariants": [{"VariantName": "v2", "CurrentWeight": 1.0, "CurrentInstanceCount": 2}]}
+    assert demo._variants(alone, "v2") == (Variant("v2", 100.0, 2),)
+
+
+def test_the_closing_note_gives_the_alarm_to_baseline_time() -> None:
+    console, out = _console()
+    report = DemoReport(
+        steps=[StepResult("x", "e", "e", ok=True)],
+        wall_seconds=1.0,
+        facts={"alarm_to_baseline_seconds": 0.4321, "v2_state_transitions": {"setup": 8, "total": 8}},
+    )
+
+    print_summary(console, report)
+
+    text = out.getvalue()
+    assert "canary rollback: alarm → 100 % baseline in 0.43 s" in text
+    assert "state transitions: setup 8 · total 8" in text

@@ -5,13 +5,20 @@
 The demo acts as a user would: it creates a SageMaker endpoint and models with ordinary SageMaker
 calls, drops objects into the artifact bucket, and then *reads* what Sluice decided from where a user
 would find it — the registry table, the bucket (objects, metadata, tags) and the notifications (an
-SQS queue subscribed to the SNS topic, and one behind an EventBridge rule on `source: sluice`). It never
+SQS queue subscribed to the SNS topic, and one behind an EventBridge rule on `source: sluice`), the
+rollout records and decision logs, and what SageMaker's DescribeEndpoint says. It never
 looks inside the handlers and recomputes nothing Sluice records; the only things it computes are facts
-about its own uploads (their sha256, their line count) to compare Sluice's records with.
+about its own uploads (their sha256, their line count) to compare Sluice's records with, and the
+share of traffic each endpoint variant gets (its weight over the sum of the weights).
+
+The canary story (steps 9 and 10) runs with Step Functions time compressed (`TIME_SCALE`): a 300 s bake
+lasts 3 s of wall time. Its alarm is simulated with CloudWatch SetAlarmState; the time from that call
+until DescribeEndpoint shows the baseline back at 100 % is measured and kept in
+`DemoReport.facts["alarm_to_baseline_seconds"]`.
 
 Reusable: `run_demo(console) -> DemoReport`; the story is `STORY`, a sequence of `StoryStep`s that each
 get a `Demo` (clients, names, helpers to upload, wait and observe) and a `Checks` to record what they
-expected and observed. Later stories (canary rollouts) add steps to the sequence.
+expected and observed.
 """
 
 from __future__ import annotations
@@ -19,12 +26,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -33,6 +42,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sluice.adapters.registry import from_item
+from sluice.adapters.rollouts import log_pk, rollout_pk
 from sluice.domain.registry import JOB_SK, LATEST_SK, intake_pk, intake_sk, job_pk, model_pk, version_sk
 from sluice_cli.sandbox import demo_data
 from sluice_cli.sandbox.server import Sandbox
@@ -56,17 +66,47 @@ SNS_INBOX = "sluice-demo-sns-inbox"
 EVENTS_INBOX = "sluice-demo-eventbridge-inbox"
 EVENTS_RULE = "sluice-demo-notifications"
 
+# The canary story: a real-time endpoint made by the user at v1, then v2 and v3 uploaded for Sluice.
+REALTIME = "demo-realtime"
+REALTIME_INSTANCES = 2
+DEPLOY_JSON_KEY = f"endpoints/{REALTIME}/deploy.json"
+AUTOSCALING_TARGET = (
+    demo_data.AUTOSCALING["max_rps"] * demo_data.AUTOSCALING["safety_factor"] * 60
+)  # 20 x 0.5 x 60 = 600 invocations per instance and minute
+SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+SIMULATED_ALARM_REASON = "Threshold Crossed: 1 datapoint [0.083] was greater than the threshold (0.01)"
+# Step Functions time (Wait states, Retry intervals, task timeouts) runs 100x faster: a 300 s bake, 3 s.
+TIME_SCALE = 0.01
+TIMES = "\u00d7"  # the multiplication sign
+ROLLOUT_TIMEOUT_SECONDS = 60.0
+
+
+def model_key(endpoint: str, version: str) -> str:
+    return f"endpoints/{endpoint}/{version}/model.tar.gz"
+
+
+def alarm_name(endpoint: str, version: str) -> str:
+    """The candidate's automatic error-rate alarm (README: `sluice-<endpoint>-<version>-errors`)."""
+    return f"sluice-{endpoint}-{version}-errors"
+
+
 # The notification contract (README, "Rejections, failures, notifications").
 REGISTERED = "Sluice Model Registered"
 UNCHANGED = "Sluice Model Unchanged"
 REJECTED = "Sluice Artifact Rejected"
 BATCH_STATE = "Sluice Batch Job State Change"
+ROLLOUT_STATE = "Sluice Rollout State Change"
 EXPECTED_NOTIFICATIONS = {REGISTERED: 2, UNCHANGED: 1, REJECTED: 1, BATCH_STATE: 3}
+
+# The rollout states each canary version is expected to notify, in order.
+V2_STATES = ("STARTED", "STEP", "STEP", "STEP", "STEP", "PROMOTED")
+V3_STATES = ("STARTED", "STEP", "STEP", "ROLLING_BACK", "ROLLED_BACK")
 
 # A batch job record while SageMaker runs the job: Sluice's STARTED, or SageMaker's InProgress already.
 RUNNING = frozenset({"STARTED", "InProgress"})
 
 SETTLE_TIMEOUT_SECONDS = 30.0
+ASL_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -109,6 +149,8 @@ class DemoReport:
     steps: list[StepResult] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     wall_seconds: float = 0.0
+    # What the story measured for the closing note (e.g. "alarm_to_baseline_seconds").
+    facts: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -277,6 +319,15 @@ class Demo:
             ConsistentRead=True,
         )["Items"]
         return [from_item(i) for i in items]
+
+    def rollout(self, endpoint: str, version: str) -> dict[str, Any] | None:
+        """The newest rollout record of `version` on `endpoint` (rollout ids sort by start time)."""
+        mine = [r for r in self.records_with_pk(rollout_pk(endpoint)) if r.get("version") == version]
+        return max(mine, key=lambda r: str(r.get("sk", ""))) if mine else None
+
+    def history(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
+        """A rollout's decision log, oldest first (what `sluice history` shows)."""
+        return self.records_with_pk(log_pk(endpoint, rollout_id))
 
     def intake(self, key: str, version_id: str) -> dict[str, Any] | None:
         return self.record(intake_pk(self.bucket, key), intake_sk(version_id, None))
@@ -728,10 +779,630 @@ def count_notifications(demo: Demo, checks: Checks) -> None:
 
 def _counts(counts: Mapping[str, int]) -> str:
     """ "registered 2, unchanged 1, …": the contract's detail types first, in the README's order."""
-    short = {REGISTERED: "registered", UNCHANGED: "unchanged", REJECTED: "rejected", BATCH_STATE: "batch"}
+    short = {
+        REGISTERED: "registered",
+        UNCHANGED: "unchanged",
+        REJECTED: "rejected",
+        BATCH_STATE: "batch",
+        ROLLOUT_STATE: "rollout",
+    }
     order = list(short)
     names = sorted(counts, key=lambda k: (order.index(k) if k in order else len(order), k))
     return ", ".join(f"{short.get(k, k)} {counts[k]}" for k in names if counts[k])
+
+
+# --------------------------------------------------------------------------------------------------
+# The canary story: a real-time endpoint, v2 promoted step by step, v3 rolled back by its alarm
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Variant:
+    """One production variant as DescribeEndpoint reports it; `percent` = its share of the traffic."""
+
+    name: str
+    percent: float | None
+    instances: int | None
+
+    def __str__(self) -> str:
+        share = "?" if self.percent is None else _percent(self.percent)
+        count = "?" if self.instances is None else str(self.instances)
+        return f"{self.name} {share} % ({count} instance{'' if self.instances == 1 else 's'})"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.0f}" if abs(value - round(value)) < 0.05 else f"{value:.1f}"
+
+
+def _variants(described: Mapping[str, Any], first: str) -> tuple[Variant, ...]:
+    """DescribeEndpoint's variants, `first` first; weights turned into shares of the traffic."""
+    summaries = list(described.get("ProductionVariants") or [])
+    weights = [s.get("CurrentWeight") for s in summaries]
+    total = sum(float(w) for w in weights if w is not None)
+    variants = [
+        Variant(
+            name=str(s["VariantName"]),
+            percent=None if w is None else 100.0 * float(w) / total if total else 0.0,
+            instances=s.get("CurrentInstanceCount"),
+        )
+        for s, w in zip(summaries, weights, strict=True)
+    ]
+    return tuple(sorted(variants, key=lambda v: (v.name != first, v.name)))
+
+
+@dataclass(frozen=True)
+class Observation:
+    """What the user sees at one moment: DescribeEndpoint, and the rollout record of the version."""
+
+    seconds: float  # since the watch began
+    seen_at: float  # time.monotonic() when DescribeEndpoint answered
+    endpoint_status: str
+    variants: tuple[Variant, ...]
+    rollout: Mapping[str, Any]
+
+    @property
+    def status(self) -> str:
+        return str(self.rollout.get("status") or "—")
+
+    @property
+    def step_index(self) -> int:
+        return int(self.rollout.get("step_index", -1))
+
+    def percent(self, variant: str) -> float | None:
+        for v in self.variants:
+            if v.name == variant:
+                return v.percent
+        return None
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return (self.endpoint_status, self.variants, self.status, self.step_index)
+
+
+class RolloutWatch:
+    """Polls DescribeEndpoint and the rollout record; prints one line per observed change."""
+
+    def __init__(self, demo: Demo, endpoint: str, version: str) -> None:
+        self.demo = demo
+        self.endpoint = endpoint
+        self.version = version
+        self.began = time.monotonic()
+        self.changes: list[Observation] = []
+
+    def observe(self) -> Observation:
+        """DescribeEndpoint, the rollout record, DescribeEndpoint again until both reads agree: Sluice
+        changes the endpoint before it records the change, so the record read in between is never
+        ahead of the endpoint shown (no "candidate added" next to an endpoint without it)."""
+        sagemaker = self.demo.client("sagemaker")
+        described = sagemaker.describe_endpoint(EndpointName=self.endpoint)
+        seen_at = time.monotonic()
+        for _ in range(10):
+            rollout = self.demo.rollout(self.endpoint, self.version) or {}
+            again = sagemaker.describe_endpoint(EndpointName=self.endpoint)
+            if _endpoint_view(again) == _endpoint_view(described):
+                break
+            described, seen_at = again, time.monotonic()
+        observation = Observation(
+            seconds=seen_at - self.began,
+            seen_at=seen_at,
+            endpoint_status=str(described.get("EndpointStatus", "?")),
+            variants=_variants(described, self.version),
+            rollout=rollout,
+        )
+        if not self.changes or observation.key != self.changes[-1].key:
+            self.changes.append(observation)
+            self._show(observation)
+        return observation
+
+    def until(
+        self,
+        condition: Callable[[Observation], bool],
+        what: str,
+        *,
+        timeout: float = ROLLOUT_TIMEOUT_SECONDS,
+        interval: float = 0.05,
+    ) -> Observation:
+        deadline = time.monotonic() + timeout
+        while True:
+            observation = self.observe()
+            if condition(observation):
+                return observation
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {what} within {timeout:.0f} s (last seen: {observation.status})")
+            time.sleep(interval)
+
+    def shares(self) -> list[float]:
+        """The version's observed shares of the traffic, in order, without repeats or zeros."""
+        seen: list[float] = []
+        for observation in self.changes:
+            percent = observation.percent(self.version)
+            if percent and (not seen or seen[-1] != percent):
+                seen.append(percent)
+        return seen
+
+    def _show(self, observation: Observation) -> None:
+        """One aligned line: seconds since the upload, the variants' shares, what the rollout does."""
+        weights = Text(" · ".join(str(v) for v in observation.variants) or "(no variants)", style="bold")
+        if observation.endpoint_status != "InService":
+            weights.append(f" [{observation.endpoint_status}]", style="yellow")
+        line = Table.grid(padding=(0, 1))
+        line.add_column(width=7, justify="right", style="dim", no_wrap=True)
+        line.add_column(min_width=len("v2 100 % (2 instances) · v1 100 % (2 instances)"), no_wrap=True)
+        line.add_column(overflow="fold")
+        line.add_row(f"{observation.seconds:.2f} s", weights, f"— {_doing(observation.rollout)}")
+        self.demo.console.print(line)
+
+
+def _endpoint_view(described: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (
+        described.get("EndpointStatus"),
+        tuple(
+            (v.get("VariantName"), v.get("CurrentWeight"), v.get("CurrentInstanceCount"))
+            for v in described.get("ProductionVariants") or []
+        ),
+    )
+
+
+def _doing(rollout: Mapping[str, Any]) -> str:
+    """The rollout record in a few words (≤ 22 characters: the line fits 80 columns): status, step,
+    bake time, all as recorded by Sluice."""
+    status = str(rollout.get("status") or "no rollout yet")
+    index = int(rollout.get("step_index", -1))
+    steps = _recorded_steps(rollout)
+    step = f"step {index + 1}/{len(steps) or '?'}" if index >= 0 else ""
+    if status == "BAKING":
+        bake = _bake_seconds(rollout)
+        return f"{step}: baking {bake:.0f} s" if bake is not None else f"{step}: baking"
+    if status == "SHIFTING":
+        return f"{step}: weights set"
+    if status == "UPDATING":
+        return "candidate added, 0 %"
+    if status == "ROLLING_BACK":
+        return "rolling back (alarm)" if rollout.get("alarm") else "rolling back"
+    return status.lower().replace("_", " ")
+
+
+def _recorded_steps(rollout: Mapping[str, Any]) -> list[int]:
+    try:
+        config = json.loads(str(rollout.get("config") or "{}"))
+    except ValueError:
+        return []
+    return list((config.get("rollout") or {}).get("steps") or [])
+
+
+def _bake_seconds(rollout: Mapping[str, Any]) -> float | None:
+    """The bake as Sluice recorded it: bake_ends_at - wait_started_at, in declared (AWS) seconds."""
+    try:
+        ends = datetime.fromisoformat(str(rollout["bake_ends_at"]))
+        started = datetime.fromisoformat(str(rollout["wait_started_at"]))
+    except (KeyError, ValueError):
+        return None
+    return (ends - started).total_seconds()
+
+
+def _time_compression(demo: Demo) -> str:
+    scale = demo.sandbox.time_scale
+    if scale == 1:
+        return "Step Functions time runs in real time"
+    bake = demo_data.BAKE_SECONDS
+    return (
+        f"time compressed {TIMES}{1 / scale:.0f}: a {bake} s bake lasts {bake * scale:.1f} s of wall time, "
+        "endpoint polls and retries likewise"
+    )
+
+
+def _rollout_statuses(demo: Demo, rollout_id: str, since: int) -> list[str]:
+    """The rollout's state changes as the SNS subscriber received them, in order."""
+    return [
+        n.status
+        for n in demo.notified(ROLLOUT_STATE, since)
+        if n.channel == "SNS" and n.detail.get("rollout_id") == rollout_id
+    ]
+
+
+def _events(log: Sequence[Mapping[str, Any]]) -> list[str]:
+    return [str(entry.get("event")) for entry in log]
+
+
+def _in_order(events: Sequence[str], expected: Sequence[str]) -> bool:
+    """`expected` is a subsequence of `events` (other entries may come between)."""
+    remaining = iter(events)
+    return all(any(event == wanted for event in remaining) for wanted in expected)
+
+
+def _finish(demo: Demo, watch: RolloutWatch, final: str) -> tuple[Observation, dict[str, Any]]:
+    """Watch until the rollout record says `final` (or any end); then the execution's description."""
+    ended = watch.until(
+        lambda o: o.status in {final, "NEEDS_ATTENTION", "REFUSED"}, f"{watch.version} {final}"
+    )
+    arn = str(ended.rollout.get("execution_arn", ""))
+    if not arn:
+        return ended, {}
+    sfn = demo.client("stepfunctions")
+
+    def finished() -> dict[str, Any] | None:
+        described = dict(sfn.describe_execution(executionArn=arn))
+        return described if described["status"] != "RUNNING" else None
+
+    execution = demo.poll(finished)
+    return ended, dict(execution or {})
+
+
+def _state_transitions(demo: Demo, execution_arn: str) -> dict[str, int]:
+    """Step Functions state transitions of the execution, per phase: before the first step, each
+    step (from its NextStep to the next), and after the last."""
+    sfn = demo.client("stepfunctions")
+    events = [
+        event
+        for page in sfn.get_paginator("get_execution_history").paginate(executionArn=execution_arn)
+        for event in page["events"]
+    ]
+    entered = [
+        str(e.get("stateEnteredEventDetails", {}).get("name", ""))
+        for e in events
+        if str(e.get("type", "")).endswith("StateEntered")
+    ]
+    phases: dict[str, int] = {"setup": 0}
+    phase = "setup"
+    step = 0
+    for name in entered:
+        if name == "NextStep":
+            step += 1
+            phase = f"step {step}"
+            phases[phase] = 0
+        phases[phase] += 1
+    if step:  # the last NextStep decides to promote (or roll back): that is the end, not a step
+        phases["end"] = phases.pop(f"step {step}")
+    phases["total"] = len(entered)
+    return phases
+
+
+def _shown_transitions(transitions: Mapping[str, int]) -> str:
+    """ "state transitions: setup 8 · step 1 9 · … · end 9 · total 53"."""
+    return "state transitions: " + " · ".join(f"{phase} {count}" for phase, count in transitions.items())
+
+
+def _shown_sagemaker(demo: Demo, endpoint: str) -> str:
+    """The endpoint's config, and the models and endpoint configs named after it (moto ignores
+    NameContains: filtered here)."""
+    sagemaker = demo.client("sagemaker")
+    config = sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    models = [
+        m["ModelName"] for m in sagemaker.list_models()["Models"] if m["ModelName"].startswith(endpoint)
+    ]
+    configs = [
+        c["EndpointConfigName"]
+        for c in sagemaker.list_endpoint_configs()["EndpointConfigs"]
+        if c["EndpointConfigName"].startswith(endpoint)
+    ]
+    return (
+        f"endpoint config {config}; models {_shown(sorted(models))}; "
+        f"endpoint configs {_shown(sorted(configs))}"
+    )
+
+
+def _scaling(demo: Demo, endpoint: str) -> dict[str, tuple[int, int, float | None]]:
+    """Application Auto Scaling of the endpoint: variant → (min, max, target of its policy)."""
+    aas = demo.client("application-autoscaling")
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
+    found: dict[str, tuple[int, int, float | None]] = {}
+    for target in targets:
+        resource = str(target["ResourceId"])
+        if not resource.startswith(f"endpoint/{endpoint}/variant/"):
+            continue
+        policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=resource)[
+            "ScalingPolicies"
+        ]
+        values = [
+            p["TargetTrackingScalingPolicyConfiguration"]["TargetValue"]
+            for p in policies
+            if p.get("TargetTrackingScalingPolicyConfiguration")
+        ]
+        found[resource.rsplit("/", 1)[-1]] = (
+            int(target["MinCapacity"]),
+            int(target["MaxCapacity"]),
+            float(values[0]) if values else None,
+        )
+    return found
+
+
+def _shown_scaling(scaling: Mapping[str, tuple[int, int, float | None]]) -> list[str]:
+    return [
+        f"{variant}: min {low} max {high} target {'—' if target is None else f'{target:.0f}'}"
+        for variant, (low, high, target) in sorted(scaling.items())
+    ]
+
+
+def create_realtime_endpoint(demo: Demo) -> None:
+    """The user's production endpoint at v1 (two instances, autoscaled), made with plain APIs."""
+    sagemaker = demo.client("sagemaker")
+    model = f"{REALTIME}-v1"
+    sagemaker.create_model(
+        ModelName=model,
+        ExecutionRoleArn=ROLE_ARN,
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{demo.bucket}/models/{REALTIME}-v1.tar.gz"},
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=model,
+        ProductionVariants=[
+            {
+                "VariantName": "v1",
+                "ModelName": model,
+                "InitialInstanceCount": REALTIME_INSTANCES,
+                "InstanceType": "ml.m5.large",
+                "InitialVariantWeight": 1.0,
+            }
+        ],
+    )
+    sagemaker.create_endpoint(EndpointName=REALTIME, EndpointConfigName=model)
+    demo.say(f"SageMaker: CreateModel {model} ({IMAGE.split('/', 1)[1]})")
+    demo.say(
+        f"SageMaker: CreateEndpointConfig {model} (variant v1, ml.m5.large x {REALTIME_INSTANCES}), "
+        f"CreateEndpoint {REALTIME}"
+    )
+    aas = demo.client("application-autoscaling")
+    resource = f"endpoint/{REALTIME}/variant/v1"
+    aas.register_scalable_target(
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=SCALABLE_DIMENSION,
+        MinCapacity=2,
+        MaxCapacity=6,
+    )
+    aas.put_scaling_policy(
+        PolicyName=f"{REALTIME}-invocations",
+        ServiceNamespace="sagemaker",
+        ResourceId=resource,
+        ScalableDimension=SCALABLE_DIMENSION,
+        PolicyType="TargetTrackingScaling",
+        TargetTrackingScalingPolicyConfiguration={
+            "TargetValue": 600.0,
+            "PredefinedMetricSpecification": {
+                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+            },
+        },
+    )
+    demo.say(
+        f"Application Auto Scaling: {resource} min 2 max 6, target tracking 600 invocations/instance/min"
+    )
+
+
+def canary_v2(demo: Demo, checks: Checks) -> None:
+    """Step 9: v2 uploaded → weights 10/25/50/100 % with a bake each, then v2 alone, autoscaled."""
+    create_realtime_endpoint(demo)
+    demo.upload(DEPLOY_JSON_KEY, demo_data.deploy_json(), "rollout steps 10/25/50/100 %, 300 s bakes")
+    demo.say(json.dumps(json.loads(demo_data.deploy_json())))
+    demo.settle()
+    before = demo.records_with_pk(rollout_pk(REALTIME))
+    demo.say(f"registry: rollouts of {REALTIME} after deploy.json alone: {len(before)}")
+    demo.say(_time_compression(demo))
+
+    seen = len(demo.notifications)
+    watch = RolloutWatch(demo, REALTIME, "v2")
+    demo.upload(model_key(REALTIME, "v2"), demo_data.model_archive("realtime-v2"), "model v2")
+    watch.observe()
+    ended, execution = _finish(demo, watch, "PROMOTED")
+    demo.settle()
+    demo.expected_notifications[ROLLOUT_STATE] += len(V2_STATES)
+
+    rollout = dict(ended.rollout)
+    rollout_id = str(rollout.get("rollout_id", ""))
+    log = demo.history(REALTIME, rollout_id) if rollout_id else []
+    weights_set = [entry.get("weights") for entry in log if entry.get("event") == "weights set"]
+    final = _variants(demo.client("sagemaker").describe_endpoint(EndpointName=REALTIME), "v2")
+    scaling = _scaling(demo, REALTIME)
+    transitions = _state_transitions(demo, str(execution["executionArn"])) if execution else {}
+    demo.say(f"SageMaker: DescribeEndpoint {REALTIME} → {' · '.join(str(v) for v in final)}")
+    demo.say(f"Application Auto Scaling: {_shown(_shown_scaling(scaling))}")
+    demo.say(f"SageMaker: {_shown_sagemaker(demo, REALTIME)}")
+    demo.say(f"Step Functions: execution {execution.get('status', '—')}; {_shown_transitions(transitions)}")
+    demo.say(f"decision log: {' → '.join(_events(log))}")
+
+    shares = watch.shares()
+    checks.equal("rollouts after deploy.json alone", len(before), 0)
+    checks.equal("rollout status", rollout.get("status"), "PROMOTED")
+    checks.equal(
+        "v2 share observed (DescribeEndpoint)",
+        [_percent(p) for p in shares],
+        [str(p) for p in demo_data.ROLLOUT_STEPS],
+    )
+    checks.equal(
+        "weights set (decision log)",
+        weights_set,
+        [{"v2": p, "v1": 100 - p} for p in demo_data.ROLLOUT_STEPS],
+    )
+    checks.equal("final variants", [str(v) for v in final], [f"v2 100 % ({REALTIME_INSTANCES} instances)"])
+    checks.equal(
+        "autoscaling",
+        _shown_scaling(scaling),
+        [f"v2: min 2 max 6 target {AUTOSCALING_TARGET:.0f}"],
+    )
+    per_step = ["weights set", "baking", "bake passed"] * len(demo_data.ROLLOUT_STEPS)
+    expected_log = [
+        "received",
+        "started",
+        "candidate added",
+        "alarms armed",
+        *per_step,
+        "promoting",
+        "promoted",
+    ]
+    events = _events(log)
+    times = [str(entry.get("at", "")) for entry in log]
+    checks.that(
+        "decision log in order",
+        " → ".join(dict.fromkeys(expected_log)) + " (each step: weights set, baking, bake passed)",
+        f"{len(events)} entries, " + ("in order" if _in_order(events, expected_log) else " → ".join(events)),
+        _in_order(events, expected_log) and times == sorted(times),
+    )
+    checks.equal("execution status", execution.get("status"), "SUCCEEDED")
+    checks.equal("notified rollout states (SNS)", _rollout_statuses(demo, rollout_id, seen), list(V2_STATES))
+    checks.facts.update(
+        status=rollout.get("status"),
+        rollout_id=rollout_id,
+        shares=shares,
+        weights_set=weights_set,
+        final_variants=[(v.name, v.percent, v.instances) for v in final],
+        autoscaling=scaling,
+        events=events,
+        state_transitions=transitions,
+    )
+    demo.facts["v2_state_transitions"] = transitions
+
+
+def canary_v3_rolled_back(demo: Demo, checks: Checks) -> None:
+    """Step 10: v3 uploaded; its error alarm fires during step 2 → 100 % v2 at once, v3 removed."""
+    seen = len(demo.notifications)
+    watch = RolloutWatch(demo, REALTIME, "v3")
+    demo.upload(model_key(REALTIME, "v3"), demo_data.model_archive("realtime-v3"), "model v3")
+    baking = watch.until(lambda o: o.status == "BAKING" and o.step_index == 1, "bake of step 2 (25 %)")
+    alarm = alarm_name(REALTIME, "v3")
+    cloudwatch = demo.client("cloudwatch")
+    described = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    state_before = described[0]["StateValue"] if described else "missing"
+    line = Text("⚡ simulated alarm ", style="bold red")
+    line.append(f"(CloudWatch SetAlarmState on {alarm}, {state_before} → ALARM; ")
+    line.append("metric-driven alarms come with issue 6)", style="dim")
+    demo.console.print(line)
+    demo.console.print(Text(f"    “{SIMULATED_ALARM_REASON}”", style="dim"))
+
+    fired_at = time.monotonic()
+    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason=SIMULATED_ALARM_REASON)
+    back = watch.until(
+        lambda o: o.percent("v2") == 100.0 and not o.percent("v3"), "v2 back at 100 %", interval=0.01
+    )
+    latency = back.seen_at - fired_at
+    note = Text(f"⏱  alarm → 100 % baseline in {latency:.2f} s", style="bold green")
+    note.append(" (SetAlarmState call → DescribeEndpoint shows v2 at 100 %)", style="dim")
+    demo.console.print(note)
+    ended, execution = _finish(demo, watch, "ROLLED_BACK")
+    demo.settle()
+    demo.expected_notifications[ROLLOUT_STATE] += len(V3_STATES)
+    demo.facts["alarm_to_baseline_seconds"] = latency
+
+    rollout = dict(ended.rollout)
+    rollout_id = str(rollout.get("rollout_id", ""))
+    log = demo.history(REALTIME, rollout_id) if rollout_id else []
+    show_history(demo, f"sluice history {REALTIME} (rollout {rollout_id}, from its decision log)", log)
+    final = _variants(demo.client("sagemaker").describe_endpoint(EndpointName=REALTIME), "v2")
+    scaling = _scaling(demo, REALTIME)
+    models = [
+        str(m["ModelName"])
+        for m in demo.client("sagemaker").list_models()["Models"]
+        if str(m["ModelName"]).startswith(f"{REALTIME}-v3")
+    ]
+    alarms_left = [
+        str(a["AlarmName"])
+        for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"sluice-{REALTIME}-v3")["MetricAlarms"]
+    ]
+    demo.say(f"SageMaker: DescribeEndpoint {REALTIME} → {' · '.join(str(v) for v in final)}")
+    demo.say(
+        f"SageMaker: models of v3 left: {_shown(models)}; "
+        f"CloudWatch: alarms of v3 left: {_shown(alarms_left)}"
+    )
+    demo.say(f"Application Auto Scaling: {_shown(_shown_scaling(scaling))}")
+    demo.say(f"SageMaker: {_shown_sagemaker(demo, REALTIME)}")
+    demo.say(f"Step Functions: execution {execution.get('status', '—')} (the RolledBack state is a Fail)")
+
+    events = _events(log)
+    fired = [entry for entry in log if entry.get("event") == "alarm fired"]
+    fired_entry = fired[0] if fired else {}
+    checks.that(
+        "baking at step 2 when the alarm fired",
+        "BAKING step 2, v3 25 %",
+        f"{baking.status} step {baking.step_index + 1}, v3 {_percent(baking.percent('v3') or 0)} %",
+        baking.status == "BAKING" and baking.step_index == 1 and baking.percent("v3") == 25.0,
+    )
+    checks.that("alarm → 100 % baseline", "measured (seconds)", f"{latency:.2f} s", latency > 0)
+    checks.equal("rollout status", rollout.get("status"), "ROLLED_BACK")
+    checks.equal("alarm in the rollout record", rollout.get("alarm"), alarm)
+    reason = str(rollout.get("reason", ""))
+    checks.that(
+        "reason in the rollout record",
+        f"… {SIMULATED_ALARM_REASON}",
+        reason,
+        SIMULATED_ALARM_REASON in reason,
+    )
+    checks.that(
+        "alarm fired (decision log)",
+        f"{alarm}: … {SIMULATED_ALARM_REASON}",
+        f"{fired_entry.get('alarm', '—')}: {fired_entry.get('reason', '—')}",
+        fired_entry.get("alarm") == alarm and SIMULATED_ALARM_REASON in str(fired_entry.get("reason", "")),
+    )
+    expected_log = ["weights set", "bake passed", "weights set", "alarm fired", "rolling back", "rolled back"]
+    checks.that(
+        "decision log in order",
+        " → ".join(expected_log) + ", step 2 never passed its bake",
+        " → ".join(events),
+        _in_order(events, expected_log) and events.count("bake passed") == 1,
+    )
+    checks.equal("final variants", [str(v) for v in final], [f"v2 100 % ({REALTIME_INSTANCES} instances)"])
+    checks.equal("v3 models and alarms left", [*models, *alarms_left], [])
+    checks.equal("autoscaling", _shown_scaling(scaling), [f"v2: min 2 max 6 target {AUTOSCALING_TARGET:.0f}"])
+    checks.equal("notified rollout states (SNS)", _rollout_statuses(demo, rollout_id, seen), list(V3_STATES))
+    checks.facts.update(
+        status=rollout.get("status"),
+        rollout_id=rollout_id,
+        alarm=rollout.get("alarm"),
+        reason=reason,
+        alarm_fired=dict(fired_entry),
+        shares=watch.shares(),
+        final_variants=[(v.name, v.percent, v.instances) for v in final],
+        events=events,
+        alarm_to_baseline_seconds=latency,
+    )
+
+
+def show_history(demo: Demo, title: str, log: Sequence[Mapping[str, Any]]) -> None:
+    """A rollout's decision log as `sluice history` shows it: time, event, reason."""
+    table = Table(title=title, title_justify="left", title_style="bold magenta")
+    table.add_column("time (UTC)", no_wrap=True)
+    table.add_column("event", no_wrap=True)
+    table.add_column("reason", overflow="fold")
+    for entry in log:
+        at = str(entry.get("at", ""))
+        try:
+            shown = datetime.fromisoformat(at).strftime("%H:%M:%S.%f")[:-3]
+        except ValueError:
+            shown = at
+        event = str(entry.get("event", ""))
+        style = "bold red" if event == "alarm fired" else "bold" if event.startswith("rolled") else ""
+        table.add_row(shown, Text(event, style=style), str(entry.get("reason", "")))
+    demo.console.print(table)
+
+
+def count_all_notifications(demo: Demo, checks: Checks) -> None:
+    """Step 11: the whole story's notifications, the rollouts' by status; the FailureQueue empty."""
+    count_notifications(demo, checks)
+    expected = Counter([*V2_STATES, *V3_STATES])
+    counts = {
+        channel: Counter(
+            n.status for n in demo.notifications if n.channel == channel and n.detail_type == ROLLOUT_STATE
+        )
+        for channel in ("SNS", "EventBridge")
+    }
+    table = Table(title=f"{ROLLOUT_STATE}, by status", title_justify="left")
+    table.add_column("status")
+    table.add_column("expected", justify="right")
+    table.add_column("SNS → SQS", justify="right")
+    table.add_column("EventBridge → SQS", justify="right")
+    for status in _status_order(set(expected) | set(counts["SNS"]) | set(counts["EventBridge"])):
+        table.add_row(
+            status, str(expected[status]), str(counts["SNS"][status]), str(counts["EventBridge"][status])
+        )
+    demo.console.print(table)
+    for channel in ("SNS", "EventBridge"):
+        checks.equal(f"{channel} rollout states", _by_status(counts[channel]), _by_status(expected))
+    checks.facts["rollout_states"] = {channel: dict(c) for channel, c in counts.items()}
+
+
+def _status_order(statuses: Iterable[str]) -> list[str]:
+    """Rollout statuses in the order a rollout goes through them (others after, alphabetically)."""
+    order = list(dict.fromkeys([*V2_STATES, *V3_STATES]))
+    return sorted(statuses, key=lambda k: (order.index(k) if k in order else len(order), k))
+
+
+def _by_status(counts: Mapping[str, int]) -> str:
+    """ "STARTED 2, STEP 6, …" in the order a rollout goes through them."""
+    return ", ".join(f"{k} {counts[k]}" for k in _status_order(counts) if counts[k])
 
 
 STORY: tuple[StoryStep, ...] = (
@@ -750,6 +1421,21 @@ STORY: tuple[StoryStep, ...] = (
     StoryStep("6 hostile", f"Step 6 · upload {HOSTILE_KEY} (path traversal)", reject_hostile_archive),
     StoryStep("7 batch", f"Step 7 · upload {BATCH_INPUT_KEY}", run_batch_job),
     StoryStep("8 notifications", "Step 8 · what the subscribers received", count_notifications),
+    StoryStep(
+        "9 canary v2",
+        f"Step 9 · a real-time endpoint at v1, then upload {model_key(REALTIME, 'v2')} (canary rollout)",
+        canary_v2,
+    ),
+    StoryStep(
+        "10 canary v3 rolled back",
+        f"Step 10 · upload {model_key(REALTIME, 'v3')}; its error alarm fires during step 2",
+        canary_v3_rolled_back,
+    ),
+    StoryStep(
+        "11 notifications",
+        "Step 11 · what the subscribers received, the rollouts included",
+        count_all_notifications,
+    ),
 )
 
 
@@ -782,15 +1468,20 @@ def run_story(demo: Demo, steps: Sequence[StoryStep] = STORY) -> list[StepResult
 
 @contextmanager
 def _quiet_handlers(enabled: bool) -> Iterator[None]:
-    """Keep the handlers' Powertools metrics (EMF lines on stdout) out of the story."""
+    """Keep the handlers' Powertools metrics (EMF lines on stdout) out of the story, and the ERROR line
+    moto's Step Functions interpreter logs for every Fail state reached (a rollback ends in one)."""
     if not enabled:
         yield
         return
     previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    interpreter = logging.getLogger(ASL_INTERPRETER_LOGGER)
+    level = interpreter.level
+    interpreter.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
+        interpreter.setLevel(level)
         if previous is None:
             os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
         else:
@@ -813,12 +1504,18 @@ def run_demo(
         stack.enter_context(_quiet_handlers(not handler_logs))
         if sandbox is None:
             console.print("[dim]starting the sandbox: moto server, the stack from template.yaml …[/dim]")
-            parameters = {} if handler_logs else {"LogLevel": "WARNING"}
-            sandbox = stack.enter_context(Sandbox(parameters=parameters))
-            console.print(f"[dim]sandbox up after {time.monotonic() - began:.1f} s[/dim]")
+            parameters = {"SageMakerExecutionRoleArn": ROLE_ARN}
+            if not handler_logs:
+                parameters["LogLevel"] = "WARNING"
+            sandbox = stack.enter_context(Sandbox(parameters=parameters, time_scale=TIME_SCALE))
+            console.print(
+                f"[dim]sandbox up after {time.monotonic() - began:.1f} s "
+                f"(Step Functions time compressed {TIMES}{1 / TIME_SCALE:.0f})[/dim]"
+            )
         demo = Demo(sandbox, console)
         report.steps = run_story(demo, steps)
         report.notifications = list(demo.notifications)
+        report.facts = dict(demo.facts)
         console.print("[dim]stopping the sandbox …[/dim]")
     report.wall_seconds = time.monotonic() - began
     print_summary(console, report)
@@ -854,6 +1551,23 @@ def print_summary(console: Console, report: DemoReport) -> None:
     console.print(
         verdict + Text(f": {passed}/{len(report.steps)} steps ✓ — wall time {report.wall_seconds:.1f} s")
     )
+    transitions = report.facts.get("v2_state_transitions")
+    if isinstance(transitions, Mapping) and transitions:
+        console.print(
+            Text("canary promotion: Step Functions ", style="bold")
+            + Text(_shown_transitions(transitions), style="bold")
+            + Text(" (v2: 4 steps of 10/25/50/100 %)", style="dim")
+        )
+    latency = report.facts.get("alarm_to_baseline_seconds")
+    if isinstance(latency, int | float):
+        console.print(
+            Text(f"canary rollback: alarm → 100 % baseline in {latency:.2f} s", style="bold")
+            + Text(
+                " (CloudWatch SetAlarmState → EventBridge → AlarmState function → SendTaskFailure → "
+                "rollback, until DescribeEndpoint showed it; local emulator)",
+                style="dim",
+            )
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,4 +1,5 @@
-"""What the demo uploads: small model archives (one of them hostile), a warm-up request, a batch CSV.
+"""What the demo uploads: small model archives (one of them hostile), a warm-up request, a batch CSV,
+and the deploy.json of the canary rollouts.
 
 Everything is built in memory and deterministically (fixed seeds, fixed mtimes, gzip without a
 timestamp), so two runs upload byte-identical objects and print the same sha256 values.
@@ -79,3 +80,19 @@ def batch_csv(records: int = 1000) -> bytes:
         for i in range(records)
     ]
     return ("\n".join(lines) + "\n").encode()
+
+
+# The real-time endpoint's rollout configuration (README, "deploy.json"): four steps of 300 s each, and
+# autoscaling with a target of max_rps x safety_factor x 60 = 600 invocations per instance and minute.
+ROLLOUT_STEPS = (10, 25, 50, 100)
+BAKE_SECONDS = 300
+AUTOSCALING = {"min": 2, "max": 6, "max_rps": 20, "safety_factor": 0.5}
+
+
+def deploy_json() -> bytes:
+    """`endpoints/<endpoint>/deploy.json`: how every version of the endpoint is rolled out."""
+    config = {
+        "rollout": {"steps": list(ROLLOUT_STEPS), "bake_seconds": BAKE_SECONDS},
+        "autoscaling": dict(AUTOSCALING),
+    }
+    return json.dumps(config, indent=2).encode()
