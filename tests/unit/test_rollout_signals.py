@@ -272,7 +272,10 @@ def test_promote_between_steps_is_taken_at_the_next_boundary() -> None:
     assert world.workflow.succeeded == []  # no wait to answer between steps
 
     assert walk.next_step() == "Promote"
-    assert decision(world, rollout_id, "promote requested")["reason"] == "by bob: remaining steps skipped"
+    assert decision(world, rollout_id, "promote requested")["reason"] == "by bob"
+    assert decision(world, rollout_id, "skipping to promotion")["reason"] == (
+        "promote requested by bob: remaining steps skipped"
+    )
 
 
 # -- pause / resume ---------------------------------------------------------------------------------
@@ -302,8 +305,9 @@ def test_pause_waits_at_the_step_boundary_until_resume() -> None:
     assert ASL["States"]["Paused"]["Next"] == "NextStep"
     walk.to_bake()
     assert world.endpoints.weight_history[-1] == {"v1": (50.0, 3), "v2": (50.0, 2)}
+    # PAUSED once, when the rollout really stops at the boundary (not when the pause is requested).
     assert [n["status"] for n in world.notifications(rollout_id)][-4:] == [
-        "PAUSED",
+        "STEP",
         "PAUSED",
         "RESUMED",
         "STEP",

@@ -694,8 +694,9 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
             endpoint,
             rollout_id,
             now,
-            "promote requested",
-            f"by {rollout['promote_requested'].get('by', 'operator')}: remaining steps skipped",
+            "skipping to promotion",
+            f"promote requested by {rollout['promote_requested'].get('by', 'operator')}: "
+            "remaining steps skipped",
         )
         return {**state, "action": "promote"}
     if rollout.get("pause_requested"):
@@ -1060,7 +1061,10 @@ def request_promote(
     rollout = services.rollouts.signal(
         endpoint, rollout_id, {"promote_requested": {"by": by, "at": _iso(now)}, "approved": True}
     )
-    if rollout and rollout.get("status") in ACTIVE and rollout.get("wait_token"):
+    if rollout is None or rollout.get("status") not in ACTIVE:
+        return rollout
+    decide(services, endpoint, rollout_id, now, "promote requested", f"by {by}", by=by)
+    if rollout.get("wait_token"):
         # Any wait: a bake or the approval ends now; a pause ends into NextStep, which promotes.
         services.workflow.succeed(str(rollout["wait_token"]), {"action": "promote"})
     return rollout
@@ -1082,7 +1086,8 @@ def request_pause(
             now,
             "pause requested" if paused else "resume requested",
             f"by {by}",
-            notify="PAUSED" if paused else "RESUMED",
+            # PAUSED is notified when the rollout really stops at the boundary (wait_for_signal).
+            notify=None if paused else "RESUMED",
         )
     return rollout
 
