@@ -180,7 +180,13 @@ def test_a_version_is_promoted_step_by_step(rollouts: Rollouts) -> None:
     reasons = [entry["reason"] for entry in history if entry["event"] == "weights set"]
     assert reasons[0] == "step 1/4: v2 10 % on 1 instance(s), v1 90 % on 2"
     assert [e["event"] for e in history][:4] == ["received", "started", "candidate added", "alarms armed"]
-    assert [e["event"] for e in history][-2:] == ["promoting", "promoted"]
+    assert [e["event"] for e in history][-3:] == ["promoting", "kept", "promoted"]
+    # the user's own v1 model and config (made without Sluice) stay; Sluice's canary config is gone
+    sm = rollouts.client("sagemaker")
+    assert sm.describe_model(ModelName=f"{endpoint}-v1")["ModelName"] == f"{endpoint}-v1"
+    configs = [c["EndpointConfigName"] for c in sm.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]]
+    assert f"{endpoint}-v1" in configs
+    assert not [c for c in configs if c.startswith(f"{endpoint}-v2") and c.endswith("-canary")]
     alarms = rollouts.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"sluice-{endpoint}-")[
         "MetricAlarms"
     ]

@@ -379,13 +379,24 @@ class FakeEndpoints:
             }
         self.weight_history.append(self.weights(endpoint))
 
-    def delete_model(self, name: str) -> None:
+    def delete_model(self, name: str, *, only_if_managed: bool = False) -> bool:
         self._enter("delete_model", name)
-        self.models.pop(name, None)
+        if name not in self.models or (only_if_managed and not _managed(self.models[name])):
+            return False
+        del self.models[name]
+        return True
 
-    def delete_endpoint_config(self, name: str) -> None:
+    def delete_endpoint_config(self, name: str, *, only_if_managed: bool = False) -> bool:
         self._enter("delete_endpoint_config", name)
-        self.configs.pop(name, None)
+        if name not in self.configs or (only_if_managed and not _managed(self.configs[name])):
+            return False
+        del self.configs[name]
+        return True
+
+
+def _managed(request: dict[str, Any]) -> bool:
+    """Created by Sluice: the sluice:managed tag its requests carry (the real gateway reads ListTags)."""
+    return {"Key": "sluice:managed", "Value": "true"} in request.get("Tags", [])
 
 
 # --------------------------------------------------------------------------------------------------

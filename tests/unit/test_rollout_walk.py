@@ -254,10 +254,12 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
     assert LATENCY_ALARM not in world.alarms.alarms
     assert USER_ALARM in world.alarms.alarms
     assert world.rollouts.alarm_owners(USER_ALARM) == []
-    assert BASELINE_CONFIG not in world.endpoints.configs
+    # The user's own v1 model and config (no sluice:managed tag) are kept; Sluice's canary config goes.
+    assert BASELINE_CONFIG in world.endpoints.configs
+    assert BASELINE_MODEL in world.endpoints.models
     assert plan.names.candidate_config not in world.endpoints.configs
-    assert BASELINE_MODEL not in world.endpoints.models
     assert plan.names.model in world.endpoints.models
+    assert "not created by Sluice" in decision(world, rollout_id, "kept")["reason"]
 
     rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
     assert rollout is not None
@@ -271,6 +273,7 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
         "alarms armed",
         *["weights set", "baking", "bake passed"] * 3,
         "promoting",
+        "kept",
         "promoted",
     ]
     assert decision(world, rollout_id, "alarms armed")["reason"] == (

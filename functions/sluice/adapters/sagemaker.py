@@ -210,16 +210,36 @@ class EndpointGateway:
             _raise_busy_or(exc, endpoint)
             raise
 
-    def delete_model(self, name: str) -> None:
+    def delete_model(self, name: str, *, only_if_managed: bool = False) -> bool:
+        """Delete a model (gone already: fine). With only_if_managed, only one Sluice created
+        (tag sluice:managed=true): a user's own model is never deleted. True when deleted."""
+        sm = client("sagemaker")
         try:
-            client("sagemaker").delete_model(ModelName=name)
+            if only_if_managed and not self._managed(sm.describe_model(ModelName=name)["ModelArn"]):
+                return False
+            sm.delete_model(ModelName=name)
         except ClientError as exc:
             if not _is_missing(exc):
                 raise
+            return False
+        return True
 
-    def delete_endpoint_config(self, name: str) -> None:
+    def delete_endpoint_config(self, name: str, *, only_if_managed: bool = False) -> bool:
+        """Delete an endpoint config, with the same rule as delete_model."""
+        sm = client("sagemaker")
         try:
-            client("sagemaker").delete_endpoint_config(EndpointConfigName=name)
+            if only_if_managed and not self._managed(
+                sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"]
+            ):
+                return False
+            sm.delete_endpoint_config(EndpointConfigName=name)
         except ClientError as exc:
             if not _is_missing(exc):
                 raise
+            return False
+        return True
+
+    @staticmethod
+    def _managed(arn: str) -> bool:
+        tags = client("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
+        return any(tag["Key"] == "sluice:managed" and tag["Value"] == "true" for tag in tags)

@@ -66,8 +66,8 @@ class EndpointPort(Protocol):
     def create_endpoint(self, endpoint: str, config_name: str, tags: list[dict[str, str]]) -> None: ...
     def update_endpoint(self, endpoint: str, config_name: str) -> None: ...
     def set_weights(self, endpoint: str, desired: list[dict[str, Any]]) -> None: ...
-    def delete_model(self, name: str) -> None: ...
-    def delete_endpoint_config(self, name: str) -> None: ...
+    def delete_model(self, name: str, *, only_if_managed: bool = False) -> bool: ...
+    def delete_endpoint_config(self, name: str, *, only_if_managed: bool = False) -> bool: ...
 
 
 class AlarmStatePort(Protocol):
@@ -818,7 +818,7 @@ def finish_promotion(services: RolloutServices, state: dict[str, Any], now: date
         services.autoscaling.apply(
             plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
         )
-    _cleanup(services, plan, plan.cleanup_after_promotion, endpoint, rollout_id)
+    _cleanup(services, plan, plan.cleanup_after_promotion, endpoint, rollout_id, now)
     weights = {plan.names.candidate_variant: 100}
     services.rollouts.update_rollout(
         endpoint, rollout_id, {"status": "PROMOTED", "weights": weights, "finished_at": _iso(now)}
@@ -838,14 +838,30 @@ def finish_promotion(services: RolloutServices, state: dict[str, Any], now: date
 
 
 def _cleanup(
-    services: RolloutServices, plan: RolloutPlan, cleanup: Any, endpoint: str, rollout_id: str
+    services: RolloutServices, plan: RolloutPlan, cleanup: Any, endpoint: str, rollout_id: str, now: datetime
 ) -> None:
+    """Remove what the rollout leaves behind. The baseline's model and config are removed only when
+    Sluice created them (an earlier rollout): a user's own resources are kept, and the log says so."""
     services.alarms.delete_alarms(list(cleanup.alarms))
     services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
+    kept = []
     for config_name in cleanup.endpoint_configs:
-        services.endpoints.delete_endpoint_config(config_name)
+        ours = config_name in (plan.names.candidate_config, plan.names.promote_config)
+        if not services.endpoints.delete_endpoint_config(config_name, only_if_managed=not ours) and not ours:
+            kept.append(f"endpoint config {config_name}")
     for model in cleanup.models:
-        services.endpoints.delete_model(model)
+        ours = model == plan.names.model
+        if not services.endpoints.delete_model(model, only_if_managed=not ours) and not ours:
+            kept.append(f"model {model}")
+    if kept:
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "kept",
+            f"{', '.join(kept)}: not created by Sluice (or already gone), left in place",
+        )
 
 
 def rollback_weights(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -914,7 +930,7 @@ def finish_rollback(services: RolloutServices, state: dict[str, Any], now: datet
         services.autoscaling.apply(
             plan.baseline_autoscaling.register_scalable_target, plan.baseline_autoscaling.put_scaling_policy
         )
-    _cleanup(services, plan, plan.cleanup_after_rollback, endpoint, rollout_id)
+    _cleanup(services, plan, plan.cleanup_after_rollback, endpoint, rollout_id, now)
     services.rollouts.update_rollout(
         endpoint, rollout_id, {"status": "ROLLED_BACK", "finished_at": _iso(now)}
     )
