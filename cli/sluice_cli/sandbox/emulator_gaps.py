@@ -20,6 +20,8 @@ Gaps:
   in-process `router.EventRouter`, so this class patches nothing and only carries the probe.
 - `UpdateEndpoint`: SageMaker UpdateEndpoint is not implemented; endpoints have no Updating phase.
 - `AlarmStateChangeEvents`: an alarm changes state without the "CloudWatch Alarm State Change" event.
+- `MetricAlarmEvaluation`: moto never evaluates metric alarms; the filler runs
+  `alarm_evaluation.AlarmEvaluator` on a thread (periods scaled by the sandbox's time_scale).
 - `StepFunctionsLambdaTasks`: `lambda:invoke` tasks (and lambda:Invoke) need docker; the filler runs the
   stack's handler in-process through the router.
 - `TimeCompression`: the Step Functions interpreter waits in wall time; the sandbox may compress it.
@@ -1306,6 +1308,85 @@ class AlarmStateChangeEvents(Gap):
 
 
 # --------------------------------------------------------------------------------------------------
+# CloudWatch metric alarm evaluation
+# --------------------------------------------------------------------------------------------------
+class MetricAlarmEvaluation(Gap):
+    """Evaluates every metric alarm from the metric data moto stores, as CloudWatch does, and sets
+    state changes with `set_alarm_state` (so `AlarmStateChangeEvents` puts their events on the bus).
+
+    Installing starts `alarm_evaluation.AlarmEvaluator` on a daemon thread; uninstalling stops and joins
+    it. It patches nothing of moto. `time_scale` (sandbox seconds per declared second, a number or a
+    callable such as the TimeCompression gap's current value) scales alarm periods: a 60 s period is
+    evaluated over 60 x time_scale wall seconds of data. `evaluation_interval`: the longest wall time
+    between two passes (a pass also runs as each period of an alarm completes). See alarm_evaluation.py
+    for what is evaluated and what is not.
+    """
+
+    name = "cloudwatch-metric-alarm-evaluation"
+    reason = "moto never evaluates metric alarms: an alarm stays OK whatever data crosses its threshold"
+
+    def __init__(
+        self, time_scale: float | Callable[[], float] = 1.0, evaluation_interval: float = 1.0
+    ) -> None:
+        super().__init__()
+        if not evaluation_interval > 0:
+            raise ValueError(f"evaluation_interval must be > 0, got {evaluation_interval}")
+        self.time_scale = time_scale
+        self.evaluation_interval = evaluation_interval
+        self.evaluator: Any = None  # alarm_evaluation.AlarmEvaluator while installed
+
+    def _current_time_scale(self) -> float:
+        scale = self.time_scale
+        return float(scale() if callable(scale) else scale)
+
+    def _patch(self) -> None:
+        from sluice_cli.sandbox.alarm_evaluation import AlarmEvaluator
+
+        self.evaluator = AlarmEvaluator(
+            time_scale=self._current_time_scale, interval=self.evaluation_interval
+        )
+        self.evaluator.start()
+
+    def _unpatch(self) -> None:
+        evaluator, self.evaluator = self.evaluator, None
+        if evaluator is not None:
+            evaluator.stop()
+
+    def evaluate_now(self) -> list[Any]:
+        """One evaluation pass at once (the transitions it made); [] when not installed."""
+        return [] if self.evaluator is None else list(self.evaluator.evaluate_now())
+
+    @classmethod
+    def still_present(cls) -> bool:
+        import time
+
+        with _plain_moto() as clients:
+            cloudwatch = clients("cloudwatch")
+            cloudwatch.put_metric_alarm(
+                AlarmName="gap-probe",
+                Namespace="Probe",
+                MetricName="Errors",
+                Statistic="Sum",
+                Period=60,
+                EvaluationPeriods=1,
+                Threshold=5.0,
+                ComparisonOperator="GreaterThanThreshold",
+                TreatMissingData="notBreaching",
+            )
+            now = dt.datetime.now(dt.UTC)
+            cloudwatch.put_metric_data(
+                Namespace="Probe",
+                MetricData=[
+                    {"MetricName": "Errors", "Value": 100.0, "Timestamp": now - dt.timedelta(seconds=s)}
+                    for s in (70, 90, 110, 130, 150)  # well inside complete minutes, far over 5
+                ],
+            )
+            time.sleep(0.2)
+            alarm = cloudwatch.describe_alarms(AlarmNames=["gap-probe"])["MetricAlarms"][0]
+            return bool(alarm["StateValue"] != "ALARM")
+
+
+# --------------------------------------------------------------------------------------------------
 # Step Functions: lambda:invoke tasks
 # --------------------------------------------------------------------------------------------------
 # (function name, event) -> (result JSON, errored, logs): what moto's LambdaFunction._invoke_lambda returns.
@@ -1667,6 +1748,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     StepFunctionsLambdaTasks,
     TimeCompression,
     StopExecutionInterrupts,
+    MetricAlarmEvaluation,
 )
 
 
@@ -1686,10 +1768,16 @@ class EmulatorGaps:
         *,
         time_scale: float = 1.0,
         update_delay_seconds: float = 0.0,
+        evaluate_alarms: bool = True,
+        alarm_evaluation_interval: float = 1.0,
     ) -> EmulatorGaps:
         """Every filler. `time_scale`: Step Functions seconds per declared second (TimeCompression);
-        `update_delay_seconds`: the Updating phase of a SageMaker endpoint update (UpdateEndpoint)."""
+        `update_delay_seconds`: the Updating phase of a SageMaker endpoint update (UpdateEndpoint);
+        `evaluate_alarms`: run MetricAlarmEvaluation (periods scaled by TimeCompression's time_scale,
+        read at every pass), a pass at least every `alarm_evaluation_interval` wall seconds."""
+        compression = TimeCompression(time_scale=time_scale)
         # TransformJobCreateValidation wraps the lifecycle patch, so it refuses before a job starts.
+        # MetricAlarmEvaluation comes after AlarmStateChangeEvents: its thread stops before that unpatches.
         return cls(
             [
                 S3EventBridgeEventIds(),
@@ -1701,8 +1789,18 @@ class EmulatorGaps:
                 UpdateEndpoint(update_delay_seconds=update_delay_seconds),
                 AlarmStateChangeEvents(),
                 StepFunctionsLambdaTasks(),
-                TimeCompression(time_scale=time_scale),
+                compression,
                 StopExecutionInterrupts(),
+                *(
+                    [
+                        MetricAlarmEvaluation(
+                            time_scale=lambda: compression.time_scale,
+                            evaluation_interval=alarm_evaluation_interval,
+                        )
+                    ]
+                    if evaluate_alarms
+                    else []
+                ),
             ]
         )
 

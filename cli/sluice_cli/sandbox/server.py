@@ -22,6 +22,12 @@ a 300 s bake into 6 s); `endpoint_update_delay_seconds` gives SageMaker endpoint
 phase of that many (wall) seconds. Both are the gap-fillers' (emulator_gaps.TimeCompression,
 emulator_gaps.UpdateEndpoint) and can be changed while the sandbox runs.
 
+`evaluate_alarms` (default True) runs the metric alarm evaluator (emulator_gaps.MetricAlarmEvaluation,
+alarm_evaluation.py) on a thread for the life of the sandbox: alarms go to ALARM/OK from the metric
+data in the emulated CloudWatch, with their "CloudWatch Alarm State Change" events. Alarm periods are
+scaled by `time_scale` too (a 60 s period is 60 x time_scale wall seconds of data);
+`alarm_evaluation_interval` is the longest wall time between two passes.
+
 The real-AWS guard (`refuse_real_aws`) patches `botocore.httpsession.URLLib3Session.send`, the one
 method every botocore HTTP request goes through (API calls of every session and client, and the IMDS
 and container credential fetchers), so it covers clients created anywhere in the process, not only
@@ -264,6 +270,8 @@ class Sandbox:
         retry_delay_seconds: float = 0.0,
         start_router: bool = True,
         skipped_types: Mapping[str, str] | None = None,
+        evaluate_alarms: bool = True,
+        alarm_evaluation_interval: float = 1.0,
     ) -> None:
         self.template_path = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
         self.stack_name = stack_name
@@ -277,6 +285,8 @@ class Sandbox:
         self.retry_delay_seconds = retry_delay_seconds
         self.start_router = start_router
         self.skipped_types = dict(skipped_types or {})
+        self.evaluate_alarms = evaluate_alarms
+        self.alarm_evaluation_interval = alarm_evaluation_interval
         self.endpoint_url = ""
         self._exit_stack: ExitStack | None = None
         self._clients: Clients | None = None
@@ -359,8 +369,10 @@ class Sandbox:
             transform_delay_seconds=self.transform_delay_seconds,
             time_scale=self.time_scale,
             update_delay_seconds=self.endpoint_update_delay_seconds,
+            evaluate_alarms=self.evaluate_alarms,
+            alarm_evaluation_interval=self.alarm_evaluation_interval,
         )
-        stack.enter_context(self._gaps)
+        stack.enter_context(self._gaps)  # (the alarm evaluator's thread starts and stops with it)
 
         self._clients = Clients(
             boto3.session.Session(region_name=self.region), endpoint_url=self.endpoint_url
