@@ -351,6 +351,11 @@ class Sandbox:
         werkzeug_logger = logging.getLogger("werkzeug")
         stack.callback(werkzeug_logger.setLevel, werkzeug_logger.level)
         werkzeug_logger.setLevel(logging.ERROR)
+        # moto's ASL interpreter logs every execution that ends in a Fail state (a rolled-back rollout)
+        # as an ERROR with a dump of the state: expected outcomes, recorded in the execution history.
+        asl_logger = logging.getLogger("moto.stepfunctions.parser.asl")
+        stack.callback(asl_logger.setLevel, asl_logger.level)
+        asl_logger.setLevel(logging.CRITICAL)
 
         stack.enter_context(refuse_real_aws())
         server = _server_class()(ip_address="127.0.0.1", port=self.port, verbose=False)
