@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import struct
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -26,7 +28,6 @@ from sluice_cli.sandbox.demo import (
     STORY,
     UNCHANGED,
     V2_STATES,
-    V3_STATES,
     Checks,
     DemoReport,
     Observation,
@@ -40,6 +41,8 @@ from sluice_cli.sandbox.demo import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PLOTS = ("rollout-demo-realtime-v2.png", "rollout-demo-realtime-v3.png")
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -47,8 +50,19 @@ def _console() -> tuple[Console, io.StringIO]:
     return Console(file=out, width=140, color_system=None, emoji=False), out
 
 
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == PNG_SIGNATURE, path
+    assert header[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
 @pytest.mark.slow
-def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
+def test_the_story_runs_and_every_step_observes_what_it_expects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the report goes to ./sandbox-report
     console, out = _console()
 
     report = run_demo(console)
@@ -101,7 +115,8 @@ def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
     assert EXPECTED_NOTIFICATIONS == {REGISTERED: 2, UNCHANGED: 1, REJECTED: 1, BATCH_STATE: 3}
     assert notifications["failure_queue"] == 0
 
-    # The canary: v2 promoted step by step, weights observed 10/25/50/100 % on DescribeEndpoint.
+    # The canary: v2 promoted step by step under healthy SIMULATED traffic, weights observed 10/25/50/100 %
+    # on DescribeEndpoint, its alarms never in ALARM.
     v2 = report.step("9 canary v2").facts
     assert v2["status"] == "PROMOTED"
     assert v2["shares"] == [10.0, 25.0, 50.0, 100.0]
@@ -109,21 +124,44 @@ def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
     assert v2["final_variants"] == [("v2", 100.0, 2)]
     assert v2["autoscaling"] == {"v2": (2, 6, 20 * 0.5 * 60)}
     assert v2["events"][:4] == ["received", "started", "candidate added", "alarms armed"]
-    assert v2["events"][-2:] == ["promoting", "promoted"]
+    assert v2["events"][-1] == "promoted"
+    assert "promoting" in v2["events"][-3:]  # then "kept" for the user's own v1 config and model
     assert v2["state_transitions"]["total"] > 0
+    assert v2["traffic"]["v2"]["invocations"] > 0
+    assert v2["traffic"]["v1"]["invocations"] > 0
+    assert [change for change in v2["alarm_transitions"] if change[2] == "ALARM"] == []
 
-    # v3: its error alarm fires while step 2 (25 %) bakes → back to 100 % v2, v3 gone, reason on record.
+    # v3: an error spike on v3 (SIMULATED) while it bakes → its error alarm fires from the metric data
+    # (the evaluator's reason, not a hand-set one) → back to 100 % v2, v3 gone, reason on record.
     v3 = report.step("10 canary v3 rolled back").facts
     assert v3["status"] == "ROLLED_BACK"
     assert v3["alarm"] == "sluice-demo-realtime-v3-errors"
-    assert SIMULATED_ALARM_REASON in v3["reason"]
+    event = v3["alarm_event"]
+    assert (event["alarm"], event["previous"], event["state"]) == (
+        "sluice-demo-realtime-v3-errors",
+        "OK",
+        "ALARM",
+    )
+    evaluated = re.match(
+        r"Threshold Crossed: 1 out of the last 1 datapoints \[([0-9.]+) \(\d\d/\d\d/\d\d [0-9:]+\)\] "
+        r"was greater than the threshold \(0\.01\) \(minimum 1 datapoint for OK -> ALARM transition\)\.$",
+        event["reason"],
+    )
+    assert evaluated, event["reason"]
+    assert float(evaluated.group(1)) > 0.01
+    assert event["reason"] in v3["reason"]
+    assert SIMULATED_ALARM_REASON not in v3["reason"]
     assert v3["alarm_fired"]["alarm"] == "sluice-demo-realtime-v3-errors"
-    assert SIMULATED_ALARM_REASON in v3["alarm_fired"]["reason"]
-    assert v3["shares"] == [10.0, 25.0]  # never 50 %
+    assert event["reason"] in v3["alarm_fired"]["reason"]
+    assert v3["phase_at_alarm"] == "baking"  # during a bake: step 1 (10 %) or step 2 (25 %)
+    assert v3["share_at_alarm"] in (10.0, 25.0)
+    assert v3["shares"] in ([10.0], [10.0, 25.0])  # never 50 %
+    assert v3["spike_seconds"] is not None
+    assert v3["traffic"]["v3"]["errors"] > 0
     assert v3["final_variants"] == [("v2", 100.0, 2)]
     events = v3["events"]
     assert events.index("alarm fired") < events.index("rolling back") < events.index("rolled back")
-    # The measured time from SetAlarmState to v2 at 100 % on DescribeEndpoint (no bound asserted).
+    # The measured time from the alarm's transition (its event) to v2 at 100 % on DescribeEndpoint.
     latency = report.facts["alarm_to_baseline_seconds"]
     assert isinstance(latency, float)
     assert latency > 0
@@ -131,12 +169,13 @@ def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
 
     # The whole story's notifications, the rollouts' state changes included.
     everything = report.step("11 notifications").facts
-    rollout_states = len(V2_STATES) + len(V3_STATES)
+    v3_steps = events.count("weights set")
+    rollout_states = len(V2_STATES) + len(demo.rolled_back_states(v3_steps))
     assert everything["counts"]["SNS"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
     assert everything["counts"]["EventBridge"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
     assert everything["rollout_states"]["SNS"] == {
         "STARTED": 2,
-        "STEP": 6,
+        "STEP": 4 + v3_steps,
         "PROMOTED": 1,
         "ROLLING_BACK": 1,
         "ROLLED_BACK": 1,
@@ -152,17 +191,38 @@ def test_the_story_runs_and_every_step_observes_what_it_expects() -> None:
     assert f"time compressed {demo.TIMES}100" in text
     # The live weights display: one line per observed change.
     assert re.search(r"v2 10 % \(1 instance\) · v1 90 % \(2 instances\) +— step 1/4: baking 300 s", text)
-    assert "simulated alarm" in text
+    assert "SIMULATED traffic on endpoint demo-realtime: 20 rps" in text
+    assert "SIMULATED traffic: error spike on v3" in text
+    assert "CloudWatch Alarm State Change sluice-demo-realtime-v3-errors OK → ALARM" in text
     assert f"alarm → 100 % baseline in {latency:.2f} s" in text
+
+    # The report: report.md with each rollout's decision log, and a PNG per rollout.
+    assert "report: sandbox-report/report.md" in text
+    directory = tmp_path / "sandbox-report"
+    assert report.facts["report"] == {
+        "markdown": "sandbox-report/report.md",
+        "plots": [f"sandbox-report/{name}" for name in PLOTS],
+    }
+    for name in PLOTS:
+        assert _png_size(directory / name) == (1200, 700)
+    markdown = (directory / "report.md").read_text(encoding="utf-8")
+    assert "## demo-realtime v2: PROMOTED" in markdown
+    assert "## demo-realtime v3: ROLLED_BACK" in markdown
+    assert markdown.count("| # | time (UTC) | s since upload | event | reason |") == 2
+    for name in PLOTS:
+        assert f"]({name})" in markdown
+    assert "SIMULATED traffic" in markdown
+    assert f"| alarm → 100 % baseline | {latency:.2f} s |" in markdown
+    assert event["reason"] in markdown
 
 
 @pytest.mark.slow
-def test_python_m_demo_exits_0_and_prints_the_summary() -> None:
+def test_python_m_demo_exits_0_and_prints_the_summary(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["COLUMNS"] = "140"
     completed = subprocess.run(
         [sys.executable, "-m", "sluice_cli.sandbox.demo"],
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
@@ -176,6 +236,9 @@ def test_python_m_demo_exits_0_and_prints_the_summary() -> None:
     assert "wall time" in completed.stdout
     assert '"_aws"' not in completed.stdout  # the handlers' metric lines stay out of the story
     assert "canary rollback: alarm → 100 % baseline in" in completed.stdout
+    assert "report: sandbox-report/report.md" in completed.stdout
+    assert (tmp_path / "sandbox-report" / "report.md").is_file()
+    assert sorted(p.name for p in (tmp_path / "sandbox-report").glob("*.png")) == list(PLOTS)
     # moto's interpreter logs an ERROR line when the rollback reaches its Fail state: kept out too.
     assert "Exception=FailureEventException" not in completed.stdout + completed.stderr
 
@@ -279,3 +342,43 @@ def test_the_closing_note_gives_the_alarm_to_baseline_time() -> None:
     text = out.getvalue()
     assert "canary rollback: alarm → 100 % baseline in 0.43 s" in text
     assert "state transitions: setup 8 · total 8" in text
+
+
+def test_the_summary_names_the_report_and_a_report_failure_fails_main(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    console, out = _console()
+    files = {"markdown": "sandbox-report/report.md", "plots": ["sandbox-report/rollout-ep-v2.png"]}
+    print_summary(console, DemoReport(steps=[StepResult("x", "e", "e", ok=True)], facts={"report": files}))
+    assert "report: sandbox-report/report.md (plots: sandbox-report/rollout-ep-v2.png)" in out.getvalue()
+
+    broken = DemoReport(steps=[StepResult("x", "e", "e", ok=True)], facts={"report_error": "OSError: full"})
+    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: broken)
+    assert demo.main([]) == 1
+
+
+def test_only_an_evaluated_reason_names_a_breaching_datapoint() -> None:
+    evaluated = (
+        "Threshold Crossed: 1 out of the last 1 datapoints [0.083333 (25/11/26 23:06:40)] was greater than "
+        "the threshold (0.01) (minimum 1 datapoint for OK -> ALARM transition)."
+    )
+    assert demo._breaching_value(evaluated) == 0.083333
+    assert demo._breaching_value(SIMULATED_ALARM_REASON) is None  # what a hand-set alarm would say
+
+
+def test_alarm_periods_run_from_alarm_to_ok_or_to_the_end_of_the_rollout() -> None:
+    def at(seconds: float) -> datetime:
+        return datetime.fromtimestamp(1000.0 + seconds, UTC)
+
+    transitions = [
+        demo.AlarmTransition("a-errors", "ALARM", "OK", "Threshold Crossed: …", at(2.0)),
+        demo.AlarmTransition("a-errors", "OK", "ALARM", "Threshold Crossed: …", at(3.5)),
+        demo.AlarmTransition("a-latency", "ALARM", "OK", "Threshold Crossed: …", at(4.0)),
+    ]
+
+    periods = demo._alarm_periods(transitions, began_at=1000.0, ended=5.0)
+
+    assert [(p.alarm, p.start, p.end, p.ended_by) for p in periods] == [
+        ("a-errors", 2.0, 3.5, "OK"),
+        ("a-latency", 4.0, 5.0, "rolled back"),
+    ]

@@ -12,9 +12,17 @@ about its own uploads (their sha256, their line count) to compare Sluice's recor
 share of traffic each endpoint variant gets (its weight over the sum of the weights).
 
 The canary story (steps 9 and 10) runs with Step Functions time compressed (`TIME_SCALE`): a 300 s bake
-lasts 3 s of wall time. Its alarm is simulated with CloudWatch SetAlarmState; the time from that call
-until DescribeEndpoint shows the baseline back at 100 % is measured and kept in
-`DemoReport.facts["alarm_to_baseline_seconds"]`.
+lasts 3 s of wall time, a 60 s alarm period 0.6 s. Both rollouts run under SIMULATED traffic
+(`traffic.TrafficSimulator`: per-variant SageMaker metrics in the emulated CloudWatch, split by the
+endpoint's live weights): healthy for v2; for v3 an error spike (8 %) once it bakes at 10 %. v3's
+error-rate alarm fires from that data (the sandbox evaluates metric alarms as CloudWatch does) and
+Sluice rolls v3 back. The time from the alarm's transition to ALARM (the "CloudWatch Alarm State
+Change" event, caught by an EventBridge rule → SQS of the demo's) until DescribeEndpoint shows the
+baseline back at 100 % is measured and kept in `DemoReport.facts["alarm_to_baseline_seconds"]`.
+
+After the story, `sandbox-report/` (in the current directory) gets report.md and a PNG per rollout
+(`report.write_report`): weights over time, alarm periods, decisions, error rates read back from
+CloudWatch.
 
 Reusable: `run_demo(console) -> DemoReport`; the story is `STORY`, a sequence of `StoryStep`s that each
 get a `Demo` (clients, names, helpers to upload, wait and observe) and a `Checks` to record what they
@@ -28,12 +36,14 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -45,7 +55,15 @@ from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
 from sluice.domain.registry import JOB_SK, LATEST_SK, intake_pk, intake_sk, job_pk, model_pk, version_sk
 from sluice_cli.sandbox import demo_data
+from sluice_cli.sandbox.report import (
+    AlarmPeriod,
+    ErrorRateBucket,
+    RolloutTimeline,
+    WeightSample,
+    write_report,
+)
 from sluice_cli.sandbox.server import Sandbox
+from sluice_cli.sandbox.traffic import SIMULATION_LABEL, TrafficSimulator
 
 # -- the cast ------------------------------------------------------------------------------------------
 ENDPOINT = "demo-mme"
@@ -74,7 +92,24 @@ AUTOSCALING_TARGET = (
     demo_data.AUTOSCALING["max_rps"] * demo_data.AUTOSCALING["safety_factor"] * 60
 )  # 20 x 0.5 x 60 = 600 invocations per instance and minute
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+# What a hand-set alarm would say (`aws cloudwatch set-alarm-state ... --state-reason`): the demo's alarm
+# comes from metric data instead, so this text must not be the reason of its rollback.
 SIMULATED_ALARM_REASON = "Threshold Crossed: 1 datapoint [0.083] was greater than the threshold (0.01)"
+# SIMULATED traffic on the real-time endpoint: requests per simulated second, and error rates. The
+# candidate's error alarm (README default: more than 1 % of its invocations failing over one minute)
+# sees a single error in a partial first minute of 10 % canary traffic (< 100 invocations) as > 1 %:
+# the healthy candidate v2 serves no errors, the baselines 0.1 %; v3 none either until it bakes at
+# 10 %, then a spike of 8 % (its next full minute is well above 1 %: the alarm fires during that bake).
+TRAFFIC_RPS = 20
+V2_ERROR_RATES = {"v1": 0.001, "v2": 0.0}
+V3_CALM_ERROR_RATES = {"v2": 0.001, "v3": 0.0}
+V3_ERROR_RATES = {"v2": 0.001, "v3": 0.08}
+ERROR_RATE_THRESHOLD = 0.01  # deploy.json's auto_alarms.error_rate default
+ALARM_INBOX = "sluice-demo-alarm-inbox"
+ALARM_RULE = "sluice-demo-alarm-state-changes"
+ALARM_EVENT = "CloudWatch Alarm State Change"
+METRICS_PERIOD_SECONDS = 1  # GetMetricData's smallest period: 100 simulated seconds at x100
+REPORT_DIRECTORY = "sandbox-report"
 # Step Functions time (Wait states, Retry intervals, task timeouts) runs 100x faster: a 300 s bake, 3 s.
 TIME_SCALE = 0.01
 TIMES = "\u00d7"  # the multiplication sign
@@ -98,9 +133,16 @@ BATCH_STATE = "Sluice Batch Job State Change"
 ROLLOUT_STATE = "Sluice Rollout State Change"
 EXPECTED_NOTIFICATIONS = {REGISTERED: 2, UNCHANGED: 1, REJECTED: 1, BATCH_STATE: 3}
 
-# The rollout states each canary version is expected to notify, in order.
+# The rollout states each canary version is expected to notify, in order: v2 through its four steps;
+# v3 through the steps it reached (1 or 2: its alarm fires during the first bakes), then back.
 V2_STATES = ("STARTED", "STEP", "STEP", "STEP", "STEP", "PROMOTED")
-V3_STATES = ("STARTED", "STEP", "STEP", "ROLLING_BACK", "ROLLED_BACK")
+
+
+def rolled_back_states(steps: int) -> tuple[str, ...]:
+    return ("STARTED", *("STEP",) * steps, "ROLLING_BACK", "ROLLED_BACK")
+
+
+V3_STATES = rolled_back_states(2)  # when the alarm fires during step 2 (step 1: one STEP fewer)
 
 # A batch job record while SageMaker runs the job: Sluice's STARTED, or SageMaker's InProgress already.
 RUNNING = frozenset({"STARTED", "InProgress"})
@@ -228,7 +270,10 @@ class Demo:
         self.failure_queue_url: str = outputs["FailureQueueUrl"]
         self.sns_inbox_url = ""
         self.events_inbox_url = ""
+        self.alarm_inbox_url = ""
         self.notifications: list[Notification] = []
+        self.alarm_events: list[dict[str, Any]] = []  # "CloudWatch Alarm State Change", as received
+        self.timelines: list[RolloutTimeline] = []  # one per rollout, for the report
         self.facts: dict[str, Any] = {}  # shared between steps (e.g. the sha256 of v1)
         # What the subscribers should have received by the end; a step that adds outcomes adds here.
         self.expected_notifications: Counter[str] = Counter(EXPECTED_NOTIFICATIONS)
@@ -281,6 +326,11 @@ class Demo:
             *(_from_eventbridge(body) for body in self._drain(self.events_inbox_url)),
         ]
         self.notifications.extend(arrived)
+        return arrived
+
+    def collect_alarm_events(self) -> list[dict[str, Any]]:
+        arrived = self._drain(self.alarm_inbox_url)
+        self.alarm_events.extend(arrived)
         return arrived
 
     def _drain(self, queue_url: str) -> list[dict[str, Any]]:
@@ -837,6 +887,7 @@ class Observation:
     endpoint_status: str
     variants: tuple[Variant, ...]
     rollout: Mapping[str, Any]
+    at: float = 0.0  # the same moment on the wall clock (epoch seconds)
 
     @property
     def status(self) -> str:
@@ -865,6 +916,7 @@ class RolloutWatch:
         self.endpoint = endpoint
         self.version = version
         self.began = time.monotonic()
+        self.began_at = time.time()  # the same moment on the wall clock: the plots' x = 0
         self.changes: list[Observation] = []
 
     def observe(self) -> Observation:
@@ -886,6 +938,7 @@ class RolloutWatch:
             endpoint_status=str(described.get("EndpointStatus", "?")),
             variants=_variants(described, self.version),
             rollout=rollout,
+            at=self.began_at + (seen_at - self.began),
         )
         if not self.changes or observation.key != self.changes[-1].key:
             self.changes.append(observation)
@@ -1165,9 +1218,217 @@ def create_realtime_endpoint(demo: Demo) -> None:
     )
 
 
+# -- SIMULATED traffic, alarm events and metrics, as a user reads them --------------------------------
+def subscribe_to_alarm_events(demo: Demo) -> None:
+    """An EventBridge rule of the user's: the real-time endpoint's alarm state changes → an SQS queue
+    (how the demo learns when an alarm went to ALARM, as a user's tooling would)."""
+    sqs, events = demo.client("sqs"), demo.client("events")
+    demo.alarm_inbox_url = sqs.create_queue(QueueName=ALARM_INBOX)["QueueUrl"]
+    pattern = {
+        "source": ["aws.cloudwatch"],
+        "detail-type": [ALARM_EVENT],
+        "detail": {"alarmName": [{"prefix": f"sluice-{REALTIME}-"}]},
+    }
+    events.put_rule(Name=ALARM_RULE, EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(
+        Rule=ALARM_RULE, Targets=[{"Id": "inbox", "Arn": _queue_arn(sqs, demo.alarm_inbox_url)}]
+    )
+    demo.say(f'EventBridge: rule {ALARM_RULE} ("{ALARM_EVENT}" of sluice-{REALTIME}-*) → SQS {ALARM_INBOX}')
+
+
+def start_traffic(demo: Demo, error_rates: Mapping[str, float], seed: int) -> TrafficSimulator:
+    """SIMULATED traffic on the real-time endpoint, labelled as such wherever it shows."""
+    traffic = TrafficSimulator.in_sandbox(
+        demo.sandbox, REALTIME, rps=TRAFFIC_RPS, error_rates=dict(error_rates), seed=seed
+    )
+    line = Text("≈ ", style="bold yellow")
+    line.append(traffic.describe(), style="yellow")
+    demo.console.print(line)
+    traffic.start()
+    return traffic
+
+
+def _next_simulated_second(traffic: TrafficSimulator) -> float:
+    """Where the next simulated second starts (epoch seconds): a change made now (`set`) applies from
+    there, which may lie a little before the wall clock when the simulator's thread lags behind."""
+    if not traffic.history:
+        return time.time()
+    return traffic.history[-1].timestamp.timestamp() + traffic.time_scale / 2
+
+
+def show_traffic_totals(demo: Demo, traffic: TrafficSimulator) -> dict[str, dict[str, int]]:
+    totals = {variant: dict(counts) for variant, counts in sorted(traffic.totals.items())}
+    shown = ", ".join(
+        f"{variant} {t['invocations']} invocations, {t['errors']} errors" for variant, t in totals.items()
+    )
+    demo.console.print(
+        Text(f"≈ {SIMULATION_LABEL}: {traffic.simulated_seconds} simulated seconds; {shown}", style="yellow")
+    )
+    return totals
+
+
+@dataclass(frozen=True)
+class AlarmTransition:
+    """One "CloudWatch Alarm State Change" event, as the demo's SQS queue received it."""
+
+    alarm: str
+    state: str
+    previous: str
+    reason: str
+    at: datetime  # detail.state.timestamp (UTC, milliseconds): when the alarm changed state
+
+
+def _alarm_transitions(demo: Demo, prefix: str) -> list[AlarmTransition]:
+    demo.collect_alarm_events()
+    found = []
+    for event in demo.alarm_events:
+        detail = event.get("detail") or {}
+        state, previous = detail.get("state") or {}, detail.get("previousState") or {}
+        name = str(detail.get("alarmName", ""))
+        if event.get("detail-type") != ALARM_EVENT or not name.startswith(prefix):
+            continue
+        try:
+            at = datetime.strptime(str(state.get("timestamp")), "%Y-%m-%dT%H:%M:%S.%f%z")
+        except ValueError:
+            continue
+        found.append(
+            AlarmTransition(
+                name, str(state.get("value")), str(previous.get("value")), str(state.get("reason")), at
+            )
+        )
+    return sorted(found, key=lambda t: t.at)
+
+
+def _alarm_periods(
+    transitions: Sequence[AlarmTransition], began_at: float, ended: float | None
+) -> list[AlarmPeriod]:
+    """ALARM → the next transition out of it, or else the end of the rollout (`ended`, seconds)."""
+    periods = []
+    open_: dict[str, AlarmTransition] = {}
+    for transition in transitions:
+        seconds = transition.at.timestamp() - began_at
+        if transition.state == "ALARM" and transition.alarm not in open_:
+            open_[transition.alarm] = transition
+        elif transition.state != "ALARM" and transition.alarm in open_:
+            start = open_.pop(transition.alarm)
+            periods.append(
+                AlarmPeriod(
+                    transition.alarm, start.at.timestamp() - began_at, seconds, start.reason, transition.state
+                )
+            )
+    for name, start in open_.items():
+        periods.append(
+            AlarmPeriod(
+                name, start.at.timestamp() - began_at, ended, start.reason, "rolled back" if ended else ""
+            )
+        )
+    return sorted(periods, key=lambda p: p.start)
+
+
+def _error_rates(
+    demo: Demo, endpoint: str, variants: Sequence[str], began_at: float, until: float
+) -> dict[str, list[ErrorRateBucket]]:
+    """GetMetricData, per variant and METRICS_PERIOD_SECONDS: Sum of Invocation5XXErrors and of
+    Invocations (the SIMULATED traffic's metrics, read back as any CloudWatch user would)."""
+    queries = []
+    for i, variant in enumerate(variants):
+        dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
+        for prefix, metric in (("errors", "Invocation5XXErrors"), ("calls", "Invocations")):
+            queries.append(
+                {
+                    "Id": f"{prefix}{i}",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "AWS/SageMaker",
+                            "MetricName": metric,
+                            "Dimensions": dimensions,
+                        },
+                        "Period": METRICS_PERIOD_SECONDS,
+                        "Stat": "Sum",
+                    },
+                    "ReturnData": True,
+                }
+            )
+    values: dict[str, dict[float, float]] = {}
+    kwargs: dict[str, Any] = {
+        "MetricDataQueries": queries,
+        "StartTime": datetime.fromtimestamp(began_at - METRICS_PERIOD_SECONDS, UTC),
+        "EndTime": datetime.fromtimestamp(until + METRICS_PERIOD_SECONDS, UTC),
+    }
+    cloudwatch = demo.client("cloudwatch")
+    while True:
+        response = cloudwatch.get_metric_data(**kwargs)
+        for result in response["MetricDataResults"]:
+            series = values.setdefault(str(result["Id"]), {})
+            for moment, value in zip(result["Timestamps"], result["Values"], strict=True):
+                series[moment.timestamp()] = series.get(moment.timestamp(), 0.0) + float(value)
+        if not response.get("NextToken"):
+            break
+        kwargs["NextToken"] = response["NextToken"]
+    rates: dict[str, list[ErrorRateBucket]] = {}
+    for i, variant in enumerate(variants):
+        calls, errors = values.get(f"calls{i}", {}), values.get(f"errors{i}", {})
+        rates[variant] = [
+            ErrorRateBucket(start - began_at, METRICS_PERIOD_SECONDS, calls[start], errors.get(start, 0.0))
+            for start in sorted(calls)
+            if calls[start]
+        ]
+    return rates
+
+
+def _timeline(
+    demo: Demo,
+    watch: RolloutWatch,
+    rollout: Mapping[str, Any],
+    log: Sequence[Mapping[str, Any]],
+    **details: Any,
+) -> RolloutTimeline:
+    """What the report shows of one rollout: the watch's DescribeEndpoint samples, the decision log."""
+    samples = [
+        WeightSample(o.seconds, {v.name: v.percent for v in o.variants if v.percent is not None})
+        for o in watch.changes
+    ]
+    return RolloutTimeline(
+        endpoint=watch.endpoint,
+        version=watch.version,
+        uploaded_at=datetime.fromtimestamp(watch.began_at, UTC),
+        status=str(rollout.get("status") or "—"),
+        reason=str(rollout.get("reason") or ""),
+        rollout_id=str(rollout.get("rollout_id") or ""),
+        decisions=[dict(entry) for entry in log],
+        samples=samples,
+        error_threshold=ERROR_RATE_THRESHOLD,
+        time_scale=demo.sandbox.time_scale,
+        **details,
+    )
+
+
+def _log_seconds(log: Sequence[Mapping[str, Any]], event: str, began_at: float) -> float | None:
+    """Seconds since the upload of the first `event` of the decision log."""
+    for entry in log:
+        if entry.get("event") == event:
+            try:
+                return datetime.fromisoformat(str(entry.get("at"))).timestamp() - began_at
+            except ValueError:
+                return None
+    return None
+
+
+_DATAPOINT = re.compile(r"^Threshold Crossed: \d+ out of the last \d+ datapoints? \[([-+0-9.eE]+) \(")
+
+
+def _breaching_value(reason: str) -> float | None:
+    """The newest breaching datapoint named by an evaluator's reason ("… datapoints [0.0833 (…)] …")."""
+    match = _DATAPOINT.match(reason)
+    return float(match.group(1)) if match else None
+
+
+# -- the canary story ----------------------------------------------------------------------------------
 def canary_v2(demo: Demo, checks: Checks) -> None:
-    """Step 9: v2 uploaded → weights 10/25/50/100 % with a bake each, then v2 alone, autoscaled."""
+    """Step 9: v2 uploaded under healthy SIMULATED traffic → weights 10/25/50/100 % with a bake each,
+    its alarms quiet, then v2 alone, autoscaled."""
     create_realtime_endpoint(demo)
+    subscribe_to_alarm_events(demo)
     demo.upload(DEPLOY_JSON_KEY, demo_data.deploy_json(), "rollout steps 10/25/50/100 %, 300 s bakes")
     demo.say(json.dumps(json.loads(demo_data.deploy_json())))
     demo.settle()
@@ -1176,10 +1437,16 @@ def canary_v2(demo: Demo, checks: Checks) -> None:
     demo.say(_time_compression(demo))
 
     seen = len(demo.notifications)
-    watch = RolloutWatch(demo, REALTIME, "v2")
-    demo.upload(model_key(REALTIME, "v2"), demo_data.model_archive("realtime-v2"), "model v2")
-    watch.observe()
-    ended, execution = _finish(demo, watch, "PROMOTED")
+    traffic = start_traffic(demo, V2_ERROR_RATES, seed=9)
+    try:
+        watch = RolloutWatch(demo, REALTIME, "v2")
+        demo.upload(model_key(REALTIME, "v2"), demo_data.model_archive("realtime-v2"), "model v2")
+        watch.observe()
+        ended, execution = _finish(demo, watch, "PROMOTED")
+        until = time.time()
+    finally:
+        traffic.stop()
+    totals = show_traffic_totals(demo, traffic)
     demo.settle()
     demo.expected_notifications[ROLLOUT_STATE] += len(V2_STATES)
 
@@ -1190,11 +1457,17 @@ def canary_v2(demo: Demo, checks: Checks) -> None:
     final = _variants(demo.client("sagemaker").describe_endpoint(EndpointName=REALTIME), "v2")
     scaling = _scaling(demo, REALTIME)
     transitions = _state_transitions(demo, str(execution["executionArn"])) if execution else {}
+    alarm_changes = _alarm_transitions(demo, f"sluice-{REALTIME}-v2-")
+    error_rates = _error_rates(demo, REALTIME, ["v2", "v1"], watch.began_at, until)
     demo.say(f"SageMaker: DescribeEndpoint {REALTIME} → {' · '.join(str(v) for v in final)}")
     demo.say(f"Application Auto Scaling: {_shown(_shown_scaling(scaling))}")
     demo.say(f"SageMaker: {_shown_sagemaker(demo, REALTIME)}")
     demo.say(f"Step Functions: execution {execution.get('status', '—')}; {_shown_transitions(transitions)}")
     demo.say(f"decision log: {' → '.join(_events(log))}")
+    demo.say(
+        f"CloudWatch: state changes of v2's alarms while it rolled out: "
+        f"{_shown([f'{t.alarm} {t.previous} → {t.state}' for t in alarm_changes])}"
+    )
 
     shares = watch.shares()
     checks.equal("rollouts after deploy.json alone", len(before), 0)
@@ -1233,6 +1506,17 @@ def canary_v2(demo: Demo, checks: Checks) -> None:
         f"{len(events)} entries, " + ("in order" if _in_order(events, expected_log) else " → ".join(events)),
         _in_order(events, expected_log) and times == sorted(times),
     )
+    served = totals.get("v2", {}).get("invocations", 0)
+    checks.that(
+        f"v2 baked under {SIMULATION_LABEL}",
+        "invocations on v2 and on v1, in CloudWatch too",
+        f"v2 {served}, v1 {totals.get('v1', {}).get('invocations', 0)} invocations; "
+        f"GetMetricData periods v2 {len(error_rates['v2'])}, v1 {len(error_rates['v1'])}",
+        served > 0 and totals.get("v1", {}).get("invocations", 0) > 0 and bool(error_rates["v2"]),
+    )
+    checks.equal(
+        "v2's alarms in ALARM (EventBridge)", [t.alarm for t in alarm_changes if t.state == "ALARM"], []
+    )
     checks.equal("execution status", execution.get("status"), "SUCCEEDED")
     checks.equal("notified rollout states (SNS)", _rollout_statuses(demo, rollout_id, seen), list(V2_STATES))
     checks.facts.update(
@@ -1244,55 +1528,126 @@ def canary_v2(demo: Demo, checks: Checks) -> None:
         autoscaling=scaling,
         events=events,
         state_transitions=transitions,
+        traffic=totals,
+        alarm_transitions=[(t.alarm, t.previous, t.state) for t in alarm_changes],
     )
     demo.facts["v2_state_transitions"] = transitions
+    promoted = _log_seconds(log, "promoted", watch.began_at)
+    demo.timelines.append(
+        _timeline(
+            demo,
+            watch,
+            rollout,
+            log,
+            error_rates=error_rates,
+            alarms=_alarm_periods(alarm_changes, watch.began_at, promoted),
+            timings={
+                label: seconds
+                for label, seconds in (
+                    ("upload → candidate added", _log_seconds(log, "candidate added", watch.began_at)),
+                    ("upload → first weights set", _log_seconds(log, "weights set", watch.began_at)),
+                    ("upload → promoted", promoted),
+                )
+                if seconds is not None
+            },
+            traffic=traffic.describe(),
+            notes=[
+                f"{SIMULATION_LABEL}: {_shown_totals(totals)}.",
+                "The candidate's alarms stayed quiet: no state change to ALARM.",
+            ],
+        )
+    )
+
+
+def _shown_totals(totals: Mapping[str, Mapping[str, int]]) -> str:
+    return "; ".join(f"{v} {t['invocations']} invocations, {t['errors']} errors" for v, t in totals.items())
+
+
+ROLLING = frozenset({"ROLLING_BACK", "ROLLED_BACK"})
+OTHER_ENDS = frozenset({"PROMOTED", "NEEDS_ATTENTION", "REFUSED"})
 
 
 def canary_v3_rolled_back(demo: Demo, checks: Checks) -> None:
-    """Step 10: v3 uploaded; its error alarm fires during step 2 → 100 % v2 at once, v3 removed."""
-    seen = len(demo.notifications)
-    watch = RolloutWatch(demo, REALTIME, "v3")
-    demo.upload(model_key(REALTIME, "v3"), demo_data.model_archive("realtime-v3"), "model v3")
-    baking = watch.until(lambda o: o.status == "BAKING" and o.step_index == 1, "bake of step 2 (25 %)")
+    """Step 10: v3 uploaded under SIMULATED traffic; once it bakes at 10 %, an error spike (8 %) on v3
+    → its error-rate alarm fires from the metric data during that bake → 100 % v2 at once, v3 removed."""
     alarm = alarm_name(REALTIME, "v3")
-    cloudwatch = demo.client("cloudwatch")
-    described = cloudwatch.describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
-    state_before = described[0]["StateValue"] if described else "missing"
-    line = Text("⚡ simulated alarm ", style="bold red")
-    line.append(f"(CloudWatch SetAlarmState on {alarm}, {state_before} → ALARM; ")
-    line.append("metric-driven alarms come with issue 6)", style="dim")
-    demo.console.print(line)
-    demo.console.print(Text(f"    “{SIMULATED_ALARM_REASON}”", style="dim"))
-
-    fired_at = time.monotonic()
-    cloudwatch.set_alarm_state(AlarmName=alarm, StateValue="ALARM", StateReason=SIMULATED_ALARM_REASON)
-    back = watch.until(
-        lambda o: o.percent("v2") == 100.0 and not o.percent("v3"), "v2 back at 100 %", interval=0.01
-    )
-    latency = back.seen_at - fired_at
-    note = Text(f"⏱  alarm → 100 % baseline in {latency:.2f} s", style="bold green")
-    note.append(" (SetAlarmState call → DescribeEndpoint shows v2 at 100 %)", style="dim")
-    demo.console.print(note)
-    ended, execution = _finish(demo, watch, "ROLLED_BACK")
+    seen = len(demo.notifications)
+    traffic = start_traffic(demo, V3_CALM_ERROR_RATES, seed=10)
+    spike: float | None = None
+    try:
+        watch = RolloutWatch(demo, REALTIME, "v3")
+        demo.upload(model_key(REALTIME, "v3"), demo_data.model_archive("realtime-v3"), "model v3")
+        baking = watch.until(
+            lambda o: o.status == "BAKING" or o.status in ROLLING | OTHER_ENDS, "v3 baking at step 1"
+        )
+        if baking.status == "BAKING":
+            traffic.set(error_rates=V3_ERROR_RATES)
+            spike = _next_simulated_second(traffic) - watch.began_at
+            line = Text(f"≈ {SIMULATION_LABEL}: error spike on v3, ", style="bold yellow")
+            line.append(
+                f"error rates {_shown(V3_ERROR_RATES)} from simulated second {traffic.simulated_seconds} on "
+                f"({spike:.2f} s after the upload)"
+            )
+            demo.console.print(line)
+        back = watch.until(
+            lambda o: (
+                o.status in OTHER_ENDS
+                or (o.status in ROLLING and o.percent("v2") == 100.0 and not o.percent("v3"))
+            ),
+            "v2 back at 100 %",
+            interval=0.02,
+        )
+        ended, execution = _finish(demo, watch, "ROLLED_BACK")
+        until = time.time()
+    finally:
+        traffic.stop()
+    totals = show_traffic_totals(demo, traffic)
     demo.settle()
-    demo.expected_notifications[ROLLOUT_STATE] += len(V3_STATES)
-    demo.facts["alarm_to_baseline_seconds"] = latency
+
+    transitions = _alarm_transitions(demo, alarm)
+    went = next((t for t in transitions if t.alarm == alarm and t.state == "ALARM"), None)
+    if went is not None:
+        line = Text(f"⚡ {ALARM_EVENT} ", style="bold red")
+        line.append(f"{alarm} {went.previous} → ALARM at {went.at:%H:%M:%S.%f}"[:-3])
+        line.append(f" ({went.at.timestamp() - watch.began_at:.2f} s after the upload; from metric data)")
+        demo.console.print(line)
+        demo.console.print(Text(f"    “{went.reason}”", style="dim"))
+    latency = back.at - went.at.timestamp() if went is not None and back.status in ROLLING else None
+    if latency is not None:
+        note = Text(f"⏱  alarm → 100 % baseline in {latency:.2f} s", style="bold green")
+        note.append(" (the alarm's state change → DescribeEndpoint shows v2 at 100 %)", style="dim")
+        demo.console.print(note)
+        demo.facts["alarm_to_baseline_seconds"] = latency
+    demo.console.print(
+        Text(
+            "    (a hand-set alarm rolls back the same way: aws cloudwatch set-alarm-state --alarm-name "
+            f"{alarm_name(REALTIME, '<version>')} --state-value ALARM --state-reason '…')",
+            style="dim",
+        )
+    )
 
     rollout = dict(ended.rollout)
     rollout_id = str(rollout.get("rollout_id", ""))
     log = demo.history(REALTIME, rollout_id) if rollout_id else []
+    events = _events(log)
+    steps_reached = events.count("weights set")
+    states = rolled_back_states(steps_reached)
+    demo.expected_notifications[ROLLOUT_STATE] += len(states)
+    demo.facts["v3_states"] = states
     show_history(demo, f"sluice history {REALTIME} (rollout {rollout_id}, from its decision log)", log)
-    final = _variants(demo.client("sagemaker").describe_endpoint(EndpointName=REALTIME), "v2")
+    final = _variants(demo.client("sagemaker").describe_endpoint(EndpointName=REALTIME), "v3")
     scaling = _scaling(demo, REALTIME)
     models = [
         str(m["ModelName"])
         for m in demo.client("sagemaker").list_models()["Models"]
         if str(m["ModelName"]).startswith(f"{REALTIME}-v3")
     ]
+    cloudwatch = demo.client("cloudwatch")
     alarms_left = [
         str(a["AlarmName"])
         for a in cloudwatch.describe_alarms(AlarmNamePrefix=f"sluice-{REALTIME}-v3")["MetricAlarms"]
     ]
+    error_rates = _error_rates(demo, REALTIME, ["v3", "v2"], watch.began_at, until)
     demo.say(f"SageMaker: DescribeEndpoint {REALTIME} → {' · '.join(str(v) for v in final)}")
     demo.say(
         f"SageMaker: models of v3 left: {_shown(models)}; "
@@ -1302,52 +1657,122 @@ def canary_v3_rolled_back(demo: Demo, checks: Checks) -> None:
     demo.say(f"SageMaker: {_shown_sagemaker(demo, REALTIME)}")
     demo.say(f"Step Functions: execution {execution.get('status', '—')} (the RolledBack state is a Fail)")
 
-    events = _events(log)
     fired = [entry for entry in log if entry.get("event") == "alarm fired"]
     fired_entry = fired[0] if fired else {}
+    before_alarm = events[: events.index("alarm fired")] if "alarm fired" in events else events
+    last_weights = [
+        e.get("weights") or {} for e in log[: len(before_alarm)] if e.get("event") == "weights set"
+    ]
+    at_alarm = float((last_weights[-1] if last_weights else {}).get("v3", 0) or 0)
+    phase = [e for e in before_alarm if e in {"weights set", "baking", "bake passed"}]
+    shares = watch.shares()
     checks.that(
-        "baking at step 2 when the alarm fired",
-        "BAKING step 2, v3 25 %",
-        f"{baking.status} step {baking.step_index + 1}, v3 {_percent(baking.percent('v3') or 0)} %",
-        baking.status == "BAKING" and baking.step_index == 1 and baking.percent("v3") == 25.0,
+        "when v3's alarm fired",
+        "during the bake of step 1 or 2 (v3 10 or 25 %), never 50 %",
+        f"{phase[-1] if phase else '—'}, step {len(last_weights)}, v3 {_percent(at_alarm)} %; "
+        f"v3 observed {_shown([_percent(p) for p in shares])} %",
+        bool(phase)
+        and phase[-1] == "baking"
+        and at_alarm in (10.0, 25.0)
+        and bool(shares)
+        and max(shares) <= 25.0,
     )
-    checks.that("alarm → 100 % baseline", "measured (seconds)", f"{latency:.2f} s", latency > 0)
+    reason_value = _breaching_value(went.reason) if went else None
+    checks.that(
+        "alarm from metric data (EventBridge event)",
+        f"{alarm} OK → ALARM, “Threshold Crossed: … datapoints [> 0.01 …] … threshold (0.01)”",
+        f"{went.alarm} {went.previous} → {went.state}, “{went.reason}”" if went else "no ALARM event",
+        went is not None
+        and went.previous == "OK"
+        and reason_value is not None
+        and reason_value > ERROR_RATE_THRESHOLD
+        and f"was greater than the threshold ({ERROR_RATE_THRESHOLD})" in went.reason
+        and went.reason != SIMULATED_ALARM_REASON,
+    )
+    checks.that(
+        "alarm → 100 % baseline",
+        "measured (seconds)",
+        "—" if latency is None else f"{latency:.2f} s",
+        latency is not None and latency > 0,
+    )
     checks.equal("rollout status", rollout.get("status"), "ROLLED_BACK")
     checks.equal("alarm in the rollout record", rollout.get("alarm"), alarm)
     reason = str(rollout.get("reason", ""))
     checks.that(
         "reason in the rollout record",
-        f"… {SIMULATED_ALARM_REASON}",
+        "… the evaluator's reason (as in the event)",
         reason,
-        SIMULATED_ALARM_REASON in reason,
+        went is not None and went.reason in reason,
     )
     checks.that(
         "alarm fired (decision log)",
-        f"{alarm}: … {SIMULATED_ALARM_REASON}",
+        f"{alarm}: … the evaluator's reason",
         f"{fired_entry.get('alarm', '—')}: {fired_entry.get('reason', '—')}",
-        fired_entry.get("alarm") == alarm and SIMULATED_ALARM_REASON in str(fired_entry.get("reason", "")),
+        fired_entry.get("alarm") == alarm
+        and went is not None
+        and went.reason in str(fired_entry.get("reason", "")),
     )
-    expected_log = ["weights set", "bake passed", "weights set", "alarm fired", "rolling back", "rolled back"]
+    expected_log = ["weights set", "alarm fired", "rolling back", "rolled back"]
     checks.that(
         "decision log in order",
-        " → ".join(expected_log) + ", step 2 never passed its bake",
+        " → ".join(expected_log) + ", at most one bake passed, no promotion",
         " → ".join(events),
-        _in_order(events, expected_log) and events.count("bake passed") == 1,
+        _in_order(events, expected_log) and events.count("bake passed") <= 1 and "promoting" not in events,
+    )
+    checks.that(
+        f"v3 served {SIMULATION_LABEL}, with errors",
+        "v3 errors > 0; v2 served too",
+        _shown_totals(totals),
+        totals.get("v3", {}).get("errors", 0) > 0 and totals.get("v2", {}).get("invocations", 0) > 0,
     )
     checks.equal("final variants", [str(v) for v in final], [f"v2 100 % ({REALTIME_INSTANCES} instances)"])
     checks.equal("v3 models and alarms left", [*models, *alarms_left], [])
     checks.equal("autoscaling", _shown_scaling(scaling), [f"v2: min 2 max 6 target {AUTOSCALING_TARGET:.0f}"])
-    checks.equal("notified rollout states (SNS)", _rollout_statuses(demo, rollout_id, seen), list(V3_STATES))
+    checks.equal("notified rollout states (SNS)", _rollout_statuses(demo, rollout_id, seen), list(states))
     checks.facts.update(
         status=rollout.get("status"),
         rollout_id=rollout_id,
         alarm=rollout.get("alarm"),
         reason=reason,
         alarm_fired=dict(fired_entry),
-        shares=watch.shares(),
+        alarm_event=None
+        if went is None
+        else {"alarm": went.alarm, "previous": went.previous, "state": went.state, "reason": went.reason},
+        share_at_alarm=at_alarm,
+        phase_at_alarm=phase[-1] if phase else None,
+        spike_seconds=spike,
+        shares=shares,
         final_variants=[(v.name, v.percent, v.instances) for v in final],
         events=events,
+        traffic=totals,
         alarm_to_baseline_seconds=latency,
+    )
+    rolled_back = _log_seconds(log, "rolled back", watch.began_at)
+    timings = {
+        "upload → first weights set": _log_seconds(log, "weights set", watch.began_at),
+        "upload → alarm in ALARM (event)": None if went is None else went.at.timestamp() - watch.began_at,
+        "upload → alarm fired (decision log)": _log_seconds(log, "alarm fired", watch.began_at),
+        "upload → v2 at 100 % (DescribeEndpoint)": back.seconds if latency is not None else None,
+        "alarm → 100 % baseline": latency,
+        "upload → rolled back": rolled_back,
+    }
+    demo.timelines.append(
+        _timeline(
+            demo,
+            watch,
+            rollout,
+            log,
+            error_rates=error_rates,
+            alarms=_alarm_periods(transitions, watch.began_at, rolled_back),
+            timings={label: seconds for label, seconds in timings.items() if seconds is not None},
+            traffic=traffic.describe(),
+            annotations=[] if spike is None else [(spike, "SIMULATED error spike on v3")],
+            notes=[
+                f"{SIMULATION_LABEL}: error rates {_shown(V3_CALM_ERROR_RATES)} until v3 baked at 10 %, "
+                f"then {_shown(V3_ERROR_RATES)} (from {spike or 0:.2f} s); {_shown_totals(totals)}.",
+                f"The alarm went to ALARM from metric data: “{went.reason}”" if went else "No ALARM event.",
+            ],
+        )
     )
 
 
@@ -1372,7 +1797,7 @@ def show_history(demo: Demo, title: str, log: Sequence[Mapping[str, Any]]) -> No
 def count_all_notifications(demo: Demo, checks: Checks) -> None:
     """Step 11: the whole story's notifications, the rollouts' by status; the FailureQueue empty."""
     count_notifications(demo, checks)
-    expected = Counter([*V2_STATES, *V3_STATES])
+    expected = Counter([*V2_STATES, *demo.facts.get("v3_states", V3_STATES)])
     counts = {
         channel: Counter(
             n.status for n in demo.notifications if n.channel == channel and n.detail_type == ROLLOUT_STATE
@@ -1423,12 +1848,14 @@ STORY: tuple[StoryStep, ...] = (
     StoryStep("8 notifications", "Step 8 · what the subscribers received", count_notifications),
     StoryStep(
         "9 canary v2",
-        f"Step 9 · a real-time endpoint at v1, then upload {model_key(REALTIME, 'v2')} (canary rollout)",
+        f"Step 9 · a real-time endpoint at v1, then upload {model_key(REALTIME, 'v2')} "
+        f"(canary rollout, healthy {SIMULATION_LABEL})",
         canary_v2,
     ),
     StoryStep(
         "10 canary v3 rolled back",
-        f"Step 10 · upload {model_key(REALTIME, 'v3')}; its error alarm fires during step 2",
+        f"Step 10 · upload {model_key(REALTIME, 'v3')}, {SIMULATION_LABEL}, an error spike on v3: "
+        "its alarm fires from the data",
         canary_v3_rolled_back,
     ),
     StoryStep(
@@ -1494,12 +1921,15 @@ def run_demo(
     sandbox: Sandbox | None = None,
     steps: Sequence[StoryStep] = STORY,
     handler_logs: bool = False,
+    report_dir: str | Path | None = REPORT_DIRECTORY,
 ) -> DemoReport:
     """Run the story on `sandbox` (by default a fresh `Sandbox()`, stopped at the end) and print it,
-    then its summary. `handler_logs` keeps the handlers' INFO logs and metric lines on stdout."""
+    then write the report under `report_dir` (relative: to the current directory; None: no report),
+    then the summary. `handler_logs` keeps the handlers' INFO logs and metric lines on stdout."""
     console = console or Console()
     report = DemoReport()
     began = time.monotonic()
+    timelines: list[RolloutTimeline] = []
     with ExitStack() as stack:
         stack.enter_context(_quiet_handlers(not handler_logs))
         if sandbox is None:
@@ -1516,10 +1946,55 @@ def run_demo(
         report.steps = run_story(demo, steps)
         report.notifications = list(demo.notifications)
         report.facts = dict(demo.facts)
+        timelines = list(demo.timelines)
         console.print("[dim]stopping the sandbox …[/dim]")
+    if report_dir is not None:
+        write_demo_report(console, report, timelines, Path(report_dir), time.monotonic() - began)
     report.wall_seconds = time.monotonic() - began
     print_summary(console, report)
     return report
+
+
+def write_demo_report(
+    console: Console,
+    report: DemoReport,
+    timelines: Sequence[RolloutTimeline],
+    directory: Path,
+    story_seconds: float,
+) -> None:
+    """report.md and a PNG per rollout; their paths (or what went wrong) in `report.facts`."""
+    passed = sum(step.ok for step in report.steps)
+    preamble = [
+        f"What `make demo` observed on the local sandbox (moto in-process, driven through AWS APIs only): "
+        f"{passed}/{len(report.steps)} steps as expected, {story_seconds:.1f} s of wall time "
+        "from the sandbox's start to its stop.",
+        "",
+        f"The endpoint's traffic and its CloudWatch metrics are simulated (**{SIMULATION_LABEL}**, "
+        "`sluice_cli.sandbox.traffic`): "
+        f"{TRAFFIC_RPS} invocations per simulated second split by the endpoint's live weights, "
+        f"error rates v2 rollout {_shown(V2_ERROR_RATES)}; v3 rollout {_shown(V3_CALM_ERROR_RATES)}, "
+        f"then a spike {_shown(V3_ERROR_RATES)} once v3 baked at 10 %. "
+        f"Step Functions time and alarm periods are compressed {TIMES}{1 / TIME_SCALE:.0f} "
+        f"(a {demo_data.BAKE_SECONDS} s bake lasts {demo_data.BAKE_SECONDS * TIME_SCALE:g} s, "
+        f"a 60 s alarm period {60 * TIME_SCALE:g} s); the times below are wall-clock seconds.",
+    ]
+    latency = report.facts.get("alarm_to_baseline_seconds")
+    if isinstance(latency, int | float):
+        preamble += [
+            "",
+            f"v3's error-rate alarm fired from that metric data; alarm → 100 % baseline in "
+            f"**{latency:.2f} s** (the alarm's state change, from its EventBridge event, until "
+            "DescribeEndpoint showed v2 at 100 %).",
+        ]
+    try:
+        files = write_report(
+            timelines, directory, title="Sluice sandbox: the demo's rollouts", preamble=preamble
+        )
+    except Exception as error:
+        console.print_exception(max_frames=4)
+        report.facts["report_error"] = f"{type(error).__name__}: {error}"
+        return
+    report.facts["report"] = {"markdown": str(files.markdown), "plots": [str(p) for p in files.plots]}
 
 
 def print_summary(console: Console, report: DemoReport) -> None:
@@ -1563,11 +2038,20 @@ def print_summary(console: Console, report: DemoReport) -> None:
         console.print(
             Text(f"canary rollback: alarm → 100 % baseline in {latency:.2f} s", style="bold")
             + Text(
-                " (CloudWatch SetAlarmState → EventBridge → AlarmState function → SendTaskFailure → "
-                "rollback, until DescribeEndpoint showed it; local emulator)",
+                f" (alarm from {SIMULATION_LABEL} metric data → its EventBridge event → AlarmState "
+                "function → SendTaskFailure → rollback, until DescribeEndpoint showed it; local emulator)",
                 style="dim",
             )
         )
+    files = report.facts.get("report")
+    if isinstance(files, Mapping):
+        console.print(
+            Text("report: ", style="bold")
+            + Text(str(files.get("markdown")), style="bold cyan")
+            + Text(f" (plots: {', '.join(str(p) for p in files.get('plots', []))})")
+        )
+    if report.facts.get("report_error"):
+        console.print(Text(f"report not written: {report.facts['report_error']}", style="bold red"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1577,9 +2061,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--handler-logs", action="store_true", help="also show the handlers' Powertools logs and metrics"
     )
+    parser.add_argument(
+        "--report-dir",
+        default=REPORT_DIRECTORY,
+        help=f"where report.md and the rollouts' plots go (default: ./{REPORT_DIRECTORY})",
+    )
     args = parser.parse_args(argv)
-    report = run_demo(Console(), handler_logs=args.handler_logs)
-    return 0 if report.ok else 1
+    report = run_demo(Console(), handler_logs=args.handler_logs, report_dir=args.report_dir)
+    return 0 if report.ok and not report.facts.get("report_error") else 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,501 @@
+"""The demo's report: `sandbox-report/report.md` and one PNG per rollout (matplotlib, Agg backend).
+
+    files = write_report([timeline_v2, timeline_v3], "sandbox-report", preamble=["…"])
+    files.markdown, files.plots      # sandbox-report/report.md, (…/rollout-<endpoint>-<version>.png, …)
+
+A `RolloutTimeline` is what a user could gather about one rollout through the AWS APIs: the time of the
+upload, the rollout record's status and reason, its decision log (as `sluice history` reads it), the
+endpoint's weights as DescribeEndpoint showed them while polled, the periods its alarms were in ALARM
+(from the "CloudWatch Alarm State Change" events), and per-variant error rates read back from CloudWatch
+(GetMetricData, Sum of Invocation5XXErrors over Sum of Invocations per bucket). Nothing here talks to
+AWS: the timeline is plain data, so a report can be rendered from a synthetic one (tests) as well.
+
+Each plot (1200 x 700 px): a strip of numbered decision markers (their key on the right, the full
+text in report.md's table), the variants' traffic weights as step lines, and the error rates with
+the alarm threshold under them; alarm periods shaded across all three. x is seconds since the upload.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DIRECTORY = "sandbox-report"
+FIGURE_INCHES = (12.0, 7.0)
+FIGURE_DPI = 100  # 1200 x 700 px
+PALETTE = ("#7f7f7f", "#1f77b4", "#ff7f0e", "#8c564b", "#17becf", "#e377c2", "#bcbd22", "#2ca02c")
+ALARM_COLOR = "#d62728"
+ANNOTATION_COLOR = "#9467bd"
+MARKER_ROWS = 4
+KEY_LABEL_CHARS = 36
+TIMES = "\u00d7"  # the multiplication sign
+ENDINGS = {"promoted", "rolled back", "needs attention", "refused"}
+
+
+# --------------------------------------------------------------------------------------------------
+# The data
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class WeightSample:
+    """The endpoint's variants as DescribeEndpoint showed them: variant → share of the traffic (%)."""
+
+    seconds: float  # since the upload
+    weights: Mapping[str, float]
+
+
+@dataclasses.dataclass(frozen=True)
+class AlarmPeriod:
+    """An alarm in ALARM from `start` until `end` (None: until the end of the plot)."""
+
+    alarm: str
+    start: float  # seconds since the upload
+    end: float | None
+    reason: str = ""
+    ended_by: str = ""  # "rolled back", "OK", …
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorRateBucket:
+    """One GetMetricData period of one variant: Sum of Invocations and of Invocation5XXErrors."""
+
+    start: float  # seconds since the upload
+    seconds: float  # the period
+    invocations: float
+    errors: float
+
+    @property
+    def rate(self) -> float | None:
+        return self.errors / self.invocations if self.invocations else None
+
+
+@dataclasses.dataclass
+class RolloutTimeline:
+    endpoint: str
+    version: str
+    uploaded_at: dt.datetime  # UTC: x = 0 of the plot
+    status: str
+    reason: str = ""
+    rollout_id: str = ""
+    decisions: Sequence[Mapping[str, Any]] = ()  # the decision log, oldest first ("at", "event", "reason")
+    samples: Sequence[WeightSample] = ()
+    alarms: Sequence[AlarmPeriod] = ()
+    error_rates: Mapping[str, Sequence[ErrorRateBucket]] = dataclasses.field(default_factory=dict)
+    error_threshold: float | None = None  # the candidate's error-rate alarm threshold (a fraction)
+    timings: Mapping[str, float] = dataclasses.field(default_factory=dict)  # label → seconds
+    traffic: str = ""  # what generated the metrics (e.g. the SIMULATED traffic's description)
+    time_scale: float = 1.0  # Step Functions time compression (wall seconds per declared second)
+    notes: Sequence[str] = ()
+    annotations: Sequence[tuple[float, str]] = ()  # (seconds, label): other moments (e.g. a traffic change)
+
+    @property
+    def name(self) -> str:
+        return f"rollout-{self.endpoint}-{self.version}"
+
+    def seconds(self, at: Any) -> float | None:
+        """An ISO timestamp (or datetime) as seconds since the upload."""
+        moment = at if isinstance(at, dt.datetime) else _parse_time(at)
+        if moment is None:
+            return None
+        return (_utc(moment) - _utc(self.uploaded_at)).total_seconds()
+
+    def variants(self) -> list[str]:
+        """Every variant seen, the candidate first, then by name."""
+        names = {v for s in self.samples for v in s.weights} | set(self.error_rates)
+        for entry in self.decisions:
+            weights = entry.get("weights")
+            if isinstance(weights, Mapping):
+                names |= {str(v) for v in weights}
+        return sorted(names, key=lambda v: (v != self.version, v))
+
+    def end_seconds(self) -> float:
+        """The right edge of the plot: the last thing known, plus a little."""
+        known = [s.seconds for s in self.samples]
+        known += [t for t in (self.seconds(e.get("at")) for e in self.decisions) if t is not None]
+        known += [b.start + b.seconds for buckets in self.error_rates.values() for b in buckets]
+        known += [a.end if a.end is not None else a.start for a in self.alarms]
+        return max(known, default=1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportFiles:
+    markdown: Path
+    plots: tuple[Path, ...]
+
+
+def _parse_time(text: Any) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
+
+
+def colors_for(timelines: Sequence[RolloutTimeline]) -> dict[str, str]:
+    """One colour per variant name across every plot of the report (v2 is the same blue in each)."""
+    names = sorted({v for t in timelines for v in t.variants()})
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+# --------------------------------------------------------------------------------------------------
+# Decisions: short labels for the plot's key
+# --------------------------------------------------------------------------------------------------
+def _shares(weights: Mapping[str, Any], first: str) -> str:
+    ordered = sorted(weights, key=lambda v: (v != first, v))
+    return " · ".join(f"{v} {_number(weights[v])} %" for v in ordered)
+
+
+def _number(value: Any) -> str:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return f"{number:.0f}" if number == round(number) else f"{number:.1f}"
+
+
+def short_label(entry: Mapping[str, Any], version: str) -> str:
+    """A decision in a few words: the event, and its weights or alarm when it has them."""
+    event = str(entry.get("event", "?"))
+    weights = entry.get("weights")
+    if isinstance(weights, Mapping) and weights and event in {"weights set", "rolling back", "rolled back"}:
+        label = f"{'weights' if event == 'weights set' else event}: {_shares(weights, version)}"
+    elif entry.get("alarm") and event == "alarm fired":
+        alarm = str(entry["alarm"])
+        mine = alarm.find(f"-{version}-")  # sluice-<endpoint>-<version>-errors: from the version on
+        alarm = alarm[mine + 1 :] if mine >= 0 else alarm
+        room = KEY_LABEL_CHARS - len(event) - 2
+        label = f"{event}: {alarm if len(alarm) <= room else '…' + alarm[-(room - 1) :]}"
+    else:
+        label = event
+    return label if len(label) <= KEY_LABEL_CHARS else label[: KEY_LABEL_CHARS - 1] + "…"
+
+
+def _role(variant: str, version: str) -> str:
+    return f"{variant} (candidate)" if variant == version else f"{variant} (baseline)"
+
+
+def _decision_color(event: str) -> str:
+    if event == "alarm fired" or event.startswith("rolling back"):
+        return ALARM_COLOR
+    if event in ENDINGS:
+        return "#2ca02c" if event == "promoted" else "#000000"
+    return "#555555"
+
+
+def marker_rows(times: Sequence[float], min_gap: float, rows: int = MARKER_ROWS) -> list[int]:
+    """A row for each marker (times in order) so that two markers of one row are `min_gap` apart when
+    possible: the lowest free row, else the row whose last marker is oldest."""
+    last: list[float | None] = [None] * rows
+    chosen = []
+    for t in times:
+        free = [r for r in range(rows) if last[r] is None or t - (last[r] or 0.0) >= min_gap]
+        row = free[0] if free else min(range(rows), key=lambda r: last[r] or 0.0)
+        last[row] = t
+        chosen.append(row)
+    return chosen
+
+
+# --------------------------------------------------------------------------------------------------
+# The plot
+# --------------------------------------------------------------------------------------------------
+def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str, str] | None = None) -> Path:
+    """The rollout's PNG at `path` (1200 x 700 px)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    from matplotlib import pyplot as plt
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    path = Path(path)
+    colors = dict(colors or colors_for([timeline]))
+    variants = timeline.variants()
+    for name in variants:
+        colors.setdefault(name, PALETTE[len(colors) % len(PALETTE)])
+    end = timeline.end_seconds()
+    right = end * 1.03 + 0.2
+    left = -right * 0.015
+
+    fig = plt.figure(figsize=FIGURE_INCHES, dpi=FIGURE_DPI)
+    grid = fig.add_gridspec(
+        3,
+        2,
+        width_ratios=(2.6, 1.0),
+        height_ratios=(0.72, 2.5, 1.45),
+        left=0.065,
+        right=0.985,
+        top=0.875,
+        bottom=0.085,
+        hspace=0.09,
+        wspace=0.05,
+    )
+    strip = fig.add_subplot(grid[0, 0])
+    weights_ax = fig.add_subplot(grid[1, 0], sharex=strip)
+    errors_ax = fig.add_subplot(grid[2, 0], sharex=strip)
+    side = fig.add_subplot(grid[:, 1])
+    side.axis("off")
+
+    fig.suptitle(
+        f"{timeline.endpoint} · {timeline.version}: {timeline.status or '—'}", fontsize=15, weight="bold"
+    )
+    subtitle = "traffic weights from DescribeEndpoint, decisions from the decision log"
+    if timeline.traffic:
+        subtitle += ", metrics from SIMULATED traffic"
+    if timeline.time_scale and timeline.time_scale != 1:
+        subtitle += f" · time compressed {TIMES}{1 / timeline.time_scale:.0f}"
+    fig.text(0.5, 0.915, subtitle, ha="center", fontsize=10.5, color="#333333")
+
+    # Other moments (a change of the simulated traffic): a dashed line through the two panels.
+    for seconds, _ in timeline.annotations:
+        for ax in (weights_ax, errors_ax):
+            ax.axvline(seconds, color=ANNOTATION_COLOR, lw=1.3, ls="--")
+
+    # Alarm periods, shaded across the three panels.
+    for period in timeline.alarms:
+        stop = period.end if period.end is not None else right
+        for ax in (strip, weights_ax, errors_ax):
+            ax.axvspan(period.start, stop, color=ALARM_COLOR, alpha=0.13, lw=0)
+
+    # Decisions: a numbered marker each on the strip, a faint line down through the panels.
+    decisions = [
+        (t, entry)
+        for t, entry in ((timeline.seconds(e.get("at")), e) for e in timeline.decisions)
+        if t is not None
+    ]
+    axis_pixels = FIGURE_INCHES[0] * FIGURE_DPI * (0.985 - 0.065) * 2.6 / 3.6
+    min_gap = 36 * (right - left) / axis_pixels  # ~36 px between two numbers of a row
+    rows = marker_rows([t for t, _ in decisions], min_gap)
+    for number, ((t, entry), row) in enumerate(zip(decisions, rows, strict=True), start=1):
+        color = _decision_color(str(entry.get("event", "")))
+        y = MARKER_ROWS - 0.5 - row
+        strip.plot([t, t], [0, y - 0.32], color=color, lw=0.8, alpha=0.6)
+        strip.text(
+            t,
+            y,
+            str(number),
+            ha="center",
+            va="center",
+            fontsize=8.5,
+            color="white",
+            weight="bold",
+            bbox={"boxstyle": "round,pad=0.22", "fc": color, "ec": "none"},
+        )
+        for ax in (weights_ax, errors_ax):
+            ax.axvline(t, color=color, lw=0.7, ls=":", alpha=0.55 if color != "#555555" else 0.35)
+    strip.set_ylim(0, MARKER_ROWS)
+    strip.set_yticks([])
+    strip.set_ylabel("decisions", fontsize=9, rotation=0, ha="right", va="center")
+    strip.tick_params(axis="x", labelbottom=False)
+    for spine in ("top", "right", "left"):
+        strip.spines[spine].set_visible(False)
+
+    # Traffic weights: one step line per variant, from the polled samples (a dot where polled).
+    samples = sorted(timeline.samples, key=lambda s: s.seconds)
+    for name in variants:
+        xs: list[float] = []
+        ys: list[float] = []
+        for sample in samples:
+            value = sample.weights.get(name)
+            xs.append(sample.seconds)
+            ys.append(float("nan") if value is None else float(value))
+        if not xs or all(y != y for y in ys):
+            continue
+        xs.append(end)
+        ys.append(ys[-1])
+        weights_ax.step(xs, ys, where="post", color=colors[name], lw=2.4)
+        weights_ax.plot(xs[:-1], ys[:-1], "o", color=colors[name], ms=3.5)
+    weights_ax.set_ylim(-4, 108)
+    weights_ax.set_yticks([0, 10, 25, 50, 75, 90, 100])
+    weights_ax.set_ylabel("traffic weight (%)", fontsize=10.5)
+    weights_ax.grid(axis="y", color="#dddddd", lw=0.6)
+    weights_ax.tick_params(axis="x", labelbottom=False)
+
+    # Error rates, per variant and GetMetricData period; the alarm's threshold.
+    top = 0.0
+    for name in variants:
+        buckets = sorted(timeline.error_rates.get(name, ()), key=lambda b: b.start)
+        for bucket in buckets:
+            rate = bucket.rate
+            if rate is None:
+                continue
+            percent = 100.0 * rate
+            top = max(top, percent)
+            errors_ax.hlines(percent, bucket.start, bucket.start + bucket.seconds, color=colors[name], lw=2.4)
+        points = [(b.start + b.seconds / 2, 100.0 * b.rate) for b in buckets if b.rate is not None]
+        if points:
+            errors_ax.plot(*zip(*points, strict=True), "o", color=colors[name], ms=3.5)
+    threshold = timeline.error_threshold
+    if threshold is not None:
+        errors_ax.axhline(100 * threshold, color=ALARM_COLOR, ls="--", lw=1.2)
+        top = max(top, 100 * threshold * 2)
+    errors_ax.set_ylim(-max(top * 1.2, 1.0) * 0.04, max(top * 1.2, 1.0))  # a line at 0 % stays visible
+    errors_ax.set_ylabel("error rate (%)", fontsize=10.5)
+    errors_ax.set_xlabel("seconds since upload", fontsize=10.5)
+    errors_ax.grid(axis="y", color="#dddddd", lw=0.6)
+    if not timeline.error_rates:
+        errors_ax.text(0.5, 0.5, "no metrics", transform=errors_ax.transAxes, ha="center", color="#777777")
+    errors_ax.set_xlim(left, right)
+
+    # The side: what the lines are, then the decisions' key.
+    bucket_seconds = next((b.seconds for bs in timeline.error_rates.values() for b in bs), None)
+    handles: list[Any] = [
+        Line2D([], [], color=colors[name], lw=2.4, marker="o", ms=3.5, label=_role(name, timeline.version))
+        for name in variants
+    ]
+    if threshold is not None:
+        handles.append(
+            Line2D([], [], color=ALARM_COLOR, ls="--", lw=1.2, label=f"alarm threshold {100 * threshold:g} %")
+        )
+    if timeline.alarms:
+        handles.append(Patch(color=ALARM_COLOR, alpha=0.25, label="alarm in ALARM"))
+    handles += [
+        Line2D([], [], color=ANNOTATION_COLOR, lw=1.3, ls="--", label=f"{label}\nfrom {seconds:.2f} s")
+        for seconds, label in timeline.annotations
+    ]
+    per = f"{bucket_seconds:g} s" if bucket_seconds else "period"
+    if bucket_seconds and timeline.time_scale and timeline.time_scale != 1:
+        per += f" = {bucket_seconds / timeline.time_scale:g} s simulated"
+    legend_title = f"variants (weights; error rate\nper {per})"
+    options: dict[str, Any] = {
+        "loc": "upper left",
+        "bbox_to_anchor": (0.02, 1.0),
+        "fontsize": 9.5,
+        "frameon": False,
+        "title": legend_title + ("" if timeline.alarms else "\nno alarm fired"),
+        "title_fontsize": 9.5,
+        "alignment": "left",
+    }
+    legend = side.legend(handles=handles, **options)
+    fig.canvas.draw()
+    box = legend.get_window_extent().transformed(side.transAxes.inverted())
+    lines = [
+        f"{number:>2} {t:5.2f} s  {short_label(entry, timeline.version)}"
+        for number, (t, entry) in enumerate(decisions, start=1)
+    ]
+    key_top = box.y0 - 0.03
+    side.text(0.04, key_top, "decisions (s since upload)", fontsize=9.5, va="top", transform=side.transAxes)
+    line_height = min(0.032, (key_top - 0.05) / max(len(lines), 1))
+    for i, (line, (_, entry)) in enumerate(zip(lines, decisions, strict=True)):
+        side.text(
+            0.04,
+            key_top - 0.045 - i * line_height,
+            line,
+            fontsize=8.3 if line_height >= 0.028 else 7.4,
+            family="monospace",
+            va="top",
+            color=_decision_color(str(entry.get("event", ""))),
+            transform=side.transAxes,
+        )
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=FIGURE_DPI)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# The markdown
+# --------------------------------------------------------------------------------------------------
+def _cell(value: Any) -> str:
+    text = "—" if value is None or value == "" else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _clock(at: Any) -> str:
+    moment = _parse_time(at)
+    return _utc(moment).strftime("%H:%M:%S.%f")[:-3] if moment else str(at)
+
+
+def rollout_section(timeline: RolloutTimeline, plot: str) -> list[str]:
+    """A rollout's summary, its plot and its decision log as markdown lines."""
+    ended = next(
+        (
+            timeline.seconds(e.get("at"))
+            for e in reversed(timeline.decisions)
+            if str(e.get("event")) in ENDINGS
+        ),
+        None,
+    )
+    rows = [
+        ("endpoint", timeline.endpoint),
+        ("version", timeline.version),
+        ("rollout", timeline.rollout_id),
+        ("status", f"**{timeline.status}**"),
+        ("reason", timeline.reason),
+        ("uploaded", _utc(timeline.uploaded_at).isoformat(timespec="milliseconds")),
+    ]
+    if ended is not None:
+        rows.append(("upload → end of the rollout", f"{ended:.2f} s"))
+    rows += [(label, f"{value:.2f} s") for label, value in timeline.timings.items()]
+    rows += [(label, f"{seconds:.2f} s after the upload") for seconds, label in timeline.annotations]
+    for period in timeline.alarms:
+        span = f"{period.start:.2f} s → " + (f"{period.end:.2f} s" if period.end is not None else "end")
+        rows.append((f"alarm {period.alarm} in ALARM", f"{span} ({period.ended_by or 'still in ALARM'})"))
+    if timeline.traffic:
+        rows.append(("traffic", timeline.traffic))
+    if timeline.time_scale and timeline.time_scale != 1:
+        rows.append(
+            (
+                "time",
+                f"Step Functions time compressed {TIMES}{1 / timeline.time_scale:.0f} "
+                "(the decision log's times are wall-clock)",
+            )
+        )
+    lines = [f"## {timeline.endpoint} {timeline.version}: {timeline.status}", ""]
+    lines += ["| | |", "|---|---|"]
+    lines += [f"| {_cell(k)} | {_cell(v)} |" for k, v in rows]
+    lines += [""]
+    lines += [f"- {note}" for note in timeline.notes]
+    if timeline.notes:
+        lines.append("")
+    lines += [f"![{timeline.endpoint} {timeline.version}: weights and decisions over time]({plot})", ""]
+    lines += [f"### Decision log ({len(timeline.decisions)} entries)", ""]
+    lines += ["| # | time (UTC) | s since upload | event | reason |", "|---:|---|---:|---|---|"]
+    for number, entry in enumerate(timeline.decisions, start=1):
+        seconds = timeline.seconds(entry.get("at"))
+        shown = "—" if seconds is None else f"{seconds:.2f}"
+        reason = entry.get("reason", "")
+        weights = entry.get("weights")
+        if isinstance(weights, Mapping) and weights:
+            reason = f"{reason} (weights {_shares(weights, timeline.version)})".strip()
+        cells = [str(number), _clock(entry.get("at")), shown, _cell(entry.get("event")), _cell(reason)]
+        lines.append(f"| {' | '.join(cells)} |")
+    lines.append("")
+    return lines
+
+
+def write_report(
+    timelines: Sequence[RolloutTimeline],
+    directory: str | Path = DEFAULT_DIRECTORY,
+    *,
+    title: str = "Sluice sandbox report",
+    preamble: Sequence[str] = (),
+) -> ReportFiles:
+    """`directory`/report.md and `directory`/rollout-<endpoint>-<version>.png for each timeline."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    colors = colors_for(timelines)
+    plots = []
+    lines = [f"# {title}", ""]
+    lines += [*preamble, ""] if preamble else []
+    if timelines:
+        lines += ["| rollout | status | plot |", "|---|---|---|"]
+        lines += [
+            f"| {_cell(f'{t.endpoint} {t.version}')} | {_cell(t.status)} | [{t.name}.png]({t.name}.png) |"
+            for t in timelines
+        ]
+        lines.append("")
+    for timeline in timelines:
+        plot = render_plot(timeline, directory / f"{timeline.name}.png", colors)
+        plots.append(plot)
+        lines += rollout_section(timeline, plot.name)
+    markdown = directory / "report.md"
+    markdown.write_text("\n".join(lines), encoding="utf-8")
+    return ReportFiles(markdown=markdown, plots=tuple(plots))
