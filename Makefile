@@ -13,9 +13,10 @@ BIN := $(VENV)/bin
 export UV_PYTHON_DOWNLOADS := never
 export UV_LINK_MODE := copy
 REGION ?= us-east-1
+PORT ?= 4566
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap demo test lint requirements fmt bench build deploy deploy-prod clean
+.PHONY: bootstrap demo sandbox test lint requirements fmt bench build deploy deploy-prod clean
 
 bootstrap: $(VENV)/.synced
 
@@ -39,6 +40,11 @@ $(CHECKOV): | $(UV)
 ## make demo — the whole story on the embedded AWS emulator (moto server), no AWS account needed.
 demo: bootstrap
 	$(BIN)/python -m sluice_cli.sandbox.demo
+
+## make sandbox [PORT=4566] — serve the sandbox on 127.0.0.1:$(PORT) until Ctrl-C: one JSON line of outputs
+## on stdout (also in .sandbox/outputs.json), then use the AWS CLI / boto3 / sluice with --endpoint-url.
+sandbox: bootstrap
+	$(BIN)/sluice sandbox serve --port $(PORT)
 
 ## make test — lint (ruff, mypy, cfn-lint, sam validate --lint, bandit) and the whole test suite.
 test: lint

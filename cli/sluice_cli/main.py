@@ -7,6 +7,7 @@
     sluice jobs --model churn-batch              # batch transform jobs
     sluice intakes --status REJECTED             # recent uploads, and why one was rejected
     sluice --endpoint-url http://127.0.0.1:4566 --table T intakes   # against the local emulator
+    sluice sandbox serve --port 4566             # serve that local emulator (Ctrl-C stops it)
 
 Exit codes: 0 ok, 1 not found, 2 usage or configuration error (including AWS refusing the request).
 """
@@ -20,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from sluice_cli.commands import control, history, intakes, jobs, models, status
+from sluice_cli.commands import control, history, intakes, jobs, models, sandbox, status
 from sluice_cli.commands.context import (
     DEFAULT_REGION,
     DEFAULT_STACK,
@@ -49,6 +50,7 @@ app.command("resume")(control.resume)
 app.command("models")(models.models)
 app.command("jobs")(jobs.jobs)
 app.command("intakes")(intakes.intakes)
+app.add_typer(sandbox.app, name="sandbox")  # the local sandbox: sluice sandbox serve
 
 
 def sluice_version() -> str:

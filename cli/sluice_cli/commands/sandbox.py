@@ -1,0 +1,83 @@
+"""`sluice sandbox …`: the local sandbox (Sluice on an AWS emulator on 127.0.0.1, no AWS account).
+
+    sluice sandbox serve                      # 127.0.0.1:4566, real time, demo resources created
+    sluice sandbox serve --port 4600 --time-scale 0.01 --no-seed
+
+The global options (--endpoint-url, --table, …) are for the commands that read a deployment; the
+sandbox commands ignore them. Heavy imports (moto) happen only when a sandbox command runs.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="sandbox",
+    help="The local sandbox: Sluice's stack from template.yaml on an AWS emulator (moto) on 127.0.0.1.",
+    no_args_is_help=True,
+)
+
+BIND_HOST = "127.0.0.1"  # serve.BIND_HOST, without importing the sandbox for --help
+
+
+def _checked_host(value: str) -> str:
+    if value != BIND_HOST:
+        raise typer.BadParameter(
+            f"refusing {value!r}: the sandbox binds {BIND_HOST} only (its emulator accepts any "
+            "credentials, so anyone who could reach the port could drive it)"
+        )
+    return value
+
+
+def _checked_time_scale(value: float) -> float:
+    if not value > 0:
+        raise typer.BadParameter("must be greater than 0 (1.0 is real time, 0.01 is 100x faster)")
+    return value
+
+
+@app.command("serve")
+def serve(
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
+    ] = 4566,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            "--time-scale",
+            callback=_checked_time_scale,
+            help="Step Functions time (bakes, waits, retries) per wall second: 1.0 real time, 0.01 a "
+            "600 s bake in 6 s.",
+        ),
+    ] = 1.0,
+    host: Annotated[
+        str, typer.Option("--host", callback=_checked_host, help="Only 127.0.0.1 is accepted.")
+    ] = BIND_HOST,
+    seed: Annotated[
+        bool,
+        typer.Option(
+            "--seed/--no-seed",
+            help="Create the demo's SageMaker resources (a multi-model endpoint, a real-time endpoint at "
+            "v1, a batch model).",
+        ),
+    ] = True,
+    handler_logs: Annotated[
+        bool,
+        typer.Option("--handler-logs", help="Show the handlers' Powertools logs and metrics (on stderr)."),
+    ] = False,
+) -> None:
+    """Serve the sandbox until Ctrl-C / SIGTERM.
+
+    Prints one JSON line on stdout (endpoint_url, region, ArtifactBucketName, RegistryTableName,
+    StateMachineArn, NotificationTopicArn, demo names), writes the same to .sandbox/outputs.json, and
+    copy-paste hints on stderr. Use it with the AWS CLI or boto3 (--endpoint-url, any credentials) and
+    `sluice --endpoint-url URL --table T …`. Exit codes: 0 stopped cleanly, 2 host refused or port in
+    use, 1 threads still running after the stop.
+    """
+    from sluice_cli.sandbox.serve import ServeOptions, main
+
+    code = main(
+        ServeOptions(port=port, time_scale=time_scale, host=host, seed=seed, handler_logs=handler_logs)
+    )
+    raise typer.Exit(code)
