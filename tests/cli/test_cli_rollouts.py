@@ -276,7 +276,7 @@ def test_promote_during_the_first_bake_skips_the_remaining_steps(canary: Canary)
     (history,) = canary.json("history", endpoint)["rollouts"]
     events = [d["event"] for d in history["decisions"]]
     assert events.count("weights set") == 1
-    assert events[-2:] == ["promoting", "promoted"]
+    assert events[-3:] == ["promoting", "kept", "promoted"]  # the user's own v1 is kept
     assert history["signals"]["promote_requested"]["by"] == "bob"  # the log itself does not say who
     assert "On the rollout item: promote requested by bob" in canary.ok("history", endpoint)
 

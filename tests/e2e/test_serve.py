@@ -359,6 +359,49 @@ def test_an_alarm_rolls_the_canary_back_and_the_cli_shows_it(user: User) -> None
     assert events.index("alarm fired") < events.index("rolling back") < events.index("rolled back")
 
 
+def test_simulated_traffic_fires_the_alarm_from_metric_data_and_rolls_back(user: User) -> None:
+    """`sluice sandbox traffic` in its own process writes per-variant metrics; the sandbox evaluates the
+    candidate's error-rate alarm from them (no set-alarm-state) and the rollout rolls back."""
+    endpoint = user.demo["realtime_endpoint"]
+    user.upload(f"endpoints/{endpoint}/v3/model.tar.gz", make_archive({"model.pth": b"v3"}))
+    wait_for(lambda: (r := user.rollout(endpoint, "v3")) and r.get("status") == "BAKING", "v3 baking")
+
+    traffic = subprocess.run(
+        [
+            str(SLUICE),
+            "--endpoint-url",
+            user.url,
+            "sandbox",
+            "traffic",
+            endpoint,
+            "--rps",
+            "40",
+            "--error-rate",
+            "v3=0.5",
+            "--seconds",
+            "4",
+            "--time-scale",
+            "0.01",
+        ],
+        env=child_env(),
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT,
+        check=False,
+    )
+    assert traffic.returncode == 0, traffic.stderr
+    assert "SIMULATED" in traffic.stdout + traffic.stderr
+
+    final = wait_for(
+        lambda: (r := user.rollout(endpoint, "v3")) and r["status"] in ("ROLLED_BACK", "PROMOTED") and r,
+        "the v3 rollout to end",
+    )
+    assert final["status"] == "ROLLED_BACK"
+    assert final["alarm"] == f"sluice-{endpoint}-v3-errors"
+    assert "datapoints" in final["reason"]  # the evaluator's reason: fired from metric data
+    assert user.shares(endpoint) == {"v1": 100.0}
+
+
 def test_a_users_own_sns_subscription_and_eventbridge_rule_receive_notifications(user: User) -> None:
     suffix = uuid.uuid4().hex[:6]
     sns_url, sns_arn = user.queue(f"my-sns-inbox-{suffix}")

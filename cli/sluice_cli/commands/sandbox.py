@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from sluice_cli.commands import traffic as traffic_command
+
 app = typer.Typer(
     name="sandbox",
     help="The local sandbox: Sluice's stack from template.yaml on an AWS emulator (moto) on 127.0.0.1.",
@@ -81,3 +83,6 @@ def serve(
         ServeOptions(port=port, time_scale=time_scale, host=host, seed=seed, handler_logs=handler_logs)
     )
     raise typer.Exit(code)
+
+
+app.command("traffic")(traffic_command.traffic)
