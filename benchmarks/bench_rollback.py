@@ -19,9 +19,9 @@ import tarfile
 import time
 from typing import Any
 
+from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
 
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
 ROLE = "arn:aws:iam::123456789012:role/sluice-bench"
 ROLLOUTS = 3
 
@@ -53,24 +53,7 @@ def one_rollback(sandbox: Sandbox, index: int) -> float:
     bucket = sandbox.outputs.outputs["ArtifactBucketName"]
     table = sandbox.outputs.outputs["RegistryTableName"]
     endpoint = f"bench-{index}"
-    sm.create_model(
-        ModelName=f"{endpoint}-v1",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{bucket}/m/{endpoint}.tar.gz"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=f"{endpoint}-v1",
-        ProductionVariants=[
-            {
-                "VariantName": "v1",
-                "ModelName": f"{endpoint}-v1",
-                "InitialInstanceCount": 2,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-v1")
+    create_realtime_endpoint(sandbox, bucket, endpoint, autoscaling=False)
     s3.put_object(
         Bucket=bucket,
         Key=f"endpoints/{endpoint}/deploy.json",

@@ -19,6 +19,7 @@ from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
+from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
 
 pytestmark = pytest.mark.slow
@@ -40,51 +41,11 @@ class Rollouts:
         return self.sandbox.client(service)
 
     def endpoint(self, *, count: int = 2, autoscaling: bool = False) -> str:
-        """A production endpoint at v1, made with plain SageMaker APIs (optionally autoscaled)."""
+        """A production endpoint at v1, made with plain SageMaker APIs (optionally autoscaled 2..6)."""
         name = f"ep{next(_names)}-{uuid.uuid4().hex[:4]}"
-        sm = self.client("sagemaker")
-        sm.create_model(
-            ModelName=f"{name}-v1",
-            ExecutionRoleArn=ROLE,
-            PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{self.bucket}/m/{name}.tar.gz"},
+        return create_realtime_endpoint(
+            self.sandbox, self.bucket, name, instances=count, autoscaling=autoscaling
         )
-        sm.create_endpoint_config(
-            EndpointConfigName=f"{name}-v1",
-            ProductionVariants=[
-                {
-                    "VariantName": "v1",
-                    "ModelName": f"{name}-v1",
-                    "InitialInstanceCount": count,
-                    "InstanceType": "ml.m5.large",
-                    "InitialVariantWeight": 1.0,
-                }
-            ],
-        )
-        sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v1")
-        if autoscaling:
-            aas = self.client("application-autoscaling")
-            rid = f"endpoint/{name}/variant/v1"
-            aas.register_scalable_target(
-                ServiceNamespace="sagemaker",
-                ResourceId=rid,
-                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-                MinCapacity=2,
-                MaxCapacity=6,
-            )
-            aas.put_scaling_policy(
-                PolicyName="user-policy",
-                ServiceNamespace="sagemaker",
-                ResourceId=rid,
-                ScalableDimension="sagemaker:variant:DesiredInstanceCount",
-                PolicyType="TargetTrackingScaling",
-                TargetTrackingScalingPolicyConfiguration={
-                    "TargetValue": 600.0,
-                    "PredefinedMetricSpecification": {
-                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-                    },
-                },
-            )
-        return name
 
     def deploy_json(self, endpoint: str, config: dict[str, Any], version: str | None = None) -> None:
         key = (
