@@ -446,6 +446,9 @@ class FakeAlarms:
             if name in self.alarms and self.alarms[name].state == "ALARM"
         ]
 
+    def states(self, names: list[str]) -> list[FakeAlarm]:
+        return [copy.copy(self.alarms[name]) for name in names if name in self.alarms]
+
 
 @dataclass
 class FakeAutoscaling:

@@ -456,3 +456,13 @@ def test_suffixes_are_six_hex_characters() -> None:
     suffix = new_suffix("seed")
     assert len(suffix) == 6
     int(suffix, 16)
+
+
+def test_an_alarm_named_in_deploy_json_that_does_not_exist_is_called_out() -> None:
+    world = production_world()
+    deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 60, "alarms": ["fraud-5xx-typo"]}}
+    rollout_id, walk = started(world, deploy)
+    walk.start()
+    armed = decision(world, rollout_id, "alarms armed")
+    assert "WARNING: no such alarm fraud-5xx-typo (it guards nothing)" in armed["reason"]
+    assert armed["missing_alarms"] == ["fraud-5xx-typo"]

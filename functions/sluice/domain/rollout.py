@@ -80,6 +80,7 @@ class AlarmPort(Protocol):
     def put_alarm(self, request: dict[str, Any]) -> None: ...
     def delete_alarms(self, names: list[str]) -> None: ...
     def firing(self, names: list[str]) -> list[Any]: ...
+    def states(self, names: list[str]) -> list[Any]: ...
 
 
 class AutoscalingPort(Protocol):
@@ -645,14 +646,14 @@ def create_alarms(services: RolloutServices, state: dict[str, Any], now: datetim
     for request in plan.alarms:
         services.alarms.put_alarm(request)
     services.rollouts.own_alarms(plan.alarm_names, endpoint, rollout_id)
-    decide(
-        services,
-        endpoint,
-        rollout_id,
-        now,
-        "alarms armed",
-        f"watching {', '.join(plan.alarm_names) or 'no alarms'}",
-    )
+    existing = {alarm.name for alarm in services.alarms.states(plan.alarm_names)}
+    missing = [name for name in plan.alarm_names if name not in existing]
+    watched = [name for name in plan.alarm_names if name in existing]
+    reason = f"watching {', '.join(watched) or 'no alarms'}"
+    if missing:
+        # A typo in deploy.json must not look like protection: say which names guard nothing.
+        reason += f"; WARNING: no such alarm {', '.join(missing)} (it guards nothing)"
+    decide(services, endpoint, rollout_id, now, "alarms armed", reason, missing_alarms=missing or None)
     return state
 
 
