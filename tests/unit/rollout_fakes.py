@@ -187,6 +187,13 @@ class FakeRolloutStore:
         self._put({**queued, "pk": lease_pk(endpoint), "sk": QUEUED_SK})
         return old
 
+    def queue_if_newest(self, endpoint: str, queued: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        old = self._get(lease_pk(endpoint), QUEUED_SK)
+        if old is not None and str(old.get("uploaded_at", "")) > str(queued["uploaded_at"]):
+            return False, None
+        self._put({**queued, "pk": lease_pk(endpoint), "sk": QUEUED_SK})
+        return True, old
+
     def pop_queued(self, endpoint: str) -> dict[str, Any] | None:
         return self._delete(lease_pk(endpoint), QUEUED_SK)
 
@@ -833,15 +840,19 @@ def upload_version(
     deploy: dict[str, Any] | bytes | None = DEPLOY,
     body: bytes | None = None,
     endpoint: str = ENDPOINT,
+    event_time: str | None = None,
 ) -> Outcome:
-    """Upload endpoints/<endpoint>/<version>/model.tar.gz (and its deploy.json) and run the intake."""
+    """Upload endpoints/<endpoint>/<version>/model.tar.gz (and its deploy.json) and run the intake.
+
+    `event_time`: the time the S3 event reports (a late event carries an earlier time than its arrival).
+    """
     if deploy is not None:
         put_deploy_json(world, f"endpoints/{endpoint}/{version}/deploy.json", deploy)
     key = f"endpoints/{endpoint}/{version}/model.tar.gz"
     head = world.store.put(BUCKET, key, archive() if body is None else body)
     now = world.clock()
     return start_rollout_upload(
-        Upload(BUCKET, key, "raw", head.version_id, head.etag),
+        Upload(BUCKET, key, "raw", head.version_id, head.etag, event_time),
         world.services,
         now,
         new_suffix(f"{key}@{now.isoformat()}"),

@@ -362,3 +362,17 @@ def test_a_failed_start_gives_the_lease_back_and_the_retried_event_starts_again(
         Upload(BUCKET, head.key, "raw", head.version_id, head.etag), world.services, world.clock(), "bbbbbb"
     )
     assert retried.status == "STARTED"
+
+
+def test_a_late_event_for_an_older_upload_does_not_supersede_a_newer_queued_one() -> None:
+    world = production_world()
+    upload_version(world, "v2")  # running
+    newest = upload_version(world, "v4", event_time="2026-11-25T12:10:00Z").details["rollout_id"]
+    late = upload_version(world, "v3", event_time="2026-11-25T12:05:00Z").details["rollout_id"]
+
+    assert status(world, late) == "SUPERSEDED"
+    assert "uploaded after this one is already queued" in decision(world, late, "superseded")["reason"]
+    assert status(world, newest) == "QUEUED"
+    queued = world.rollouts.queued(ENDPOINT)
+    assert queued is not None
+    assert queued["rollout_id"] == newest

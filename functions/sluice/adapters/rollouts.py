@@ -162,6 +162,28 @@ class RolloutStore(RegistryStore):
         )
         return from_item(response["Attributes"]) if response.get("Attributes") else None
 
+    def queue_if_newest(self, endpoint: str, queued: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+        """Queue `queued` unless a version uploaded later is already queued (one conditional write).
+
+        Returns (queued, the one replaced); (False, None) when a newer upload holds the place.
+        """
+        try:
+            response = self.ddb.put_item(
+                TableName=self.table,
+                Item=to_item({**queued, "pk": lease_pk(endpoint), "sk": QUEUED_SK}),
+                ConditionExpression="attribute_not_exists(pk) OR uploaded_at <= :mine",
+                ExpressionAttributeValues={":mine": {"S": str(queued["uploaded_at"])}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False, None
+            raise
+        return True, (from_item(response["Attributes"]) if response.get("Attributes") else None)
+
+    def queued(self, endpoint: str) -> dict[str, Any] | None:
+        return self.get(lease_pk(endpoint), QUEUED_SK)
+
     def pop_queued(self, endpoint: str) -> dict[str, Any] | None:
         response = self.ddb.delete_item(
             TableName=self.table,

@@ -32,6 +32,7 @@ class Upload:
     key_encoding: KeyEncoding
     version_id: str | None
     etag: str | None
+    event_time: str | None = None  # when S3 reported the upload (the event's `time`), ISO 8601
 
 
 @dataclass(frozen=True)

@@ -110,7 +110,9 @@ class RolloutStorePort(Protocol):
     def acquire_lease(self, endpoint: str, holder: dict[str, Any]) -> dict[str, Any] | None: ...
     def take_over_lease(self, endpoint: str, dead_rollout_id: str, holder: dict[str, Any]) -> bool: ...
     def release_lease(self, endpoint: str, rollout_id: str) -> bool: ...
-    def replace_queued(self, endpoint: str, queued: dict[str, Any]) -> dict[str, Any] | None: ...
+    def queue_if_newest(
+        self, endpoint: str, queued: dict[str, Any]
+    ) -> tuple[bool, dict[str, Any] | None]: ...
     def pop_queued(self, endpoint: str) -> dict[str, Any] | None: ...
     def own_alarms(self, names: list[str], endpoint: str, rollout_id: str) -> None: ...
     def alarm_owners(self, alarm_name: str) -> list[dict[str, Any]]: ...
@@ -137,6 +139,19 @@ class RolloutServices(IntakeServices):
 
 def _iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat()
+
+
+def uploaded_at(upload: Upload, now: datetime) -> str:
+    """When the upload happened (the S3 event's time, else now), in one fixed, sortable UTC format."""
+    when = now
+    if upload.event_time:
+        try:
+            when = datetime.fromisoformat(upload.event_time.replace("Z", "+00:00"))
+        except ValueError:
+            when = now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def decide(
@@ -205,6 +220,7 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         "suffix": suffix,
         "source": {"bucket": head.bucket, "key": head.key, "version_id": head.version_id},
         "model_data_url": head.uri,
+        "uploaded_at": uploaded_at(upload, now),
         "sha256": report.sha256,
         # JSON text: the registry drops None inside maps, and an explicit null means something here
         # ("auto_alarms": null = no automatic alarms, "model_data": null = no model data).
@@ -335,10 +351,26 @@ def _execution_arn(state_machine_arn: str, name: str) -> str:
 def _queue(
     services: RolloutServices, endpoint: str, rollout_id: str, version: str, now: datetime, *, behind: str
 ) -> None:
-    """Only the newest queued version runs next: the one it replaces is superseded, with the reason."""
-    replaced = services.rollouts.replace_queued(
-        endpoint, {"rollout_id": rollout_id, "version": version, "queued_at": _iso(now)}
+    """Only the newest upload runs next: queued behind the running rollout, it supersedes the version
+    queued before it - unless that one was uploaded later (a late event), then it is itself superseded."""
+    rollout = services.rollouts.rollout(endpoint, rollout_id) or {}
+    uploaded_at = str(rollout.get("uploaded_at") or _iso(now))
+    taken, replaced = services.rollouts.queue_if_newest(
+        endpoint,
+        {"rollout_id": rollout_id, "version": version, "queued_at": _iso(now), "uploaded_at": uploaded_at},
     )
+    if not taken:
+        services.rollouts.update_rollout(endpoint, rollout_id, {"status": "SUPERSEDED"})
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "superseded",
+            "a version uploaded after this one is already queued; only the newest queued version runs",
+            notify="SUPERSEDED",
+        )
+        return
     services.rollouts.update_rollout(endpoint, rollout_id, {"status": "QUEUED", "queued_behind": behind})
     decide(
         services,

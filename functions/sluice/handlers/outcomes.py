@@ -13,13 +13,15 @@ from sluice.observability import logger, metrics
 
 def upload_from_event(event: dict[str, Any]) -> Upload:
     """The uploaded object version an EventBridge "Object Created" names (its key as delivered: raw)."""
-    detail = parse(event=event, model=S3ObjectCreatedEvent).detail
+    parsed = parse(event=event, model=S3ObjectCreatedEvent)
+    detail = parsed.detail
     upload = Upload(
         bucket=detail.bucket.name,
         key_in_event=detail.object.key,
         key_encoding="raw",
         version_id=detail.object.real_version_id,
         etag=detail.object.etag,
+        event_time=parsed.time.isoformat(),
     )
     logger.append_keys(bucket=upload.bucket, key=upload.key_in_event)
     return upload
