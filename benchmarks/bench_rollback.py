@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import io
 import json
-import logging
-import os
 import statistics
 import tarfile
 import time
 from typing import Any
 
 from sluice_cli.sandbox.seed import create_realtime_endpoint
-from sluice_cli.sandbox.server import Sandbox
+from sluice_cli.sandbox.server import Sandbox, quiet_handler_output
 
 ROLE = "arn:aws:iam::123456789012:role/sluice-bench"
 ROLLOUTS = 3
@@ -96,10 +94,8 @@ def reference_round_trip(sandbox: Sandbox) -> float:
 
 
 def main() -> None:
-    logging.getLogger("moto").setLevel(logging.CRITICAL)  # a rolled-back execution ends in a Fail state
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
     parameters = {"SageMakerExecutionRoleArn": ROLE, "LogLevel": "ERROR"}
-    with Sandbox(time_scale=0.01, parameters=parameters) as sandbox:
+    with quiet_handler_output(True), Sandbox(time_scale=0.01, parameters=parameters) as sandbox:
         latencies = [one_rollback(sandbox, index) for index in range(ROLLOUTS)]
         reference = reference_round_trip(sandbox)
     median = statistics.median(latencies)

@@ -34,13 +34,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
-import os
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,7 +60,7 @@ from sluice_cli.sandbox.report import (
     WeightSample,
     write_report,
 )
-from sluice_cli.sandbox.server import Sandbox
+from sluice_cli.sandbox.server import Sandbox, quiet_handler_output
 from sluice_cli.sandbox.traffic import SIMULATION_LABEL, TrafficSimulator
 
 # -- the cast ------------------------------------------------------------------------------------------
@@ -148,7 +146,6 @@ V3_STATES = rolled_back_states(2)  # when the alarm fires during step 2 (step 1:
 RUNNING = frozenset({"STARTED", "InProgress"})
 
 SETTLE_TIMEOUT_SECONDS = 30.0
-ASL_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl"
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1893,28 +1890,6 @@ def run_story(demo: Demo, steps: Sequence[StoryStep] = STORY) -> list[StepResult
     return results
 
 
-@contextmanager
-def _quiet_handlers(enabled: bool) -> Iterator[None]:
-    """Keep the handlers' Powertools metrics (EMF lines on stdout) out of the story, and the ERROR line
-    moto's Step Functions interpreter logs for every Fail state reached (a rollback ends in one)."""
-    if not enabled:
-        yield
-        return
-    previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    interpreter = logging.getLogger(ASL_INTERPRETER_LOGGER)
-    level = interpreter.level
-    interpreter.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        interpreter.setLevel(level)
-        if previous is None:
-            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
-        else:
-            os.environ["POWERTOOLS_METRICS_DISABLED"] = previous
-
-
 def run_demo(
     console: Console | None = None,
     *,
@@ -1931,7 +1906,7 @@ def run_demo(
     began = time.monotonic()
     timelines: list[RolloutTimeline] = []
     with ExitStack() as stack:
-        stack.enter_context(_quiet_handlers(not handler_logs))
+        stack.enter_context(quiet_handler_output(not handler_logs))
         if sandbox is None:
             console.print("[dim]starting the sandbox: moto server, the stack from template.yaml …[/dim]")
             parameters = {"SageMakerExecutionRoleArn": ROLE_ARN}

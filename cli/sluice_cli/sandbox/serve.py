@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import errno
 import json
-import logging
 import os
 import signal
 import socket
@@ -56,7 +55,6 @@ STACK_OUTPUT_KEYS = {
     "NotificationTopicArn": "NotificationTopicArn",
 }
 DEMO_KEYS = ("multi_model_endpoint", "realtime_endpoint", "batch_model")
-ASL_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl"  # logs an ERROR for each Fail state reached
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 THREAD_JOIN_SECONDS = 10.0
 
@@ -227,28 +225,6 @@ def stop_on_signals(stop: threading.Event, say: Callable[[str], None]) -> Iterat
             signal.signal(signum, handler)
 
 
-@contextmanager
-def handler_output(show: bool) -> Iterator[None]:
-    """Unless `show`: no Powertools metric lines, and no ERROR line from moto's ASL interpreter for
-    each Fail state reached (a rollback ends in one). The handlers log at WARNING (see `parameters`)."""
-    if show:
-        yield
-        return
-    previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
-    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-    interpreter = logging.getLogger(ASL_INTERPRETER_LOGGER)
-    level = interpreter.level
-    interpreter.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        interpreter.setLevel(level)
-        if previous is None:
-            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
-        else:
-            os.environ["POWERTOOLS_METRICS_DISABLED"] = previous
-
-
 def threads_left(timeout: float = THREAD_JOIN_SECONDS) -> list[threading.Thread]:
     """Non-daemon threads (other than this one) still alive after up to `timeout` seconds."""
     deadline = time.monotonic() + timeout
@@ -288,7 +264,7 @@ def serve(
         say(f"sluice sandbox: {error.message}")
         return ServeResult(error.exit_code)
 
-    from sluice_cli.sandbox.server import Sandbox
+    from sluice_cli.sandbox.server import Sandbox, quiet_handler_output
 
     parameters = {"SageMakerExecutionRoleArn": seed.EXECUTION_ROLE_ARN}
     if not options.handler_logs:
@@ -300,7 +276,7 @@ def serve(
     with ExitStack() as stack:
         stack.enter_context(stop_on_signals(stop, say))
         stack.enter_context(redirect_stdout(err))  # stdout carries the JSON line only
-        stack.enter_context(handler_output(options.handler_logs))
+        stack.enter_context(quiet_handler_output(not options.handler_logs))
         sandbox = Sandbox(port=options.port, time_scale=options.time_scale, parameters=parameters)
         try:
             stack.enter_context(sandbox)

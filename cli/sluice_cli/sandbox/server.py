@@ -65,6 +65,31 @@ DUMMY_CREDENTIALS = {
 }
 
 
+ASL_INTERPRETER_LOGGER = "moto.stepfunctions.parser.asl"  # logs an ERROR for each Fail state reached
+
+
+@contextmanager
+def quiet_handler_output(enabled: bool) -> Iterator[None]:
+    """When `enabled`: no Powertools metric lines (EMF on stdout) from the in-process handlers, and no
+    ERROR line from moto's ASL interpreter for each Fail state reached (a rollback ends in one)."""
+    if not enabled:
+        yield
+        return
+    previous = os.environ.get("POWERTOOLS_METRICS_DISABLED")
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+    interpreter = logging.getLogger(ASL_INTERPRETER_LOGGER)
+    level = interpreter.level
+    interpreter.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        interpreter.setLevel(level)
+        if previous is None:
+            os.environ.pop("POWERTOOLS_METRICS_DISABLED", None)
+        else:
+            os.environ["POWERTOOLS_METRICS_DISABLED"] = previous
+
+
 # --------------------------------------------------------------------------------------------------
 # The real-AWS guard
 # --------------------------------------------------------------------------------------------------
@@ -353,7 +378,7 @@ class Sandbox:
         werkzeug_logger.setLevel(logging.ERROR)
         # moto's ASL interpreter logs every execution that ends in a Fail state (a rolled-back rollout)
         # as an ERROR with a dump of the state: expected outcomes, recorded in the execution history.
-        asl_logger = logging.getLogger("moto.stepfunctions.parser.asl")
+        asl_logger = logging.getLogger(ASL_INTERPRETER_LOGGER)
         stack.callback(asl_logger.setLevel, asl_logger.level)
         asl_logger.setLevel(logging.CRITICAL)
 
