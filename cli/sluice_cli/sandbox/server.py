@@ -172,15 +172,28 @@ def sandbox_environment(endpoint_url: str, region: str) -> Iterator[None]:
         else:
             os.environ[name] = value
     boto3.DEFAULT_SESSION = None  # it caches credentials and config resolved before
+    # The router swaps each function's variables into os.environ around an invocation, while other
+    # threads (moto's Step Functions interpreter creating boto3 clients) copy os.environ: the stock
+    # copy iterates the keys, then reads each, and a key removed in between raises KeyError (seen as
+    # States.Runtime 'AWS_LAMBDA_FUNCTION_NAME'). Copy the underlying dict in one step instead.
+    os.environ.copy = _snapshot_environ  # type: ignore[method-assign]
     try:
         yield
     finally:
+        del os.environ.copy
         for name, previous in saved.items():
             if previous is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = previous
         boto3.DEFAULT_SESSION = saved_session
+
+
+def _snapshot_environ() -> dict[str, str]:
+    """os.environ.copy() that cannot race with another thread adding or removing a variable."""
+    environ: Any = os.environ
+    data = dict(environ._data)  # one C-level dict copy: atomic under the GIL
+    return {environ.decodekey(key): environ.decodevalue(value) for key, value in data.items()}
 
 
 # --------------------------------------------------------------------------------------------------
