@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sluice.domain.deploy_config import parse_deploy_config
-from sluice.domain.rollout_plan import ERROR_RATE_EXPRESSION, RolloutNames, _alarm_requests
+from sluice.domain.rollout_plan import RolloutNames, _alarm_requests, error_rate_expression
 from sluice_cli.sandbox.alarm_evaluation import (
     ALARM,
     INSUFFICIENT_DATA,
@@ -86,14 +86,26 @@ def test_the_default_gaps_evaluate_alarms_unless_told_not_to() -> None:
 # Pure parts: metric math, statistics, the decision
 # --------------------------------------------------------------------------------------------------
 def test_sluices_error_rate_expression() -> None:
-    node = parse_expression(ERROR_RATE_EXPRESSION)
+    node = parse_expression(error_rate_expression(1))
     series = {
         "errors5xx": (5.0, 0.0, None, 2.0),
         "modelerrors": (3.0, 0.0, 1.0, 2.0),
-        "invocations": (100.0, 50.0, 10.0, 0.0),
+        "invocations": (100.0, 50.0, 10.0, None),
     }
-    # the larger of the two error counts over the invocations; missing in, missing out; x / 0 missing
+    # the larger of the two error counts over the invocations; missing in, missing out
     assert evaluate_expression(node, series, 4) == (0.05, 0.0, None, None)
+
+
+def test_the_error_rate_of_a_quiet_minute_is_over_min_invocations() -> None:
+    node = parse_expression(error_rate_expression(100))
+    series = {
+        "errors5xx": (1.0, 5.0, 2.0, 30.0),
+        "modelerrors": (1.0, 5.0, 0.0, 30.0),
+        "invocations": (20.0, 5.0, 400.0, 3000.0),
+    }
+    # 1 of 20 is 1 % of the floor (not above a 1 % threshold); 5 of 5 failing is 5 %; above the floor
+    # the plain ratio
+    assert evaluate_expression(node, series, 4) == (0.01, 0.05, 0.005, 0.01)
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,7 @@ def test_empty_object_gives_the_documented_defaults() -> None:
     assert rollout.alarms == []
     assert rollout.auto_alarms is not None
     assert (rollout.auto_alarms.error_rate, rollout.auto_alarms.latency_p99_ms) == (0.01, 500)
+    assert rollout.auto_alarms.min_invocations == 100
     assert rollout.on_insufficient_data == "continue"
     assert rollout.manual_approval is False
     assert parsed.images() == []
@@ -92,6 +93,8 @@ def test_the_issue_example_is_read_key_for_key() -> None:
     }
     parsed = config(**raw)
     dumped = parsed.model_dump(exclude_none=True)
+    # every key as given, plus the one default the example leaves out
+    raw["rollout"]["auto_alarms"]["min_invocations"] = 100  # type: ignore[index]
     assert dumped == raw
     assert parsed.images() == [IMAGE]
 
@@ -182,7 +185,7 @@ def test_unknown_keys_list_the_allowed_ones() -> None:
         ),
         (
             {"rollout": {"auto_alarms": {"p99": 1}}},
-            "unknown key rollout.auto_alarms.p99; allowed keys: error_rate, latency_p99_ms",
+            "unknown key rollout.auto_alarms.p99; allowed keys: error_rate, min_invocations, latency_p99_ms",
         ),
         (
             {"autoscaling": {"min": 1, "max": 2, "max_rps": 1, "target": 3}},
@@ -389,6 +392,14 @@ def test_some_container_must_take_the_upload() -> None:
         (
             {"rollout": {"auto_alarms": {"latency_p99_ms": 0}}},
             "latency_p99_ms: Input should be greater than 0",
+        ),
+        (
+            {"rollout": {"auto_alarms": {"min_invocations": 0}}},
+            "rollout.auto_alarms.min_invocations: Input should be greater than or equal to 1",
+        ),
+        (
+            {"rollout": {"auto_alarms": {"min_invocations": 2.5}}},
+            "rollout.auto_alarms.min_invocations: Input should be a valid integer",
         ),
         ({"rollout": "fast"}, "rollout: should be a JSON object (got 'fast')"),
         ({"require_multi_instance": 1}, "require_multi_instance: Input should be a valid boolean (got 1)"),

@@ -486,7 +486,7 @@ def test_error_rate_alarm() -> None:
         "AlarmName": "sluice-fraud-v2-errors",
         "AlarmDescription": (
             "Error rate of variant 'v2' (version 'v2') of endpoint 'fraud' above 0.01: the larger of "
-            "Invocation5XXErrors and InvocationModelErrors over Invocations, per minute. "
+            "Invocation5XXErrors and InvocationModelErrors over Invocations (at least 100), per minute. "
             "Sluice canary alarm: ALARM rolls the rollout back; deleted when the rollout ends."
         ),
         "Metrics": [
@@ -495,7 +495,10 @@ def test_error_rate_alarm() -> None:
             metric("modelerrors", "InvocationModelErrors"),
             {
                 "Id": "errorrate",
-                "Expression": "(errors5xx + modelerrors + ABS(errors5xx - modelerrors)) / 2 / invocations",
+                "Expression": (
+                    "(errors5xx + modelerrors + ABS(errors5xx - modelerrors)) / 2"
+                    " / ((invocations + 100 + ABS(invocations - 100)) / 2)"
+                ),
                 "Label": "error rate",
                 "ReturnData": True,
             },

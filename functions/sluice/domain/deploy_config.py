@@ -70,6 +70,8 @@ INVOCATIONS_PER_INSTANCE_PERIOD_SECONDS = 60
 DEFAULT_STEPS = (10, 25, 50, 100)
 DEFAULT_BAKE_SECONDS = 300
 DEFAULT_ERROR_RATE = 0.01
+DEFAULT_MIN_INVOCATIONS = 100
+MAX_MIN_INVOCATIONS = 1_000_000
 DEFAULT_LATENCY_P99_MS = 500.0
 DEFAULT_SAFETY_FACTOR = 0.5
 DEFAULT_SCALE_IN_COOLDOWN = 300
@@ -167,9 +169,15 @@ class AutoAlarms(_StrictModel):
     Defaults: error_rate 0.01 (more than 1 % of the candidate's invocations failing), latency_p99_ms 500
     (candidate p99 ModelLatency above 500 ms). Set either to null to go without that alarm; set
     auto_alarms to null to go without both.
+
+    min_invocations (default 100) is the smallest denominator of the error rate: a minute with fewer
+    invocations is judged as errors / min_invocations, so one unlucky error among the first few requests
+    of a 10 % step does not roll a healthy version back, while a version failing everything still does
+    (5 of 5 failing is 5 % of 100).
     """
 
     error_rate: Annotated[float, Field(gt=0, le=1)] | None = DEFAULT_ERROR_RATE
+    min_invocations: int = Field(default=DEFAULT_MIN_INVOCATIONS, ge=1, le=MAX_MIN_INVOCATIONS)
     latency_p99_ms: Annotated[float, Field(gt=0)] | None = DEFAULT_LATENCY_P99_MS
 
 

@@ -55,7 +55,18 @@ ALARM_PERIOD_SECONDS = 60
 ERROR_ALARM_PERIODS = 1
 LATENCY_ALARM_PERIODS = 2
 MICROSECONDS_PER_MILLISECOND = 1000
-ERROR_RATE_EXPRESSION = "(errors5xx + modelerrors + ABS(errors5xx - modelerrors)) / 2 / invocations"
+# The larger of the two error counts (a model 5XX counts in both metrics, so not their sum) over the
+# larger of the invocations and a floor (max(a, b) = (a + b + |a - b|) / 2, plain arithmetic that
+# CloudWatch metric math and the sandbox both evaluate). No invocations in a minute = no data point.
+ERRORS_EXPRESSION = "(errors5xx + modelerrors + ABS(errors5xx - modelerrors)) / 2"
+
+
+def error_rate_expression(min_invocations: int) -> str:
+    """Metric math for the candidate's error rate, with `min_invocations` as the least denominator."""
+    floor = int(min_invocations)
+    return f"{ERRORS_EXPRESSION} / ((invocations + {floor} + ABS(invocations - {floor})) / 2)"
+
+
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
 MISSING_DATA_TREATMENT = {"continue": "notBreaching", "rollback": "breaching"}
@@ -447,7 +458,8 @@ def _alarm_requests(
                 "AlarmName": names.error_alarm,
                 "AlarmDescription": (
                     f"Error rate of {scope} above {auto.error_rate:g}: the larger of Invocation5XXErrors "
-                    f"and InvocationModelErrors over Invocations, per minute. {cleanup}"
+                    f"and InvocationModelErrors over Invocations (at least {auto.min_invocations}), per "
+                    f"minute. {cleanup}"
                 ),
                 "Metrics": [
                     invocation_metric("invocations", "Invocations"),
@@ -455,9 +467,7 @@ def _alarm_requests(
                     invocation_metric("modelerrors", "InvocationModelErrors"),
                     {
                         "Id": "errorrate",
-                        # A model 5XX counts in both metrics: their larger value, not their sum, so that
-                        # no error counts twice. No invocations = no data point (see TreatMissingData).
-                        "Expression": ERROR_RATE_EXPRESSION,
+                        "Expression": error_rate_expression(auto.min_invocations),
                         "Label": "error rate",
                         "ReturnData": True,
                     },
