@@ -1703,7 +1703,7 @@ class StopExecutionInterrupts(Gap):
                     "Bake": {
                         "Type": "Task",
                         "Resource": "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
-                        "Parameters": {"QueueUrl": url, "MessageBody": {"token.$": "$$.Task.Token"}},
+                        "Parameters": {"QueueUrl": url, "MessageBody.$": "$$.Task.Token"},
                         "TimeoutSeconds": 60,
                         "End": True,
                     }
@@ -1713,12 +1713,30 @@ class StopExecutionInterrupts(Gap):
             machine = sfn.create_state_machine(
                 name="gap-probe", definition=json.dumps(definition), roleArn=_probe_role(clients)
             )["stateMachineArn"]
-            execution = sfn.start_execution(stateMachineArn=machine, name="gap-probe")["executionArn"]
-            deadline = time.monotonic() + 5.0
-            while time.monotonic() < deadline:  # until the message is sent: the task waits now
-                if clients("sqs").receive_message(QueueUrl=url).get("Messages"):
+            # The probe needs a task waiting for its token. Under load an execution has been seen to
+            # fail in its SQS call instead (moto, once in several suite runs): such a run proves
+            # nothing, so try again, and say so if it never gets there rather than report "fixed".
+            execution, waiting, seen = "", False, ""
+            for attempt in range(3):
+                execution = sfn.start_execution(stateMachineArn=machine, name=f"gap-probe-{attempt}")[
+                    "executionArn"
+                ]
+                deadline = time.monotonic() + 5.0
+                while time.monotonic() < deadline:  # until the message is sent: the task waits now
+                    if clients("sqs").receive_message(QueueUrl=url).get("Messages"):
+                        waiting = True
+                        break
+                    described = sfn.describe_execution(executionArn=execution)
+                    if described["status"] != "RUNNING":
+                        seen = f"{described['status']}: {described.get('cause', '')}"
+                        break
+                    time.sleep(0.02)
+                if waiting:
                     break
-                time.sleep(0.02)
+            if not waiting:
+                raise RuntimeError(
+                    f"{cls.name} probe: no task ever waited for its token ({seen or 'timeout'})"
+                )
             sfn.stop_execution(executionArn=execution)
             deadline = time.monotonic() + 1.0
             while task_threads() - before and time.monotonic() < deadline:
