@@ -71,5 +71,9 @@ class RolloutRefused(Rejected):
         super().__init__(reason, code="RolloutRefused")
 
 
+class NotResolvable(SluiceError):
+    """`sluice resolve` refused: nothing needs attention, or the endpoint still is not in one piece."""
+
+
 class RolloutAborted(SluiceError):
     """An alarm, an operator's abort or an unhealthy endpoint ends the rollout: roll back."""

@@ -115,11 +115,19 @@ def _raise_busy_or(exc: ClientError, endpoint: str) -> None:
 
 
 class EndpointGateway:
-    """The SageMaker calls of rollouts: read an endpoint's state, create and switch configs, shift weights."""
+    """The SageMaker calls of rollouts: read an endpoint's state, create and switch configs, shift weights.
+
+    The Lambdas use the environment's client; the CLI passes its own (`sagemaker`)."""
+
+    def __init__(self, sagemaker: Any = None) -> None:
+        self._sagemaker = sagemaker
+
+    def _sm(self) -> Any:
+        return self._sagemaker or client("sagemaker")
 
     def state(self, endpoint: str) -> dict[str, Any] | None:
         """DescribeEndpoint + its config + each variant's model (containers), or None if no such endpoint."""
-        sm = client("sagemaker")
+        sm = self._sm()
         try:
             described = sm.describe_endpoint(EndpointName=endpoint)
         except ClientError as exc:
@@ -171,23 +179,21 @@ class EndpointGateway:
 
     def create_model(self, request: dict[str, Any]) -> None:
         try:
-            client("sagemaker").create_model(**request)
+            self._sm().create_model(**request)
         except ClientError as exc:
             if "already exists" not in error_message(exc):  # a retried step: the model is ours
                 raise
 
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
         try:
-            client("sagemaker").create_endpoint_config(**request)
+            self._sm().create_endpoint_config(**request)
         except ClientError as exc:
             if "already exists" not in error_message(exc):
                 raise
 
     def create_endpoint(self, endpoint: str, config_name: str, tags: list[dict[str, str]]) -> None:
         try:
-            client("sagemaker").create_endpoint(
-                EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags
-            )
+            self._sm().create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         except ClientError as exc:
             _raise_busy_or(exc, endpoint)
             if "already exists" not in error_message(exc):
@@ -195,7 +201,7 @@ class EndpointGateway:
 
     def update_endpoint(self, endpoint: str, config_name: str) -> None:
         try:
-            client("sagemaker").update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+            self._sm().update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
         except ClientError as exc:
             _raise_busy_or(exc, endpoint)
             raise
@@ -203,7 +209,7 @@ class EndpointGateway:
     def set_weights(self, endpoint: str, desired: list[dict[str, Any]]) -> None:
         """One UpdateEndpointWeightsAndCapacities; every entry carries both weight and instance count."""
         try:
-            client("sagemaker").update_endpoint_weights_and_capacities(
+            self._sm().update_endpoint_weights_and_capacities(
                 EndpointName=endpoint, DesiredWeightsAndCapacities=desired
             )
         except ClientError as exc:
@@ -213,7 +219,7 @@ class EndpointGateway:
     def delete_model(self, name: str, *, only_if_managed: bool = False) -> bool:
         """Delete a model (gone already: fine). With only_if_managed, only one Sluice created
         (tag sluice:managed=true): a user's own model is never deleted. True when deleted."""
-        sm = client("sagemaker")
+        sm = self._sm()
         try:
             if only_if_managed and not self._managed(sm.describe_model(ModelName=name)["ModelArn"]):
                 return False
@@ -226,7 +232,7 @@ class EndpointGateway:
 
     def delete_endpoint_config(self, name: str, *, only_if_managed: bool = False) -> bool:
         """Delete an endpoint config, with the same rule as delete_model."""
-        sm = client("sagemaker")
+        sm = self._sm()
         try:
             if only_if_managed and not self._managed(
                 sm.describe_endpoint_config(EndpointConfigName=name)["EndpointConfigArn"]
@@ -239,7 +245,6 @@ class EndpointGateway:
             return False
         return True
 
-    @staticmethod
-    def _managed(arn: str) -> bool:
-        tags = client("sagemaker").list_tags(ResourceArn=arn).get("Tags", [])
+    def _managed(self, arn: str) -> bool:
+        tags = self._sm().list_tags(ResourceArn=arn).get("Tags", [])
         return any(tag["Key"] == "sluice:managed" and tag["Value"] == "true" for tag in tags)

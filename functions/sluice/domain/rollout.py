@@ -30,7 +30,7 @@ from sluice.domain.rollout_plan import (
     plan_first_deployment,
     plan_rollout,
 )
-from sluice.errors import Rejected, RejectedConfiguration, RolloutAborted, RolloutRefused
+from sluice.errors import NotResolvable, Rejected, RejectedConfiguration, RolloutAborted, RolloutRefused
 
 KIND = "endpoint"
 STATE_CHANGE = "Sluice Rollout State Change"
@@ -51,7 +51,18 @@ ACTIVE = frozenset(
 )
 # Clears the stored wait (a token answered or timed out is spent).
 CLEARED_WAIT: dict[str, Any] = dict.fromkeys(("wait_token", "waiting_for"))
-FINAL = frozenset({"PROMOTED", "ROLLED_BACK", "REFUSED", "SUPERSEDED", "DEPLOYED", "NEEDS_ATTENTION"})
+FINAL = frozenset(
+    {
+        "PROMOTED",
+        "ROLLED_BACK",
+        "REFUSED",
+        "SUPERSEDED",
+        "DEPLOYED",
+        "NEEDS_ATTENTION",
+        "RESOLVED",
+        "CANCELLED",
+    }
+)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -110,6 +121,7 @@ class RolloutStorePort(Protocol):
     def acquire_lease(self, endpoint: str, holder: dict[str, Any]) -> dict[str, Any] | None: ...
     def take_over_lease(self, endpoint: str, dead_rollout_id: str, holder: dict[str, Any]) -> bool: ...
     def release_lease(self, endpoint: str, rollout_id: str) -> bool: ...
+    def lease(self, endpoint: str) -> dict[str, Any] | None: ...
     def queue_if_newest(
         self, endpoint: str, queued: dict[str, Any]
     ) -> tuple[bool, dict[str, Any] | None]: ...
@@ -304,12 +316,17 @@ def _start_execution(services: RolloutServices, endpoint: str, holder: dict[str,
     services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
 
 
-def _lease_is_dead(services: RolloutServices, lease: dict[str, Any], now: datetime) -> bool:
-    """The holder's execution ended without releasing (crash, manual stop): its lease can be taken over."""
+def _lease_is_dead(services: RolloutServices, endpoint: str, lease: dict[str, Any], now: datetime) -> bool:
+    """The holder's execution ended without releasing (crash, manual stop): its lease can be taken over.
+    Not so a rollout that NEEDS_ATTENTION: its execution has ended too, but the endpoint may be half-way,
+    and only a human (`sluice resolve`) hands its lease on."""
     arn, acquired = lease.get("execution_arn"), lease.get("acquired_at")
     if not arn:
         return False
     if acquired and now - datetime.fromisoformat(str(acquired)) < LEASE_GRACE:
+        return False
+    holder = services.rollouts.rollout(endpoint, str(lease.get("rollout_id")))
+    if holder is not None and holder.get("status") == "NEEDS_ATTENTION":
         return False
     return not services.workflow.is_running(str(arn))
 
@@ -327,7 +344,7 @@ def _start_or_queue(
         current = lease
         if current:
             break
-    if _lease_is_dead(services, current, now) and services.rollouts.take_over_lease(
+    if _lease_is_dead(services, endpoint, current, now) and services.rollouts.take_over_lease(
         endpoint, str(current.get("rollout_id")), holder
     ):
         decide(
@@ -372,13 +389,17 @@ def _queue(
         )
         return
     services.rollouts.update_rollout(endpoint, rollout_id, {"status": "QUEUED", "queued_behind": behind})
+    blocking = services.rollouts.rollout(endpoint, behind) or {}
     decide(
         services,
         endpoint,
         rollout_id,
         now,
         "queued",
-        f"rollout {behind} holds the endpoint; this version runs when it ends",
+        f"rollout {behind} needs attention and holds the endpoint; this version runs once someone has "
+        f"resolved it (`sluice resolve {endpoint}`)"
+        if blocking.get("status") == "NEEDS_ATTENTION"
+        else f"rollout {behind} holds the endpoint; this version runs when it ends",
         notify="QUEUED",
     )
     if replaced and replaced.get("rollout_id") != rollout_id:
@@ -1023,6 +1044,148 @@ def needs_attention(services: RolloutServices, state: dict[str, Any], now: datet
         variants=seen,
     )
     return state
+
+
+# --------------------------------------------------------------------------------------------------
+# Resolving a rollout that needs attention (`sluice resolve`)
+# --------------------------------------------------------------------------------------------------
+
+
+def state_machine_of(execution_arn: str) -> str:
+    """arn:...:execution:<machine>:<name> -> arn:...:stateMachine:<machine>."""
+    machine = execution_arn.replace(":execution:", ":stateMachine:", 1)
+    return machine.rsplit(":", 1)[0]
+
+
+def needing_attention(services: RolloutServices, endpoint: str) -> dict[str, Any] | None:
+    """The endpoint's rollout that NEEDS_ATTENTION (the newest, if ever more than one)."""
+    for rollout in services.rollouts.rollouts(endpoint, limit=20):
+        if rollout.get("status") == "NEEDS_ATTENTION":
+            return rollout
+    return None
+
+
+def _traffic_shares(variants: list[dict[str, Any]]) -> dict[str, float]:
+    """Each variant's share of traffic in percent (SageMaker weights are relative)."""
+    weights = {str(v["variant_name"]): float(v.get("current_weight") or 0) for v in variants}
+    total = sum(weights.values())
+    return {name: round(100 * w / total, 2) if total else 0.0 for name, w in weights.items()}
+
+
+def _one_piece(endpoint: str, current: dict[str, Any] | None) -> tuple[str | None, dict[str, float]]:
+    """The variant serving all traffic (None: the endpoint is gone). NotResolvable while the endpoint is
+    changing, failed, or still splits traffic between variants."""
+    if current is None:
+        return None, {}
+    status = str(current.get("status"))
+    shares = _traffic_shares(list(current.get("variants", [])))
+    if status != "InService":
+        raise NotResolvable(
+            f"endpoint {endpoint} is {status}, not InService: wait for it to settle (or fix it), then "
+            "resolve; the lease stays held"
+        )
+    serving = [name for name, share in shares.items() if share > 0]
+    if len(serving) != 1:
+        split = ", ".join(f"{name} {share:g} %" for name, share in sorted(shares.items()))
+        raise NotResolvable(
+            f"endpoint {endpoint} still splits traffic ({split}): put all of it on one variant first, e.g. "
+            f"aws sagemaker update-endpoint-weights-and-capacities --endpoint-name {endpoint} "
+            "--desired-weights-and-capacities VariantName=<other>,DesiredWeight=0, then resolve again; "
+            "the lease stays held"
+        )
+    return serving[0], shares
+
+
+def _autoscaling_for(services: RolloutServices, endpoint: str, plan: RolloutPlan, serving: str) -> str | None:
+    """Give the serving variant the autoscaling the rollout would have left it with, if it lost it."""
+    if serving == plan.names.baseline_variant:
+        wanted = plan.baseline_autoscaling
+    elif serving == plan.names.candidate_variant:
+        wanted = plan.autoscaling
+    else:
+        return None
+    if wanted is None or services.autoscaling.registration(endpoint, serving) is not None:
+        return None
+    services.autoscaling.apply(wanted.register_scalable_target, wanted.put_scaling_policy)
+    return f"autoscaling registered again on {serving}"
+
+
+def resolve(
+    services: RolloutServices,
+    endpoint: str,
+    reason: str,
+    by: str,
+    now: datetime,
+    *,
+    cancel_queued: bool = False,
+) -> dict[str, Any]:
+    """A human has dealt with a rollout that NEEDS_ATTENTION: check the endpoint is in one piece again
+    (InService, all traffic on one variant, or deleted), record who resolved it and why, remove the
+    rollout's own alarms, give the serving variant its autoscaling back, and hand the lease on - to the
+    newest queued version, or, with `cancel_queued`, to nobody (the queued version is CANCELLED)."""
+    stuck = needing_attention(services, endpoint)
+    if stuck is None:
+        raise NotResolvable(f"no rollout of endpoint {endpoint} needs attention: nothing to resolve")
+    rollout_id = str(stuck["rollout_id"])
+    serving, shares = _one_piece(endpoint, services.endpoints.state(endpoint))
+    notes: list[str] = []
+    alarms: list[str] = []
+    if stuck.get("mode") == "rollout" and stuck.get("plan"):
+        plan = _plan(stuck)
+        alarms = sorted(_auto_alarm_names(plan))
+        services.alarms.delete_alarms(alarms)
+        services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
+        restored = _autoscaling_for(services, endpoint, plan, serving) if serving else None
+        notes += [restored] if restored else []
+    idle = sorted(name for name, share in shares.items() if share == 0)
+    if idle:
+        notes.append(
+            f"{', '.join(idle)} still deployed at weight 0 (instances billed): remove with UpdateEndpoint"
+        )
+    where = f"{serving} serves 100 %" if serving else f"endpoint {endpoint} no longer exists"
+    resolution = {"by": by, "reason": reason, "at": _iso(now), "weights": shares}
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "RESOLVED", "resolved": resolution, "finished_at": _iso(now)}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "resolved",
+        "; ".join([f"by {by}: {reason}", where, *notes]),
+        notify="RESOLVED",
+        by=by,
+        weights=shares or None,
+        alarms_deleted=alarms or None,
+    )
+    cancelled = None
+    if cancel_queued:
+        queued = services.rollouts.pop_queued(endpoint)
+        if queued:
+            cancelled = str(queued["rollout_id"])
+            services.rollouts.update_rollout(endpoint, cancelled, {"status": "CANCELLED"})
+            decide(
+                services,
+                endpoint,
+                cancelled,
+                now,
+                "cancelled",
+                f"by {by} while resolving rollout {rollout_id}",
+                notify="CANCELLED",
+                by=by,
+            )
+    started = start_next_queued(services, endpoint, rollout_id, now)
+    return {
+        "rollout_id": rollout_id,
+        "version": stuck.get("version"),
+        "serving": serving,
+        "weights": shares,
+        "alarms_deleted": alarms,
+        "notes": notes,
+        "cancelled": cancelled,
+        "started": started,
+    }
 
 
 def _release_and_continue(services: RolloutServices, endpoint: str, rollout_id: str, now: datetime) -> None:
