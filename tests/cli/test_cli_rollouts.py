@@ -418,13 +418,30 @@ def test_needs_attention_shows_the_recorded_endpoint_state_and_reason() -> None:
     }
     fields = dict(rollout_fields(rollout_view(record, datetime.now(UTC), {})))
 
-    assert fields["status"] == "NEEDS_ATTENTION"
+    assert fields["status"] == (
+        "NEEDS_ATTENTION (holds the endpoint: fix it, then `sluice resolve` hands it on)"
+    )
     assert fields["reason"] == "ThrottlingException: Rate exceeded"
     assert fields["endpoint state recorded"] == (
         "v1 weight 0.5 on 2 instance(s), v2 weight 0.5 on 1 instance(s)"
     )
     assert fields["step"].startswith("2/3   planned 10 % → 50 % ◀ → 100 %")
     assert "bake" not in fields  # not active: no bake to count down
+
+
+def test_a_resolved_rollout_says_who_resolved_it_and_why() -> None:
+    record = {
+        "rollout_id": "20250101T000000Z-v2-abcdef",
+        "version": "v2",
+        "status": "RESOLVED",
+        "resolved": {
+            "by": "alice",
+            "reason": "weights moved back by hand",
+            "at": "2025-01-01T00:10:00+00:00",
+        },
+    }
+    fields = dict(rollout_fields(rollout_view(record, datetime.now(UTC), {})))
+    assert fields["status"] == "RESOLVED (by alice: weights moved back by hand)"
 
 
 def test_each_signal_documents_its_plain_api_calls() -> None:

@@ -194,6 +194,7 @@ def rollout_view(rollout: dict[str, Any], now: datetime, alarms: dict[str, Any])
         "reason": rollout.get("reason"),
         "alarm": rollout.get("alarm"),
         "endpoint_state": rollout.get("endpoint_state"),
+        "resolved": rollout.get("resolved"),
         "abort_requested": rollout.get("abort_requested"),
         "promote_requested": rollout.get("promote_requested"),
         "pause_requested": bool(rollout.get("pause_requested")),
@@ -299,6 +300,11 @@ def _status_text(rollout: dict[str, Any]) -> str:
             notes.append("`sluice resume` continues")
         if rollout["status"] == "AWAITING_APPROVAL":
             notes.append("`sluice promote` approves the final step")
+    elif rollout["status"] == "NEEDS_ATTENTION":
+        notes.append("holds the endpoint: fix it, then `sluice resolve` hands it on")
+    elif rollout["status"] == "RESOLVED" and rollout.get("resolved"):
+        resolved = rollout["resolved"]
+        notes.append(f"by {resolved.get('by', '?')}: {resolved.get('reason', '')}")
     return str(rollout["status"]) + (f" ({'; '.join(notes)})" if notes else "")
 
 
