@@ -25,3 +25,11 @@ for name, value in {
     os.environ[name] = value
 os.environ.pop("AWS_PROFILE", None)
 os.environ.pop("AWS_ENDPOINT_URL", None)
+
+# Property tests: random exploration on developers' machines (a failure prints its example, keep it
+# as a regression case), one fixed sequence of examples in CI so that a landing never depends on luck.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")

@@ -351,7 +351,7 @@ def test_leading_backslash() -> None:
     assert reason.startswith("member '\\\\Windows\\\\System32\\\\evil.dll' starts with a backslash")
 
 
-@pytest.mark.parametrize("name", ["C:/evil.dll", "c:evil.dll", "Z:\\evil.dll"])
+@pytest.mark.parametrize("name", ["C:/evil.dll", "c:evil.dll", "Z:\\evil.dll", "./C:", ".\\./d:evil.dll"])
 def test_windows_drive_letter(name: str) -> None:
     reason = rejection(model_archive(Entry(name, b"MZ")))
 

@@ -19,7 +19,7 @@ An archive is rejected (`RejectedArtifact`, with a reason naming the member when
   after a member is invalid (Python's tarfile would silently stop there while GNU tar skips ahead and
   extracts what follows, so the remaining members could not be checked);
 - a member name is empty, longer than 4096 characters, contains NUL, is absolute (`/`, `\\`, a
-  Windows drive such as `C:`), or has a `..` component (split on both `/` and `\\`);
+  Windows drive such as `C:`, also after leading `./`), or has a `..` component (split on both `/` and `\\`);
 - a member is a symlink, hard link, character or block device, FIFO, sparse file or any other type
   that is neither a regular file nor a directory;
 - there are no regular files, more than `max_members` members, a member declares more bytes than
@@ -474,9 +474,12 @@ def _name_problem(name: str) -> str | None:
         return "is an absolute path; member paths must be relative to the archive root"
     if name.startswith("\\"):
         return "starts with a backslash (an absolute Windows path); member paths must be relative"
-    if _WINDOWS_DRIVE.match(name):
+    components = _PATH_SEPARATORS.split(name)
+    # "./C:x" is "C:x" once the "." is dropped, as extractors do: the drive check skips "." and "".
+    first = next((c for c in components if c not in ("", ".")), "")
+    if _WINDOWS_DRIVE.match(first):
         return "starts with a Windows drive letter; member paths must be relative to the archive root"
-    if ".." in _PATH_SEPARATORS.split(name):
+    if ".." in components:
         return "has a '..' path component, which would escape the extraction directory"
     return None
 
