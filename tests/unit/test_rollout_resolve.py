@@ -17,9 +17,10 @@ from rollout_fakes import (
     production_world,
     status,
     upload_version,
+    walk_happy_path_like_rollout_asl,
 )
 
-from sluice.domain.rollout import request_abort, resolve, state_machine_of
+from sluice.domain.rollout import cancel_queued_version, request_abort, resolve, state_machine_of
 from sluice.errors import NotResolvable
 
 ERRORS_ALARM = "sluice-fraud-v2-errors"
@@ -168,3 +169,24 @@ def test_the_state_machine_of_an_execution() -> None:
         state_machine_of("arn:aws:states:us-east-1:123456789012:execution:sluice-rollout:fraud-v2-abc123")
         == "arn:aws:states:us-east-1:123456789012:stateMachine:sluice-rollout"
     )
+
+
+def test_a_queued_version_can_be_cancelled_and_never_starts() -> None:
+    world = production_world()
+    running = upload_version(world, "v2", deploy={"rollout": {"steps": [100]}}).details["rollout_id"]
+    walk = RolloutAslWalk.of_started(world)
+    queued = upload_version(world, "v3").details["rollout_id"]
+    assert status(world, queued) == "QUEUED"
+
+    dropped = cancel_queued_version(world.services, ENDPOINT, "(wrong artifact)", "carol", world.clock())
+
+    assert dropped is not None and dropped["rollout_id"] == queued
+    assert status(world, queued) == "CANCELLED"
+    assert decision(world, queued, "cancelled")["reason"] == "by carol (wrong artifact)"
+    assert world.notifications(queued)[-1]["status"] == "CANCELLED"
+    assert cancel_queued_version(world.services, ENDPOINT, "", "carol", world.clock()) is None
+    # the running rollout ends: the lease is released, v3 does not start
+    walk_happy_path_like_rollout_asl(walk)
+    assert status(world, running) == "PROMOTED"
+    assert world.rollouts.lease(ENDPOINT) is None
+    assert [payload["version"] for _, payload in world.workflow.started] == ["v2"]

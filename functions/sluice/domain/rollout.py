@@ -1161,20 +1161,8 @@ def resolve(
     )
     cancelled = None
     if cancel_queued:
-        queued = services.rollouts.pop_queued(endpoint)
-        if queued:
-            cancelled = str(queued["rollout_id"])
-            services.rollouts.update_rollout(endpoint, cancelled, {"status": "CANCELLED"})
-            decide(
-                services,
-                endpoint,
-                cancelled,
-                now,
-                "cancelled",
-                f"by {by} while resolving rollout {rollout_id}",
-                notify="CANCELLED",
-                by=by,
-            )
+        dropped = cancel_queued_version(services, endpoint, f"while resolving rollout {rollout_id}", by, now)
+        cancelled = str(dropped["rollout_id"]) if dropped else None
     started = start_next_queued(services, endpoint, rollout_id, now)
     return {
         "rollout_id": rollout_id,
@@ -1186,6 +1174,31 @@ def resolve(
         "cancelled": cancelled,
         "started": started,
     }
+
+
+def cancel_queued_version(
+    services: RolloutServices, endpoint: str, reason: str, by: str, now: datetime
+) -> dict[str, Any] | None:
+    """Drop the version waiting to run next on the endpoint (`sluice dequeue`): it is CANCELLED, with who
+    and why in its log, and will not start. Returns its rollout record, or None when nothing was queued."""
+    queued = services.rollouts.pop_queued(endpoint)
+    if not queued:
+        return None
+    rollout_id = str(queued["rollout_id"])
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "CANCELLED", "finished_at": _iso(now), "cancelled_by": by}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "cancelled",
+        f"by {by} {reason}".strip(),
+        notify="CANCELLED",
+        by=by,
+    )
+    return services.rollouts.rollout(endpoint, rollout_id) or dict(queued)
 
 
 def _release_and_continue(services: RolloutServices, endpoint: str, rollout_id: str, now: datetime) -> None:
