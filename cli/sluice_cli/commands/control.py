@@ -1,9 +1,11 @@
-"""`sluice promote | abort | pause | resume <endpoint>`: the operator's signals to the active rollout.
+"""`sluice promote | abort | pause | resume <endpoint>`: the operator's signals to the active rollout;
+`sluice resolve <endpoint>`: hand on the endpoint of a rollout that NEEDS_ATTENTION.
 
-Each command calls the domain's own signal function (`request_promote`, `request_abort`,
+Each signal calls the domain's own signal function (`request_promote`, `request_abort`,
 `request_pause`), the very code the alarm handler runs, over the Lambdas' adapters given the CLI's
 clients: one DynamoDB UpdateItem on the rollout item (ReturnValues ALL_NEW), then, when a wait token is
-stored, `states:SendTaskSuccess` / `SendTaskFailure` with it. Nothing here re-implements a signal.
+stored, `states:SendTaskSuccess` / `SendTaskFailure` with it. `resolve` calls the domain's `resolve`
+the same way. Nothing here re-implements a signal or a resolution.
 """
 
 from __future__ import annotations
@@ -19,20 +21,29 @@ import typer
 from sluice.adapters.autoscaling import AutoscalingGateway
 from sluice.adapters.clients import error_code, error_message
 from sluice.adapters.cloudwatch import AlarmGateway
+from sluice.adapters.rollouts import RolloutStore
+from sluice.adapters.sagemaker import EndpointGateway
 from sluice.adapters.stepfunctions import StepFunctionsGateway
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.rollout import (
     ACTIVE,
     RolloutServices,
     active_rollout,
+    needing_attention,
     request_abort,
     request_pause,
     request_promote,
+    state_machine_of,
 )
+from sluice.domain.rollout import resolve as resolve_rollout
+from sluice.errors import NotResolvable
 from sluice_cli.commands.context import (
+    EXIT_NOT_FOUND,
     TOPIC_ENV,
     TOPIC_OUTPUT,
     CliContext,
+    CliError,
+    ConfigError,
     NotFound,
     handle_errors,
 )
@@ -40,6 +51,7 @@ from sluice_cli.commands.output import emit_json, error_console, say
 
 EVENT_SOURCE = "sluice"  # as the Lambdas' Notifier (sluice.adapters.notifications)
 EVENT_BUS = "default"  # the stack's EVENT_BUS_NAME
+STATE_MACHINE_OUTPUT = "RolloutStateMachineArn"  # template.yaml Outputs
 
 # -- the services the signals run on ----------------------------------------------------------------
 
@@ -148,12 +160,7 @@ def signal_services(cli: CliContext, topic: str | None) -> SignalContext:
     that refuse any use for the rest. No state machine ARN or role: the signals start nothing."""
     store = cli.rollout_store()
     workflow = AnsweringStepFunctions(cli.client("stepfunctions"))
-    topic_arn = topic or cli.stack_output(TOPIC_OUTPUT)
-    notifier = TopicNotifier(
-        topic_arn,
-        sns=cli.client("sns") if topic_arn else None,
-        events=cli.client("events") if topic_arn else None,
-    )
+    notifier = topic_notifier(cli, topic)
     services = RolloutServices(
         store=NotUsedBySignals("object store"),
         registry=store,
@@ -169,6 +176,43 @@ def signal_services(cli: CliContext, topic: str | None) -> SignalContext:
         limits=ArchiveLimits(),
     )
     return SignalContext(services, workflow, notifier)
+
+
+def topic_notifier(cli: CliContext, topic: str | None) -> TopicNotifier:
+    """--topic, else $SLUICE_TOPIC_ARN (both arrive as `topic`), else the stack's output; else none."""
+    topic_arn = topic or cli.stack_output(TOPIC_OUTPUT)
+    return TopicNotifier(
+        topic_arn,
+        sns=cli.client("sns") if topic_arn else None,
+        events=cli.client("events") if topic_arn else None,
+    )
+
+
+def resolve_services(cli: CliContext, notifier: TopicNotifier, state_machine_arn: str) -> RolloutServices:
+    """A RolloutServices for `resolve`: like the signals', plus what handing the lease on needs - the
+    SageMaker endpoint (is it in one piece?) and a Step Functions gateway that may start the queued
+    version on the rollout state machine."""
+    store = cli.rollout_store()
+    return RolloutServices(
+        store=NotUsedBySignals("object store"),
+        registry=store,
+        notifier=notifier,
+        rollouts=store,
+        endpoints=EndpointGateway(cli.client("sagemaker")),
+        alarms=AlarmGateway(cli.client("cloudwatch")),
+        autoscaling=AutoscalingGateway(cli.client("application-autoscaling")),
+        workflow=StepFunctionsGateway(cli.client("stepfunctions")),
+        state_machine_arn=state_machine_arn,
+        execution_role_arn="",
+        allowed_registries=(),
+        limits=ArchiveLimits(),
+    )
+
+
+class Unresolved(CliError):
+    """`resolve` refused (the domain's NotResolvable): nothing was changed, the lease stays held."""
+
+    exit_code = EXIT_NOT_FOUND
 
 
 # -- shared options ---------------------------------------------------------------------------------
@@ -298,6 +342,165 @@ def resume(ctx: typer.Context, endpoint: EndpointArg, by: ByOption = None, topic
     The CLI also appends a "resume requested" decision and notifies RESUMED.
     """
     _act(ctx, endpoint, "resume", by=by, topic=topic)
+
+
+@handle_errors
+def resolve(
+    ctx: typer.Context,
+    endpoint: Annotated[
+        str,
+        typer.Argument(help="The endpoint whose NEEDS_ATTENTION rollout to resolve.", show_default=False),
+    ],
+    reason: Annotated[
+        str,
+        typer.Option(
+            "--reason",
+            "-r",
+            help="What you did to the endpoint (required; recorded in the decision log and notified).",
+            show_default=False,
+        ),
+    ],
+    by: ByOption = None,
+    cancel_queued: Annotated[
+        bool,
+        typer.Option(
+            "--cancel-queued",
+            help="Cancel the version queued behind the rollout (CANCELLED) instead of starting it; "
+            "the lease is then released.",
+        ),
+    ] = False,
+    topic: TopicOption = None,
+) -> None:
+    """Resolve a rollout that NEEDS_ATTENTION, after you have put its endpoint in order by hand.
+
+    A rollout whose rollback kept failing ends in NEEDS_ATTENTION and keeps the endpoint's lease: no
+    other rollout touches the endpoint, new uploads are queued. Fix the endpoint first (all traffic on
+    one variant, e.g. with UpdateEndpointWeightsAndCapacities), then resolve. Resolve checks that the
+    endpoint is InService with all traffic on one variant (or deleted) and refuses otherwise (exit 1,
+    nothing changed, the lease stays held). It records RESOLVED with who and why, deletes the rollout's
+    own alarms (sluice-<endpoint>-<version>-errors / -latency; alarms you listed stay), registers the
+    serving variant's autoscaling again if it lost it, and hands the lease on: the newest queued version
+    starts (or, with --cancel-queued, is CANCELLED), else the lease is released.
+
+    Plain API equivalent (registry table T, stuck rollout R of version V, its execution ARN X):
+
+      1. sagemaker DescribeEndpoint: EndpointStatus InService and CurrentWeight > 0 on one variant only
+         (or no endpoint at all)
+
+      2. dynamodb UpdateItem  TableName=T  Key={pk: "rollout#<endpoint>", sk: "R"}
+         UpdateExpression "SET status = :s, resolved = :r, finished_at = :t"
+         :s = "RESOLVED", :r = {by: <you>, reason: <what you did>, at: <ISO time>, weights: ...}
+         and a "resolved" decision (pk "log#<endpoint>#R", sk "<ISO time>#00") for `sluice history`
+
+      3. cloudwatch DeleteAlarms  AlarmNames=[sluice-<endpoint>-V-errors, sluice-<endpoint>-V-latency]
+         dynamodb DeleteItem  Key={pk: "alarm#<name>", sk: "<endpoint>"}  ConditionExpression
+         "rollout_id = :R"  (for each alarm of the plan)
+
+      4. dynamodb DeleteItem  Key={pk: "lease#<endpoint>", sk: "queued"}  ReturnValues ALL_OLD
+         - a queued rollout Q: PutItem the lease {pk: "lease#<endpoint>", sk: "lease", rollout_id: Q,
+           ...}  ConditionExpression "rollout_id = :R", then states StartExecution
+           stateMachineArn=<X with :execution: -> :stateMachine:, its name dropped>
+           name=<endpoint>-<version>-<suffix>  input={"rollout_id", "endpoint", "version"}
+           (with --cancel-queued instead: UpdateItem Q SET status = "CANCELLED", finished_at, cancelled_by)
+         - nothing queued: DeleteItem  Key={pk: "lease#<endpoint>", sk: "lease"}
+           ConditionExpression "rollout_id = :R"
+
+    RESOLVED (and CANCELLED, STARTING) are notified: --topic, else SLUICE_TOPIC_ARN, else the stack's
+    output NotificationTopicArn; when no topic is found, nothing is published (the resolution still
+    applies). Exit 0 resolved; 1 nothing needs attention, or the endpoint is not in one piece yet.
+    """
+    cli: CliContext = ctx.obj
+    if not reason.strip():
+        raise typer.BadParameter("say what you did to the endpoint", param_hint="--reason")
+    who = by or os_user()
+    notifier = topic_notifier(cli, topic)
+    services = resolve_services(cli, notifier, state_machine_arn="")
+    stuck = needing_attention(services, endpoint)
+    if stuck is None:
+        raise NotFound(
+            f"no rollout of endpoint {endpoint!r} needs attention ({cli.describe_target()}): nothing to "
+            f"resolve; `sluice status {endpoint}` shows the latest one"
+        )
+    execution_arn = str(stuck.get("execution_arn") or "")
+    machine = state_machine_of(execution_arn) if execution_arn else cli.stack_output(STATE_MACHINE_OUTPUT)
+    store = cli.rollout_store()
+    if not machine and not cancel_queued and store.queued(endpoint):
+        raise ConfigError(
+            f"rollout {stuck['rollout_id']} recorded no execution ARN and the stack {cli.stack!r} has no "
+            f"output {STATE_MACHINE_OUTPUT}: the queued version could not be started; pass --stack, or "
+            "--cancel-queued (nothing was changed)"
+        )
+    services = resolve_services(cli, notifier, state_machine_arn=machine or "")
+    try:
+        result = resolve_rollout(
+            services, endpoint, reason, who, datetime.now(UTC), cancel_queued=cancel_queued
+        )
+    except NotResolvable as exc:
+        raise Unresolved(str(exc)) from exc
+    lease = store.lease(endpoint)
+    report = {
+        "endpoint": endpoint,
+        **result,
+        "by": who,
+        "reason": reason,
+        "lease": {k: lease.get(k) for k in ("rollout_id", "version", "execution_arn")} if lease else None,
+        "notifications": {
+            "topic": notifier.topic_arn,
+            "published": notifier.published,
+            "problems": notifier.problems,
+        },
+    }
+    if cli.json:
+        emit_json(report)
+    else:
+        for line in resolution_lines(endpoint, report, store):
+            say(line)
+        say(_notification_line(notifier))
+    for problem in notifier.problems:
+        error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+
+
+def resolution_lines(endpoint: str, report: dict[str, Any], store: RolloutStore) -> list[str]:
+    """What `resolve` did, for people: what was resolved, what serves, what was removed, what is next."""
+
+    def version_of(rollout_id: str) -> str:
+        return str((store.rollout(endpoint, rollout_id) or {}).get("version", "?"))
+
+    lines = [
+        f"resolved rollout {report['rollout_id']} ({report['version']}) on {endpoint}, by {report['by']}",
+        f"reason: {report['reason']}",
+    ]
+    serving = report["serving"]
+    if serving:
+        lines.append(f"{serving} serves 100 % of {endpoint}'s traffic")
+    else:
+        lines.append(f"endpoint {endpoint} no longer exists")
+    alarms = report["alarms_deleted"]
+    lines.append(f"alarms deleted: {', '.join(alarms)}" if alarms else "alarms deleted: none")
+    lines += [f"note: {note}" for note in report["notes"]]
+    cancelled, started = report["cancelled"], report["started"]
+    if cancelled:
+        lines.append(f"queued rollout {cancelled} ({version_of(cancelled)}) cancelled")
+    if started:
+        version = version_of(started)
+        lines.append(
+            f"next: queued rollout {started} ({version}) started and holds the lease; "
+            f"`sluice status {endpoint}` follows it"
+        )
+        idle = sorted(name for name, share in report["weights"].items() if share == 0)
+        if idle:
+            lines.append(
+                f"warning: {version} will be refused while {', '.join(idle)} is still deployed (a rollout "
+                "needs an endpoint with a single production variant; remove it with UpdateEndpoint "
+                "before resolving)"
+            )
+    elif report["lease"]:
+        lease = report["lease"]
+        lines.append(f"next: the lease is held by rollout {lease['rollout_id']} ({lease['version']})")
+    else:
+        nothing = "" if cancelled else "nothing queued: "
+        lines.append(f"next: {nothing}the lease is released; the next upload starts a rollout at once")
+    return lines
 
 
 # -- how each signal is applied and reported --------------------------------------------------------
