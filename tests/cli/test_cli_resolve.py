@@ -254,32 +254,29 @@ def test_resolve_starts_the_version_queued_behind_the_stuck_rollout(
     assert canary.json("status", endpoint)["lease"] is None  # v3 handed it on in turn
 
 
-def test_a_queued_version_started_while_the_old_candidate_is_still_deployed_is_refused(
+def test_resolve_will_not_start_a_queued_version_while_the_old_candidate_is_still_deployed(
     canary: Canary, refusing: set[str]
 ) -> None:
-    """Only the weights fixed (v2 still deployed at 0 %): resolve says so, and the queued version it
-    starts is refused at its pre-flight (Sluice rolls out against a single production variant)."""
+    """Only the weights fixed (v2 still deployed at 0 %): a queued version would be refused at its
+    pre-flight (Sluice rolls out against a single production variant), so resolve refuses instead and
+    says how to remove v2; nothing changes."""
     endpoint = stuck_rollout(canary, refusing)
+    stuck = records(canary, endpoint)["v2"]
     queued = queue_v3(canary, endpoint)
     put_all_traffic_on_v1(canary, endpoint)
 
     resolved = canary.sluice("resolve", endpoint, "--reason", REASON)
 
-    assert resolved.exit_code == 0, (resolved.stdout, resolved.stderr)
-    assert f"next: queued rollout {queued['rollout_id']} (v3) started" in resolved.stdout
-    assert "warning: v3 will be refused while v2 is still deployed" in resolved.stdout
-    final = poll(
-        lambda: (
-            (r := records(canary, endpoint)["v3"]) and r.get("status") not in ("QUEUED", "STARTING") and r
-        ),
-        "v3 to leave STARTING",
-    )
-    canary.sandbox.wait_for_execution(final["execution_arn"], timeout=60)
-    refused = records(canary, endpoint)["v3"]
-    assert refused["status"] == "REFUSED"
-    assert "2 production variants" in refused["reason"]
-    weights = {variant: weight for variant, (weight, _) in canary.weights(endpoint).items()}
-    assert weights == {"v1": 1.0, "v2": 0.0}  # nothing touched
+    assert resolved.exit_code == 1, (resolved.stdout, resolved.stderr)
+    message = " ".join(resolved.stderr.split())
+    assert f"endpoint {endpoint} still has v2 deployed at weight 0, and version v3 is queued" in message
+    assert f"aws sagemaker update-endpoint --endpoint-name {endpoint} --endpoint-config-name" in message
+    assert "--cancel-queued" in message
+    after = records(canary, endpoint)
+    assert (after["v2"]["status"], after["v3"]["status"]) == ("NEEDS_ATTENTION", "QUEUED")
+    status = canary.json("status", endpoint)
+    assert status["lease"]["rollout_id"] == stuck["rollout_id"]
+    assert status["queued"]["rollout_id"] == queued["rollout_id"]
 
 
 def test_resolve_with_cancel_queued_cancels_the_queued_version_and_releases_the_lease(
@@ -292,7 +289,7 @@ def test_resolve_with_cancel_queued_cancels_the_queued_version_and_releases_the_
     resolved = canary.sluice("resolve", endpoint, "-r", REASON, "--cancel-queued", "--topic", canary.topic)
 
     assert resolved.exit_code == 0, (resolved.stdout, resolved.stderr)
-    assert "by ci" in resolved.stdout.splitlines()[0]  # --by defaults to the OS user
+    assert "by ci" in resolved.stdout.splitlines()[0]  # --by defaults to the OS user (LOGNAME=ci)
     assert f"queued rollout {queued['rollout_id']} (v3) cancelled" in resolved.stdout
     assert "next: the lease is released; the next upload starts a rollout at once" in resolved.stdout
     assert (

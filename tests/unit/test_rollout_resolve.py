@@ -23,6 +23,7 @@ from rollout_fakes import (
 from sluice.domain.rollout import cancel_queued_version, request_abort, resolve, state_machine_of
 from sluice.errors import NotResolvable
 
+BASELINE_CONFIG = "fraud-v1-aaa111"
 ERRORS_ALARM = "sluice-fraud-v2-errors"
 LATENCY_ALARM = "sluice-fraud-v2-latency"
 
@@ -99,7 +100,7 @@ def test_resolve_refuses_while_the_endpoint_is_updating() -> None:
 def test_resolve_records_who_and_why_cleans_up_and_starts_the_newest_queued_version() -> None:
     world, stuck = stuck_world()
     queued = upload_version(world, "v3").details["rollout_id"]
-    all_traffic_to(world, "v1")
+    world.endpoints.update_endpoint(ENDPOINT, BASELINE_CONFIG)  # the human went back to v1's config
     world.autoscaling.registrations.pop((ENDPOINT, "v1"), None)  # lost on the way
 
     result = resolve(world.services, ENDPOINT, "weights moved back by hand", "alice", world.clock())
@@ -109,8 +110,7 @@ def test_resolve_records_who_and_why_cleans_up_and_starts_the_newest_queued_vers
     entry = decision(world, stuck, "resolved")
     assert entry["reason"].startswith("by alice: weights moved back by hand; v1 serves 100 %")
     assert "autoscaling registered again on v1" in entry["reason"]
-    assert "v2 still deployed at weight 0" in entry["reason"]
-    assert entry["weights"] == {"v1": 100.0, "v2": 0.0}
+    assert entry["weights"] == {"v1": 100.0}
     assert world.notifications(stuck)[-1]["status"] == "RESOLVED"
     # the rollout's own alarms are gone, the user's alarm it watched is not
     assert ERRORS_ALARM not in world.alarms.alarms and LATENCY_ALARM not in world.alarms.alarms
@@ -122,6 +122,35 @@ def test_resolve_records_who_and_why_cleans_up_and_starts_the_newest_queued_vers
     assert lease is not None and lease["rollout_id"] == queued
     assert world.workflow.started[-1][1]["rollout_id"] == queued
     assert status(world, queued) == "STARTING"
+
+
+def test_resolve_will_not_start_a_queued_version_onto_an_endpoint_with_a_leftover_variant() -> None:
+    world, stuck = stuck_world()
+    queued = upload_version(world, "v3").details["rollout_id"]
+    all_traffic_to(world, "v1")  # weights only: v2 is still deployed, at weight 0
+
+    with pytest.raises(NotResolvable) as refused:
+        resolve(world.services, ENDPOINT, "weights moved back", "alice", world.clock())
+
+    assert str(refused.value).startswith(
+        "endpoint fraud still has v2 deployed at weight 0, and version v3 is queued to run next"
+    )
+    assert f"--endpoint-config-name {BASELINE_CONFIG}" in str(refused.value)
+    assert (status(world, stuck), status(world, queued)) == ("NEEDS_ATTENTION", "QUEUED")
+
+
+def test_with_nothing_queued_a_leftover_variant_is_only_a_note() -> None:
+    world, stuck = stuck_world()
+    all_traffic_to(world, "v1")
+
+    result = resolve(world.services, ENDPOINT, "weights moved back", "alice", world.clock())
+
+    assert result["started"] is None
+    assert status(world, stuck) == "RESOLVED"
+    entry = decision(world, stuck, "resolved")
+    assert "v2 still deployed at weight 0 (instances billed)" in entry["reason"]
+    assert entry["weights"] == {"v1": 100.0, "v2": 0.0}
+    assert world.rollouts.lease(ENDPOINT) is None
 
 
 def test_resolve_can_cancel_the_queued_version_and_leave_the_endpoint_free() -> None:

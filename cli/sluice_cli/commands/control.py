@@ -487,13 +487,6 @@ def resolution_lines(endpoint: str, report: dict[str, Any], store: RolloutStore)
             f"next: queued rollout {started} ({version}) started and holds the lease; "
             f"`sluice status {endpoint}` follows it"
         )
-        idle = sorted(name for name, share in report["weights"].items() if share == 0)
-        if idle:
-            lines.append(
-                f"warning: {version} will be refused while {', '.join(idle)} is still deployed (a rollout "
-                "needs an endpoint with a single production variant; remove it with UpdateEndpoint "
-                "before resolving)"
-            )
     elif report["lease"]:
         lease = report["lease"]
         lines.append(f"next: the lease is held by rollout {lease['rollout_id']} ({lease['version']})")

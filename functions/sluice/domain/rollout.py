@@ -125,6 +125,7 @@ class RolloutStorePort(Protocol):
     def queue_if_newest(
         self, endpoint: str, queued: dict[str, Any]
     ) -> tuple[bool, dict[str, Any] | None]: ...
+    def queued(self, endpoint: str) -> dict[str, Any] | None: ...
     def pop_queued(self, endpoint: str) -> dict[str, Any] | None: ...
     def own_alarms(self, names: list[str], endpoint: str, rollout_id: str) -> None: ...
     def alarm_owners(self, alarm_name: str) -> list[dict[str, Any]]: ...
@@ -1128,16 +1129,32 @@ def resolve(
         raise NotResolvable(f"no rollout of endpoint {endpoint} needs attention: nothing to resolve")
     rollout_id = str(stuck["rollout_id"])
     serving, shares = _one_piece(endpoint, services.endpoints.state(endpoint))
+    plan = _plan(stuck) if stuck.get("mode") == "rollout" and stuck.get("plan") else None
+    idle = sorted(name for name, share in shares.items() if share == 0)
+    waiting = None if cancel_queued else services.rollouts.queued(endpoint)
+    if idle and waiting:
+        # Pre-flight refuses an endpoint with more than one variant: starting the queued version now
+        # would only waste it.
+        back = (
+            f"aws sagemaker update-endpoint --endpoint-name {endpoint} --endpoint-config-name "
+            f"{plan.names.baseline_config}"
+            if plan and serving == plan.names.baseline_variant
+            else f"UpdateEndpoint to an endpoint config holding only {serving}"
+        )
+        raise NotResolvable(
+            f"endpoint {endpoint} still has {', '.join(idle)} deployed at weight 0, and version "
+            f"{waiting.get('version')} is queued to run next: a rollout needs an endpoint with a single "
+            f"production variant, so it would be refused. Remove {', '.join(idle)} first ({back}), wait "
+            "for InService, then resolve again - or resolve with --cancel-queued; the lease stays held"
+        )
     notes: list[str] = []
     alarms: list[str] = []
-    if stuck.get("mode") == "rollout" and stuck.get("plan"):
-        plan = _plan(stuck)
+    if plan is not None:
         alarms = sorted(_auto_alarm_names(plan))
         services.alarms.delete_alarms(alarms)
         services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
         restored = _autoscaling_for(services, endpoint, plan, serving) if serving else None
         notes += [restored] if restored else []
-    idle = sorted(name for name, share in shares.items() if share == 0)
     if idle:
         notes.append(
             f"{', '.join(idle)} still deployed at weight 0 (instances billed): remove with UpdateEndpoint"
