@@ -4,14 +4,16 @@
     sluice history fraud                         # every decision of the latest rollout, with its reason
     sluice abort fraud --reason "p99 regression" # roll back now (also promote, pause, resume)
     sluice resolve fraud -r "v1 at 100 %"        # after NEEDS_ATTENTION was fixed by hand
+    sluice dequeue fraud -r "wrong artifact"     # cancel the version queued to run next
     sluice models demo-mme                       # latest version of each model on an endpoint
     sluice jobs --model churn-batch              # batch transform jobs
     sluice intakes --status REJECTED             # recent uploads, and why one was rejected
     sluice --endpoint-url http://127.0.0.1:4566 --table T intakes   # against the local emulator
     sluice sandbox serve --port 4566             # serve that local emulator (Ctrl-C stops it)
 
-Exit codes: 0 ok, 1 not found (or nothing to act on: no active rollout, nothing to resolve, the endpoint
-not in one piece yet), 2 usage or configuration error (including AWS refusing the request).
+Exit codes: 0 ok, 1 not found (or nothing to act on: no active rollout, nothing to resolve or to
+dequeue, the endpoint not in one piece yet), 2 usage or configuration error (including AWS refusing
+the request).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,  # a traceback must never print credentials held in locals
 )
 
-# One module per command (the four rollout signals and resolve share one).
+# One module per command (the four rollout signals, resolve and dequeue share one).
 app.command("status")(status.status)
 app.command("history")(history.history)
 app.command("promote")(control.promote)
@@ -50,6 +52,7 @@ app.command("abort")(control.abort)
 app.command("pause")(control.pause)
 app.command("resume")(control.resume)
 app.command("resolve")(control.resolve)
+app.command("dequeue")(control.dequeue)
 app.command("models")(models.models)
 app.command("jobs")(jobs.jobs)
 app.command("intakes")(intakes.intakes)

@@ -357,3 +357,40 @@ def test_resolve_requires_a_reason_and_documents_its_plain_api_calls() -> None:
         "SLUICE_TOPIC_ARN",
     ):
         assert text in shown.stdout, text
+
+
+def test_dequeue_cancels_the_version_queued_behind_a_running_rollout(canary: Canary) -> None:
+    endpoint = canary.endpoint()
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})
+    canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
+    queued = queue_v3(canary, endpoint)
+
+    dropped = canary.sluice("dequeue", endpoint, "-r", "wrong artifact", "--topic", canary.topic)
+
+    assert dropped.exit_code == 0, (dropped.stdout, dropped.stderr)
+    assert dropped.stdout.splitlines()[0] == (
+        f"cancelled queued version v3 (rollout {queued['rollout_id']}) on {endpoint}, by ci: "
+        "it will not start"
+    )
+    assert f"notified on {canary.topic}: Sluice Rollout State Change CANCELLED" in dropped.stdout
+    v3 = records(canary, endpoint)["v3"]
+    assert (v3["status"], v3["cancelled_by"]) == ("CANCELLED", "ci")
+    history = canary.ok("history", endpoint, "--rollout", queued["rollout_id"])
+    assert "cancelled" in history and "wrong artifact" in history
+    assert canary.json("status", endpoint)["queued"] is None
+
+    again = canary.sluice("dequeue", endpoint)
+    assert again.exit_code == 1
+    assert f"no version is queued on endpoint '{endpoint}'" in again.stderr
+
+    # v2 goes on and, promoted, releases the endpoint: v3 never starts
+    canary.ok("promote", endpoint)
+    v2 = poll(
+        lambda: (r := records(canary, endpoint)["v2"]) and r["status"] in ("PROMOTED", "ROLLED_BACK") and r,
+        "v2 to end",
+    )
+    assert v2["status"] == "PROMOTED"
+    canary.sandbox.wait_for_execution(v2["execution_arn"], timeout=60)
+    assert canary.json("status", endpoint)["lease"] is None
+    assert records(canary, endpoint)["v3"]["status"] == "CANCELLED"
+    assert "execution_arn" not in records(canary, endpoint)["v3"]

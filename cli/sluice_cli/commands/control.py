@@ -29,6 +29,7 @@ from sluice.domain.rollout import (
     ACTIVE,
     RolloutServices,
     active_rollout,
+    cancel_queued_version,
     needing_attention,
     request_abort,
     request_pause,
@@ -457,6 +458,73 @@ def resolve(
             say(line)
         say(_notification_line(notifier))
     for problem in notifier.problems:
+        error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+
+
+@handle_errors
+def dequeue(
+    ctx: typer.Context,
+    endpoint: Annotated[
+        str, typer.Argument(help="The endpoint whose queued version to cancel.", show_default=False)
+    ],
+    reason: Annotated[
+        str | None,
+        typer.Option("--reason", "-r", help="Why (recorded, shown by `sluice history`).", show_default=False),
+    ] = None,
+    by: ByOption = None,
+    topic: TopicOption = None,
+) -> None:
+    """Cancel the version queued to run next on an endpoint (it never starts).
+
+    A version uploaded while a rollout runs waits as the endpoint's queued version (only the newest
+    waits; older ones are SUPERSEDED). Dequeue records it CANCELLED with who and why; the running
+    rollout is untouched and, when it ends, releases the endpoint instead of starting it.
+
+    Plain API equivalent (registry table T):
+
+      1. dynamodb DeleteItem  TableName=T  Key={pk: "lease#<endpoint>", sk: "queued"}
+         ReturnValues ALL_OLD   (the returned item's rollout_id is Q; nothing returned: nothing queued)
+
+      2. dynamodb UpdateItem  Key={pk: "rollout#<endpoint>", sk: "Q"}
+         UpdateExpression "SET status = :s, finished_at = :t, cancelled_by = :b"  :s = "CANCELLED"
+         and a "cancelled" decision (pk "log#<endpoint>#Q", sk "<ISO time>#00") for `sluice history`
+
+    CANCELLED is notified (--topic, else SLUICE_TOPIC_ARN, else the stack's output
+    NotificationTopicArn). Exit 0 cancelled; 1 nothing was queued.
+    """
+    cli: CliContext = ctx.obj
+    who = by or os_user()
+    signals = signal_services(cli, topic)
+    why = f"with `sluice dequeue`: {reason}" if reason else "with `sluice dequeue`"
+    dropped = cancel_queued_version(signals.services, endpoint, why, who, datetime.now(UTC))
+    if dropped is None:
+        raise NotFound(
+            f"no version is queued on endpoint {endpoint!r} ({cli.describe_target()}): nothing to dequeue"
+        )
+    report = {
+        "endpoint": endpoint,
+        "rollout_id": dropped.get("rollout_id"),
+        "version": dropped.get("version"),
+        "status": dropped.get("status"),
+        "by": who,
+        "reason": reason,
+        "notifications": {
+            "topic": signals.notifier.topic_arn,
+            "published": signals.notifier.published,
+            "problems": signals.notifier.problems,
+        },
+    }
+    if cli.json:
+        emit_json(report)
+    else:
+        say(
+            f"cancelled queued version {dropped.get('version')} (rollout {dropped.get('rollout_id')}) on "
+            f"{endpoint}, by {who}: it will not start"
+        )
+        if reason:
+            say(f"reason: {reason}")
+        say(_notification_line(signals.notifier))
+    for problem in signals.notifier.problems:
         error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
 
 
