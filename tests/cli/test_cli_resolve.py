@@ -24,12 +24,11 @@ from typer.testing import CliRunner
 
 from sluice.adapters.rollouts import RolloutStore
 from sluice_cli.main import app
-from sluice_cli.sandbox.server import Sandbox
 
 HERE = str(Path(__file__).parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # tests/cli: the rollout tests' sandbox helpers (Canary)
-from test_cli_rollouts import ROLE, Canary  # noqa: E402
+from test_cli_rollouts import Canary, canary_in_a_sandbox  # noqa: E402
 
 pytestmark = [
     pytest.mark.slow,
@@ -43,14 +42,7 @@ REASON = "set v2 to weight 0 by hand after SageMaker's outage"
 
 @pytest.fixture(scope="module")
 def canary() -> Iterator[Canary]:
-    with Sandbox(time_scale=0.01, parameters={"SageMakerExecutionRoleArn": ROLE}) as sandbox:
-        outputs = sandbox.outputs.outputs
-        yield Canary(
-            sandbox,
-            outputs["ArtifactBucketName"],
-            outputs["RegistryTableName"],
-            outputs["NotificationTopicArn"],
-        )
+    yield from canary_in_a_sandbox()
 
 
 @pytest.fixture

@@ -175,8 +175,8 @@ class Canary:
         }
 
 
-@pytest.fixture(scope="module")
-def canary() -> Iterator[Canary]:
+def canary_in_a_sandbox() -> Iterator[Canary]:
+    """A Canary on a fresh sandbox (time compressed 100x), for a module-scoped fixture."""
     with Sandbox(time_scale=0.01, parameters={"SageMakerExecutionRoleArn": ROLE}) as sandbox:
         outputs = sandbox.outputs.outputs
         yield Canary(
@@ -185,6 +185,11 @@ def canary() -> Iterator[Canary]:
             outputs["RegistryTableName"],
             outputs["NotificationTopicArn"],
         )
+
+
+@pytest.fixture(scope="module")
+def canary() -> Iterator[Canary]:
+    yield from canary_in_a_sandbox()
 
 
 def _baking(step: int) -> Callable[[dict[str, Any]], bool]:

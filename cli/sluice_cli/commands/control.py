@@ -119,6 +119,15 @@ class TopicNotifier:
             return
         self.published.append(f"{detail_type} {status}")
 
+    def summary(self) -> dict[str, Any]:
+        """For a command's JSON report."""
+        return {"topic": self.topic_arn, "published": self.published, "problems": self.problems}
+
+    def warn_problems(self) -> None:
+        """Each publish that failed, as a warning on stderr (the command's action stands)."""
+        for problem in self.problems:
+            error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -445,11 +454,7 @@ def resolve(
         "by": who,
         "reason": reason,
         "lease": {k: lease.get(k) for k in ("rollout_id", "version", "execution_arn")} if lease else None,
-        "notifications": {
-            "topic": notifier.topic_arn,
-            "published": notifier.published,
-            "problems": notifier.problems,
-        },
+        "notifications": notifier.summary(),
     }
     if cli.json:
         emit_json(report)
@@ -457,8 +462,7 @@ def resolve(
         for line in resolution_lines(endpoint, report, store):
             say(line)
         say(_notification_line(notifier))
-    for problem in notifier.problems:
-        error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    notifier.warn_problems()
 
 
 @handle_errors
@@ -508,11 +512,7 @@ def dequeue(
         "status": dropped.get("status"),
         "by": who,
         "reason": reason,
-        "notifications": {
-            "topic": signals.notifier.topic_arn,
-            "published": signals.notifier.published,
-            "problems": signals.notifier.problems,
-        },
+        "notifications": signals.notifier.summary(),
     }
     if cli.json:
         emit_json(report)
@@ -524,8 +524,7 @@ def dequeue(
         if reason:
             say(f"reason: {reason}")
         say(_notification_line(signals.notifier))
-    for problem in signals.notifier.problems:
-        error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    signals.notifier.warn_problems()
 
 
 def resolution_lines(endpoint: str, report: dict[str, Any], store: RolloutStore) -> list[str]:
@@ -614,11 +613,7 @@ def _act(
             {"call": a.call, "payload": a.payload, "token_was_live": a.live} for a in signals.workflow.answers
         ],
         "message": message,
-        "notifications": {
-            "topic": signals.notifier.topic_arn,
-            "published": signals.notifier.published,
-            "problems": signals.notifier.problems,
-        },
+        "notifications": signals.notifier.summary(),
     }
     if cli.json:
         emit_json(report)
@@ -628,8 +623,7 @@ def _act(
         if action == "abort":
             say(f"reason: {why}")
         say(_notification_line(signals.notifier))
-    for problem in signals.notifier.problems:
-        error_console().print(f"warning: {problem}", markup=False, highlight=False, soft_wrap=True)
+    signals.notifier.warn_problems()
     if not applied:
         raise typer.Exit(1)
 
