@@ -244,6 +244,10 @@ ByOption = Annotated[
         "--by", help="Who acts, recorded with the signal (default: the OS user).", show_default=False
     ),
 ]
+ReasonOption = Annotated[
+    str | None,
+    typer.Option("--reason", "-r", help="Why (recorded, shown by `sluice history`).", show_default=False),
+]
 TopicOption = Annotated[
     str | None,
     typer.Option(
@@ -289,10 +293,7 @@ def promote(
 def abort(
     ctx: typer.Context,
     endpoint: EndpointArg,
-    reason: Annotated[
-        str | None,
-        typer.Option("--reason", "-r", help="Why (recorded, shown by `sluice history`).", show_default=False),
-    ] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     topic: TopicOption = None,
 ) -> None:
@@ -471,10 +472,7 @@ def dequeue(
     endpoint: Annotated[
         str, typer.Argument(help="The endpoint whose queued version to cancel.", show_default=False)
     ],
-    reason: Annotated[
-        str | None,
-        typer.Option("--reason", "-r", help="Why (recorded, shown by `sluice history`).", show_default=False),
-    ] = None,
+    reason: ReasonOption = None,
     by: ByOption = None,
     topic: TopicOption = None,
 ) -> None:
