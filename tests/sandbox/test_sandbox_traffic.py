@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import math
 import random
 import time
 import uuid
@@ -19,6 +20,7 @@ from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
+from sluice_cli.sandbox.alarm_evaluation import data_written_through
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import (
     SIMULATION_LABEL,
@@ -362,3 +364,19 @@ def test_a_healthy_canary_under_simulated_traffic_is_promoted(sandbox: Sandbox) 
     events = [e["event"] for e in canary.history(endpoint, final["rollout_id"])]
     assert "alarm fired" not in events
     assert events.count("bake passed") == 2
+
+
+def test_a_running_simulator_tells_the_alarm_evaluator_how_far_it_has_written() -> None:
+    clock, aws = Clock(), FakeAws({"v1": 1.0})
+    simulator = TrafficSimulator(aws, "fraud", rps=10, time_scale=1.0, clock=clock, tick_seconds=3600)
+    origin = clock.now
+    assert data_written_through() == math.inf  # nothing running: the evaluator follows the clock
+    simulator.start()
+    try:
+        assert data_written_through() == origin
+        clock.now += 5.5
+        simulator.tick()
+        assert data_written_through() == origin + 5  # five whole simulated seconds are in
+    finally:
+        simulator.stop()
+    assert data_written_through() == math.inf

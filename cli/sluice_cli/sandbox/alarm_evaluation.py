@@ -46,6 +46,13 @@ Only completed periods are evaluated, and a period counts as completed `settle` 
 its end (min(P x t / 2, 1 s)) so that data written at its very end is in. Declared periods appear in
 StateReasonData (`period`), the wall-clock length under `sandbox.periodWallSeconds`.
 
+Late data: CloudWatch evaluates a minute once its data has arrived. The sandbox's own producers of
+metric data (the traffic simulator) write behind the clock, and on a busy machine they can fall behind
+by more than the settle time: they register a watermark (`register_producer`), and a period is judged
+only once every running producer has written past its end (at most MAX_DATA_LAG_PERIODS periods late,
+so a stalled producer cannot freeze evaluation). Otherwise a half-written period would be judged on a
+handful of invocations.
+
 Not emulated: composite alarms (AlarmRule), anomaly-detection bands (ThresholdMetricId) and the
 LessThanLowerOrGreaterThanUpperThreshold family, metric-math functions beyond the ones above (METRICS(),
 SEARCH, RATE, DIFF, FILL's REPEAT/LINEAR, ...), trimmed means and other extended statistics than pNN,
@@ -67,7 +74,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sluice_cli.sandbox.emulator_gaps import alarm_timestamp, set_alarm_state
 
@@ -86,6 +93,47 @@ _PERCENTILE = re.compile(r"^[pP](\d{1,2}(?:\.\d+)?|100(?:\.0+)?)$")
 MAX_SETTLE_SECONDS = 1.0
 INITIAL_REASON = "Unchecked: Initial alarm creation"  # moto's reason of a new alarm
 MIN_SLEEP_SECONDS = 0.02
+MAX_DATA_LAG_PERIODS = 3
+
+
+# --------------------------------------------------------------------------------------------------
+# Producers of metric data in this process, and how far they have written
+# --------------------------------------------------------------------------------------------------
+class DataProducer(Protocol):
+    @property
+    def written_through(self) -> float:
+        """Wall-clock epoch seconds up to which all of its data is in CloudWatch."""
+        ...
+
+
+_producers: set[DataProducer] = set()
+_producers_lock = threading.Lock()
+
+
+def register_producer(producer: DataProducer) -> None:
+    """A running source of metric data whose periods the evaluator should wait for."""
+    with _producers_lock:
+        _producers.add(producer)
+
+
+def unregister_producer(producer: DataProducer) -> None:
+    with _producers_lock:
+        _producers.discard(producer)
+
+
+def data_written_through() -> float:
+    """How far every registered producer has written (infinity when none runs)."""
+    with _producers_lock:
+        producers = list(_producers)
+    return min((p.written_through for p in producers), default=math.inf)
+
+
+def data_moment(now: float, written_through: float, wall_period: float) -> float:
+    """The `now` a period window is computed from: no later than the producers' data allows (their
+    watermark + settle), no earlier than MAX_DATA_LAG_PERIODS periods back."""
+    held = min(now, written_through + settle_seconds(wall_period))
+    return max(held, now - MAX_DATA_LAG_PERIODS * wall_period)
+
 
 TimeScale = float | Callable[[], float]
 
@@ -936,6 +984,7 @@ class AlarmEvaluator:
 
     def _pass(self) -> list[Transition]:
         now = self.clock()
+        written = data_written_through()  # before reading the data: what it covers is in
         scale = self.time_scale
         made: list[Transition] = []
         seen: set[str] = set()
@@ -951,10 +1000,14 @@ class AlarmEvaluator:
                 except UnsupportedAlarm as unsupported:
                     self._warn_once(arn, str(unsupported))
                     continue
-                transition = self._evaluate_one(account_id, region, alarm, spec, index, now, scale)
+                wall = period_seconds(spec, scale)
+                data_now = data_moment(now, written, wall)
+                transition = self._evaluate_one(account_id, region, alarm, spec, index, now, scale, data_now)
                 if transition is not None:
                     made.append(transition)
                 next_due = min(next_due, next_evaluation(spec, now, scale))
+                if data_now < now and window(spec, data_now, scale) != window(spec, now, scale):
+                    next_due = min(next_due, now + min(self.interval, wall / 10))  # data is on its way
                 hold_until = self._tracks[arn].hold_until
                 if hold_until > now:
                     next_due = min(next_due, hold_until)
@@ -999,12 +1052,13 @@ class AlarmEvaluator:
         index: MetricIndex,
         now: float,
         scale: float,
+        data_now: float | None = None,
     ) -> Transition | None:
         track = self._track(alarm, now, period_seconds(spec, scale))
         if now < track.hold_until:
             return None
         try:
-            datapoints = alarm_datapoints(spec, index, now, scale)
+            datapoints = alarm_datapoints(spec, index, now if data_now is None else data_now, scale)
         except UnsupportedAlarm as unsupported:
             self._warn_once(str(alarm.alarm_arn), str(unsupported))
             return None

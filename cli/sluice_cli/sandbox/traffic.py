@@ -67,6 +67,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from sluice_cli.sandbox.alarm_evaluation import register_producer, unregister_producer
+
 log = logging.getLogger(__name__)
 
 SIMULATION_LABEL = "SIMULATED traffic"
@@ -396,6 +398,13 @@ class TrafficSimulator:
         log.info("%s", self.describe())
 
     # -- lifecycle ----------------------------------------------------------------------------------
+    @property
+    def written_through(self) -> float:
+        """Wall-clock epoch seconds up to which every simulated second is in CloudWatch (the alarm
+        evaluator waits for this before judging a period)."""
+        origin = self._origin if self._origin is not None else self.clock()
+        return origin + self._done * self.time_scale
+
     def start(self) -> None:
         if self.running:
             return
@@ -403,6 +412,7 @@ class TrafficSimulator:
         self._finished.clear()
         if self._origin is None:
             self._origin = self.clock()
+        register_producer(self)
         log.info("%s: started", self.describe())
         self._thread = threading.Thread(
             target=self._run, name=f"sandbox-traffic-{self.endpoint}", daemon=True
@@ -411,6 +421,7 @@ class TrafficSimulator:
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        unregister_producer(self)
         thread, self._thread = self._thread, None
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
@@ -445,6 +456,7 @@ class TrafficSimulator:
                 log.warning("%s on %s: tick failed: %s", SIMULATION_LABEL, self.endpoint, exc)
                 self.errors.append(str(exc))
             if self._finished.is_set():
+                unregister_producer(self)
                 return
             scale = self.time_scale
             self._stop.wait(self.tick_seconds or max(scale, MIN_TICK_SECONDS))
