@@ -386,3 +386,41 @@ def test_dequeue_cancels_the_version_queued_behind_a_running_rollout(canary: Can
     assert canary.json("status", endpoint)["lease"] is None
     assert records(canary, endpoint)["v3"]["status"] == "CANCELLED"
     assert "execution_arn" not in records(canary, endpoint)["v3"]
+
+
+def test_a_rollout_whose_execution_was_stopped_half_way_needs_attention_at_the_next_upload(
+    canary: Canary,
+) -> None:
+    """Someone stops the execution in the console while v2 bakes at 50 %: nothing in the workflow runs
+    any more. The next upload finds the dead lease, sees the endpoint half-way, and instead of taking
+    the endpoint over marks v2 NEEDS_ATTENTION and queues behind it; resolve then hands it on."""
+    endpoint = canary.endpoint()
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})
+    canary.wait_for(endpoint, lambda r: r["status"] == "BAKING" and r["step"] == 1, "the bake of step 1")
+    sfn = canary.sandbox.client("stepfunctions")
+    execution = records(canary, endpoint)["v2"]["execution_arn"]
+    sfn.stop_execution(executionArn=execution, error="Manual", cause="stopped in the console")
+    poll(lambda: sfn.describe_execution(executionArn=execution)["status"] == "ABORTED", "the stop")
+    # the lease was taken long ago (past the 2-minute grace a just-started execution gets)
+    canary.sandbox.client("dynamodb").update_item(
+        TableName=canary.table,
+        Key={"pk": {"S": f"lease#{endpoint}"}, "sk": {"S": "lease"}},
+        UpdateExpression="SET acquired_at = :long_ago",
+        ExpressionAttributeValues={":long_ago": {"S": "2026-01-01T00:00:00+00:00"}},
+    )
+
+    queued = queue_v3(canary, endpoint)
+
+    stuck = records(canary, endpoint)["v2"]
+    assert stuck["status"] == "NEEDS_ATTENTION"
+    assert "is no longer running but the rollout was BAKING" in stuck["reason"]
+    assert f"endpoint {endpoint} is InService with v1 50 %, v2 50 %" in stuck["reason"]
+    assert canary.weights(endpoint) == {"v1": (50.0, 2), "v2": (50.0, 1)}  # untouched
+    assert canary.json("status", endpoint)["lease"]["rollout_id"] == stuck["rollout_id"]
+
+    back_to_the_v1_config(canary, endpoint)
+    report = canary.json("resolve", endpoint, "--reason", "back on the v1 config", *RESOLVED_BY)
+
+    assert report["started"] == queued["rollout_id"]
+    canary.sandbox.wait_for_execution(records(canary, endpoint)["v3"]["execution_arn"], timeout=60)
+    assert records(canary, endpoint)["v3"]["status"] == "PROMOTED"

@@ -88,6 +88,7 @@ def test_canary_fillers_install_and_uninstall_cleanly() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     from moto.stepfunctions.parser.asl.eval.callback import callback
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
     patched = [
@@ -100,6 +101,7 @@ def test_canary_fillers_install_and_uninstall_cleanly() -> None:
         (callback, "Event"),
         (execute_state, "threading"),
         (ExecutionWorker, "stop"),
+        (Environment, "set_error"),
     ]
     added = [(SageMakerModelBackend, "update_endpoint"), (SageMakerResponse, "update_endpoint")]
     originals = [owner.__dict__[name] for owner, name in patched]

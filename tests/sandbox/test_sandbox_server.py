@@ -126,6 +126,24 @@ def test_sandbox_exit_stops_running_executions(tmp_path: Path) -> None:
     assert default_user_config["stepfunctions"] == config_before
 
 
+def test_a_stopped_execution_is_aborted_and_its_waiting_task_woken(tmp_path: Path) -> None:
+    threads_before = _live_threads()
+    with Sandbox(_template(tmp_path, WAITING), stack_name="stopping") as sandbox:
+        execution = sandbox.router.start_execution("Bake")
+        sqs, sfn = sandbox.client("sqs"), sandbox.client("stepfunctions")
+        assert sqs.receive_message(QueueUrl=sandbox.outputs.ref("Tokens"), WaitTimeSeconds=5)["Messages"]
+
+        sfn.stop_execution(executionArn=execution, error="Manual", cause="stopped in the console")
+
+        deadline = time.monotonic() + 5
+        waiting = {t for t in _live_threads() - threads_before if "_exec_and_notify" in t.name}
+        while any(t.is_alive() for t in waiting) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(t.is_alive() for t in waiting)  # the task waiting for its token was woken
+        described = sfn.describe_execution(executionArn=execution)
+        assert described["status"] == "ABORTED"  # as AWS says, not FAILED by the woken task's error
+
+
 def test_failed_provisioning_unwinds_everything(tmp_path: Path) -> None:
     env_before = dict(os.environ)
     threads_before = _live_threads()

@@ -241,6 +241,39 @@ def test_the_lease_of_an_execution_no_longer_running_is_taken_over() -> None:
     assert [payload["version"] for _, payload in world.workflow.started] == ["v2", "v3"]
     assert dead in decision(world, rollout_id, "lease recovered")["reason"]
     assert world.rollouts.queued(ENDPOINT) is None
+    # the dead one does not stay "STARTING" for ever
+    assert status(world, dead) == "ABANDONED"
+    assert f"rollout {rollout_id} took the lease over" in decision(world, dead, "abandoned")["reason"]
+    assert world.notifications(dead)[-1]["status"] == "ABANDONED"
+
+
+def test_a_dead_execution_that_left_the_endpoint_half_way_needs_attention_and_keeps_the_lease() -> None:
+    world = production_world()
+    dead = upload_version(world, "v2", deploy={"rollout": {"steps": [10, 100]}}).details["rollout_id"]
+    walk = RolloutAslWalk.of_started(world)
+    walk.start()
+    walk.to_bake()  # v2 at 10 %, baking, when someone stops the execution by hand
+    world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    world.clock.at += timedelta(minutes=3)
+
+    outcome = upload_version(world, "v3")
+
+    assert outcome.status == "QUEUED"
+    assert len(world.workflow.started) == 1
+    lease = world.rollouts.lease(ENDPOINT)
+    assert lease is not None and lease["rollout_id"] == dead
+    rollout = world.rollouts.rollout(ENDPOINT, dead)
+    assert rollout is not None
+    assert rollout["status"] == "NEEDS_ATTENTION"
+    assert rollout["reason"].endswith(
+        "but the rollout was BAKING: endpoint fraud is InService with v1 90 %, v2 10 %"
+    )
+    assert rollout["endpoint_state"] == {
+        "v1": {"weight": 90.0, "instances": 3},
+        "v2": {"weight": 10.0, "instances": 1},
+    }
+    assert world.notifications(dead)[-1]["status"] == "NEEDS_ATTENTION"
+    assert "needs attention" in decision(world, outcome.details["rollout_id"], "queued")["reason"]
 
 
 def test_a_just_taken_lease_is_not_taken_over_while_its_execution_may_still_be_starting() -> None:

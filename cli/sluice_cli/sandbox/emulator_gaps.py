@@ -1656,6 +1656,9 @@ class StopExecutionInterrupts(Gap):
     task's TimeoutSeconds (99999999 s by default): a sandbox shut down with a rollout baking would
     leave them behind. Patched at `ExecutionWorker.stop`: after moto's stop, every callback endpoint of
     the execution is interrupted (`interrupt_callbacks`); the woken task sees the execution stopped.
+    The woken task then reports an error, and moto's `Environment.set_error` would turn the stopped
+    program into a failed one (DescribeExecution FAILED, where AWS says ABORTED): while the gap is
+    installed, a stopped program stays stopped.
     """
 
     name = "stepfunctions-stop-execution-interrupts"
@@ -1666,8 +1669,11 @@ class StopExecutionInterrupts(Gap):
     def __init__(self) -> None:
         super().__init__()
         self._patch_stop: _MethodPatch | None = None
+        self._patch_error: _MethodPatch | None = None
 
     def _patch(self) -> None:
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 
         def make(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -1678,11 +1684,23 @@ class StopExecutionInterrupts(Gap):
 
             return stop
 
+        def make_set_error(original: Callable[..., Any]) -> Callable[..., Any]:
+            def set_error(env: Any, *args: Any, **kwargs: Any) -> None:
+                if isinstance(getattr(env, "_program_state", None), ProgramStopped):
+                    return  # stopped (ABORTED) stays stopped
+                original(env, *args, **kwargs)
+
+            return set_error
+
         self._patch_stop = _MethodPatch(ExecutionWorker, "stop", make)
+        self._patch_error = _MethodPatch(Environment, "set_error", make_set_error)
         self._patch_stop.apply()
+        self._patch_error.apply()
 
     def _unpatch(self) -> None:
         assert self._patch_stop is not None
+        assert self._patch_error is not None
+        self._patch_error.revert()
         self._patch_stop.revert()
 
     @classmethod

@@ -345,21 +345,100 @@ def _start_or_queue(
         current = lease
         if current:
             break
-    if _lease_is_dead(services, endpoint, current, now) and services.rollouts.take_over_lease(
-        endpoint, str(current.get("rollout_id")), holder
-    ):
-        decide(
-            services,
-            endpoint,
-            rollout_id,
-            now,
-            "lease recovered",
-            f"the lease of {current.get('rollout_id')} belonged to an execution that is no longer running",
-        )
-        _start_execution(services, endpoint, holder)
-        return True
+    if _lease_is_dead(services, endpoint, current, now):
+        dead = str(current.get("rollout_id"))
+        problem = _left_half_way(services, endpoint)
+        if problem is not None:
+            _orphaned(services, endpoint, current, problem, now)
+        elif services.rollouts.take_over_lease(endpoint, dead, holder):
+            _abandoned(services, endpoint, current, rollout_id, now)
+            decide(
+                services,
+                endpoint,
+                rollout_id,
+                now,
+                "lease recovered",
+                f"the lease of {dead} belonged to an execution that is no longer running; the endpoint "
+                "is in one piece",
+            )
+            _start_execution(services, endpoint, holder)
+            return True
     _queue(services, endpoint, rollout_id, version, now, behind=str(current.get("rollout_id")))
     return False
+
+
+def _left_half_way(services: RolloutServices, endpoint: str) -> str | None:
+    """Why the endpoint is not safe to start a rollout on after a rollout's execution died (None: it is
+    InService with one variant, or gone - as any rollout leaves it when it ends)."""
+    current = services.endpoints.state(endpoint)
+    if current is None:
+        return None
+    variants = list(current.get("variants", []))
+    if current.get("status") == "InService" and len(variants) == 1:
+        return None
+    shares = _traffic_shares(variants)
+    split = ", ".join(f"{name} {share:g} %" for name, share in sorted(shares.items()))
+    return f"endpoint {endpoint} is {current.get('status')} with {split or 'no variants'}"
+
+
+def _orphaned(
+    services: RolloutServices, endpoint: str, lease: dict[str, Any], problem: str, now: datetime
+) -> None:
+    """A rollout's execution died (stopped by hand, timed out) leaving the endpoint half-way: the
+    rollout NEEDS_ATTENTION and keeps the lease, exactly as when its own rollback fails."""
+    dead = str(lease.get("rollout_id"))
+    rollout = services.rollouts.rollout(endpoint, dead) or {}
+    current = services.endpoints.state(endpoint) or {}
+    seen = {
+        v["variant_name"]: {"weight": v.get("current_weight"), "instances": v.get("current_instance_count")}
+        for v in current.get("variants", [])
+    }
+    reason = (
+        f"its execution {lease.get('execution_arn')} is no longer running but the rollout was "
+        f"{rollout.get('status', 'unknown')}: {problem}"
+    )
+    services.rollouts.update_rollout(
+        endpoint, dead, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
+    )
+    decide(
+        services,
+        endpoint,
+        dead,
+        now,
+        "needs attention",
+        f"{reason}; the lease stays held until a human resolves it (`sluice resolve {endpoint}`)",
+        notify="NEEDS_ATTENTION",
+        variants=seen,
+    )
+
+
+def _abandoned(
+    services: RolloutServices, endpoint: str, lease: dict[str, Any], successor: str, now: datetime
+) -> None:
+    """The dead holder's record says what became of it (it would otherwise show as running for ever)."""
+    dead = str(lease.get("rollout_id"))
+    rollout = services.rollouts.rollout(endpoint, dead) or {}
+    if rollout.get("status") not in ACTIVE:
+        return
+    services.rollouts.update_rollout(
+        endpoint,
+        dead,
+        {
+            "status": "ABANDONED",
+            "finished_at": _iso(now),
+            "reason": f"execution ended while {rollout['status']}",
+        },
+    )
+    decide(
+        services,
+        endpoint,
+        dead,
+        now,
+        "abandoned",
+        f"its execution {lease.get('execution_arn')} ended while the rollout was {rollout['status']}; the "
+        f"endpoint was in one piece, so rollout {successor} took the lease over",
+        notify="ABANDONED",
+    )
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:
