@@ -347,9 +347,10 @@ def _start_or_queue(
             break
     if _lease_is_dead(services, endpoint, current, now):
         dead = str(current.get("rollout_id"))
-        problem = _left_half_way(services, endpoint)
+        endpoint_state = services.endpoints.state(endpoint)
+        problem = _left_half_way(endpoint, endpoint_state)
         if problem is not None:
-            _orphaned(services, endpoint, current, problem, now)
+            _orphaned(services, endpoint, current, endpoint_state, problem, now)
         elif services.rollouts.take_over_lease(endpoint, dead, holder):
             _abandoned(services, endpoint, current, rollout_id, now)
             decide(
@@ -367,10 +368,9 @@ def _start_or_queue(
     return False
 
 
-def _left_half_way(services: RolloutServices, endpoint: str) -> str | None:
+def _left_half_way(endpoint: str, current: dict[str, Any] | None) -> str | None:
     """Why the endpoint is not safe to start a rollout on after a rollout's execution died (None: it is
     InService with one variant, or gone - as any rollout leaves it when it ends)."""
-    current = services.endpoints.state(endpoint)
     if current is None:
         return None
     variants = list(current.get("variants", []))
@@ -381,18 +381,27 @@ def _left_half_way(services: RolloutServices, endpoint: str) -> str | None:
     return f"endpoint {endpoint} is {current.get('status')} with {split or 'no variants'}"
 
 
+def _variants_seen(current: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Each variant's weight and instances, as recorded for a human (NEEDS_ATTENTION)."""
+    return {
+        v["variant_name"]: {"weight": v.get("current_weight"), "instances": v.get("current_instance_count")}
+        for v in (current or {}).get("variants", [])
+    }
+
+
 def _orphaned(
-    services: RolloutServices, endpoint: str, lease: dict[str, Any], problem: str, now: datetime
+    services: RolloutServices,
+    endpoint: str,
+    lease: dict[str, Any],
+    current: dict[str, Any] | None,
+    problem: str,
+    now: datetime,
 ) -> None:
     """A rollout's execution died (stopped by hand, timed out) leaving the endpoint half-way: the
     rollout NEEDS_ATTENTION and keeps the lease, exactly as when its own rollback fails."""
     dead = str(lease.get("rollout_id"))
     rollout = services.rollouts.rollout(endpoint, dead) or {}
-    current = services.endpoints.state(endpoint) or {}
-    seen = {
-        v["variant_name"]: {"weight": v.get("current_weight"), "instances": v.get("current_instance_count")}
-        for v in current.get("variants", [])
-    }
+    seen = _variants_seen(current)
     reason = (
         f"its execution {lease.get('execution_arn')} is no longer running but the rollout was "
         f"{rollout.get('status', 'unknown')}: {problem}"
@@ -1103,10 +1112,7 @@ def needs_attention(services: RolloutServices, state: dict[str, Any], now: datet
     """A rollback (or a cleanup) kept failing: record the exact endpoint state, notify, keep the lease."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     current = services.endpoints.state(endpoint)
-    seen = {
-        v["variant_name"]: {"weight": v.get("current_weight"), "instances": v.get("current_instance_count")}
-        for v in (current or {}).get("variants", [])
-    }
+    seen = _variants_seen(current)
     reason = error_reason(state.get("error"))
     services.rollouts.update_rollout(
         endpoint, rollout_id, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
