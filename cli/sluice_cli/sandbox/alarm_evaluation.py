@@ -138,6 +138,14 @@ def data_moment(now: float, written_through: float, wall_period: float) -> float
 TimeScale = float | Callable[[], float]
 
 
+def current_time_scale(time_scale: TimeScale) -> float:
+    """A time scale given as a number or read from a callable (the sandbox's, which may change)."""
+    scale = time_scale() if callable(time_scale) else time_scale
+    if not scale > 0:
+        raise ValueError(f"time_scale must be > 0, got {scale}")
+    return float(scale)
+
+
 class UnsupportedAlarm(ValueError):
     """An alarm the evaluator cannot evaluate (left as it is, logged once)."""
 
@@ -945,10 +953,7 @@ class AlarmEvaluator:
 
     @property
     def time_scale(self) -> float:
-        scale = self._time_scale() if callable(self._time_scale) else self._time_scale
-        if not scale > 0:
-            raise ValueError(f"time_scale must be > 0, got {scale}")
-        return float(scale)
+        return current_time_scale(self._time_scale)
 
     @property
     def running(self) -> bool:

@@ -67,7 +67,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sluice_cli.sandbox.alarm_evaluation import register_producer, unregister_producer
+from sluice_cli.sandbox.alarm_evaluation import (
+    TimeScale,
+    current_time_scale,
+    register_producer,
+    unregister_producer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +85,6 @@ MAX_VALUES_PER_DATUM = 150  # PutMetricData: at most 150 distinct Values per dat
 MAX_DATA_PER_CALL = 1000  # PutMetricData: at most 1000 datums per call
 HISTORY_LIMIT = 100_000
 WILDCARD = "*"
-
-TimeScale = float | Callable[[], float]
 
 
 class ScenarioError(ValueError):
@@ -347,10 +350,7 @@ class TrafficSimulator:
     # -- what callers see ---------------------------------------------------------------------------
     @property
     def time_scale(self) -> float:
-        scale = self._time_scale() if callable(self._time_scale) else self._time_scale
-        if not scale > 0:
-            raise ValueError(f"time_scale must be > 0, got {scale}")
-        return float(scale)
+        return current_time_scale(self._time_scale)
 
     @property
     def running(self) -> bool:
