@@ -52,7 +52,7 @@ from rich.text import Text
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
 from sluice.domain.registry import JOB_SK, LATEST_SK, intake_pk, intake_sk, job_pk, model_pk, version_sk
-from sluice_cli.sandbox import demo_data
+from sluice_cli.sandbox import demo_data, seed
 from sluice_cli.sandbox.report import (
     AlarmPeriod,
     ErrorRateBucket,
@@ -70,9 +70,11 @@ ENDPOINT_CONFIG = "demo-mme-config"
 MODEL = "churn"
 HOSTILE_MODEL = "evil"
 BATCH_MODEL = "demo-batch-model"
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
-ROLE_ARN = "arn:aws:iam::123456789012:role/sluice-demo"
-SERVING_PREFIX = f"serving/{ENDPOINT}/"  # in the artifact bucket on purpose: Sluice must not recurse
+IMAGE = seed.IMAGE
+ROLE_ARN = seed.EXECUTION_ROLE_ARN
+SERVING_PREFIX = (
+    f"serving/{ENDPOINT}/"  # as seed.serving_prefix: in the artifact bucket, Sluice must not recurse
+)
 ARCHIVE_KEY = f"multi-model/{ENDPOINT}/{MODEL}.tar.gz"
 WARMUP_KEY = f"multi-model/{ENDPOINT}/{MODEL}.warmup.json"
 HOSTILE_KEY = f"multi-model/{ENDPOINT}/{HOSTILE_MODEL}.tar.gz"
@@ -89,7 +91,6 @@ DEPLOY_JSON_KEY = f"endpoints/{REALTIME}/deploy.json"
 AUTOSCALING_TARGET = (
     demo_data.AUTOSCALING["max_rps"] * demo_data.AUTOSCALING["safety_factor"] * 60
 )  # 20 x 0.5 x 60 = 600 invocations per instance and minute
-SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 # What a hand-set alarm would say (`aws cloudwatch set-alarm-state ... --state-reason`): the demo's alarm
 # comes from metric data instead, so this text must not be the reason of its rollback.
 SIMULATED_ALARM_REASON = "Threshold Crossed: 1 datapoint [0.083] was greater than the threshold (0.01)"
@@ -519,25 +520,8 @@ def _queue_arn(sqs: Any, url: str) -> str:
 def create_multi_model_endpoint(demo: Demo, checks: Checks) -> None:
     """Step 1: an ordinary SageMaker multi-model endpoint, its model data under the artifact bucket."""
     sagemaker = demo.client("sagemaker")
-    model_data_url = f"s3://{demo.bucket}/{SERVING_PREFIX}"
-    sagemaker.create_model(
-        ModelName=ENDPOINT_MODEL,
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": IMAGE, "Mode": "MultiModel", "ModelDataUrl": model_data_url},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=ENDPOINT_CONFIG,
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": ENDPOINT_MODEL,
-                "InitialInstanceCount": 1,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=ENDPOINT_CONFIG)
+    model_data_url = seed.serving_prefix(demo.bucket, ENDPOINT)
+    seed.create_multi_model_endpoint(demo, demo.bucket, ENDPOINT)
     demo.say(f"SageMaker: CreateModel {ENDPOINT_MODEL} (Mode MultiModel, ModelDataUrl {model_data_url})")
     demo.say(
         f"SageMaker: CreateEndpointConfig {ENDPOINT_CONFIG} (ml.m5.large x 1), CreateEndpoint {ENDPOINT}"
@@ -728,12 +712,7 @@ def reject_hostile_archive(demo: Demo, checks: Checks) -> None:
 
 def run_batch_job(demo: Demo, checks: Checks) -> None:
     """Step 7: a CSV under batch/<model>/input/ → a transform job, followed STARTED → Completed."""
-    sagemaker = demo.client("sagemaker")
-    sagemaker.create_model(
-        ModelName=BATCH_MODEL,
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{demo.bucket}/models/{BATCH_MODEL}.tar.gz"},
-    )
+    seed.create_batch_model(demo, demo.bucket, BATCH_MODEL)
     demo.say(f"SageMaker: CreateModel {BATCH_MODEL} (an ordinary single-model container)")
     version_id = demo.upload(
         BATCH_INPUT_KEY, demo_data.batch_csv(BATCH_RECORDS), f"{BATCH_RECORDS} CSV records"
@@ -761,7 +740,7 @@ def run_batch_job(demo: Demo, checks: Checks) -> None:
     outputs = [k.removeprefix(output_prefix) for k in demo.keys_under(output_prefix)] if job_name else []
     lines = sum(demo.read(output_prefix + name).count(b"\n") for name in outputs)
     demo.say(f"S3: under {output_prefix}: {_shown(outputs)} ({lines} lines)")
-    described = sagemaker.describe_transform_job(TransformJobName=job_name) if job_name else {}
+    described = demo.client("sagemaker").describe_transform_job(TransformJobName=job_name) if job_name else {}
     demo.say(f"SageMaker: DescribeTransformJob → {described.get('TransformJobStatus', '—')}")
     statuses = [n.status for n in demo.notified(BATCH_STATE, seen) if n.channel == "SNS"]
 
@@ -1163,55 +1142,17 @@ def _shown_scaling(scaling: Mapping[str, tuple[int, int, float | None]]) -> list
 
 def create_realtime_endpoint(demo: Demo) -> None:
     """The user's production endpoint at v1 (two instances, autoscaled), made with plain APIs."""
-    sagemaker = demo.client("sagemaker")
     model = f"{REALTIME}-v1"
-    sagemaker.create_model(
-        ModelName=model,
-        ExecutionRoleArn=ROLE_ARN,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://{demo.bucket}/models/{REALTIME}-v1.tar.gz"},
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=model,
-        ProductionVariants=[
-            {
-                "VariantName": "v1",
-                "ModelName": model,
-                "InitialInstanceCount": REALTIME_INSTANCES,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    sagemaker.create_endpoint(EndpointName=REALTIME, EndpointConfigName=model)
+    seed.create_realtime_endpoint(demo, demo.bucket, REALTIME, "v1", REALTIME_INSTANCES, autoscaling=True)
     demo.say(f"SageMaker: CreateModel {model} ({IMAGE.split('/', 1)[1]})")
     demo.say(
         f"SageMaker: CreateEndpointConfig {model} (variant v1, ml.m5.large x {REALTIME_INSTANCES}), "
         f"CreateEndpoint {REALTIME}"
     )
-    aas = demo.client("application-autoscaling")
     resource = f"endpoint/{REALTIME}/variant/v1"
-    aas.register_scalable_target(
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=SCALABLE_DIMENSION,
-        MinCapacity=2,
-        MaxCapacity=6,
-    )
-    aas.put_scaling_policy(
-        PolicyName=f"{REALTIME}-invocations",
-        ServiceNamespace="sagemaker",
-        ResourceId=resource,
-        ScalableDimension=SCALABLE_DIMENSION,
-        PolicyType="TargetTrackingScaling",
-        TargetTrackingScalingPolicyConfiguration={
-            "TargetValue": 600.0,
-            "PredefinedMetricSpecification": {
-                "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
-            },
-        },
-    )
     demo.say(
-        f"Application Auto Scaling: {resource} min 2 max 6, target tracking 600 invocations/instance/min"
+        f"Application Auto Scaling: {resource} min {seed.AUTOSCALING_MIN} max {seed.AUTOSCALING_MAX}, "
+        f"target tracking {seed.AUTOSCALING_TARGET:.0f} invocations/instance/min"
     )
 
 
