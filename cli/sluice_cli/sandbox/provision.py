@@ -223,12 +223,12 @@ class FunctionSpec:
     application_log_level: str | None = None  # JSON format only (AWS_LAMBDA_LOG_LEVEL)
 
 
-@dataclass(frozen=True)
-class Route:
-    """A function's EventBridgeRule event: a real rule in moto whose target is a route queue."""
+@dataclass(frozen=True, kw_only=True)
+class EventRoute:
+    """An EventBridge rule that routes to the stack (a SAM EventBridgeRule event, or an AWS::Events::Rule
+    target): a real rule in moto whose target is a sandbox-owned route queue, polled by the router."""
 
-    function: str
-    event_name: str
+    event_name: str  # the SAM event name, or the target Id of an AWS::Events::Rule
     rule_logical_id: str
     rule_name: str
     rule_arn: str
@@ -240,6 +240,13 @@ class Route:
     # The target's Input / InputPath, applied by the router (moto applies only InputTransformer).
     input: str | None = None
     input_path: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Route(EventRoute):
+    """A function's EventBridgeRule event: a real rule in moto whose target is a route queue."""
+
+    function: str
 
 
 @dataclass(frozen=True)
@@ -254,26 +261,14 @@ class StateMachineSpec:
     definition: Mapping[str, Any]
 
 
-@dataclass(frozen=True)
-class StateMachineRoute:
+@dataclass(frozen=True, kw_only=True)
+class StateMachineRoute(EventRoute):
     """An EventBridge rule whose target is a state machine of the stack (a SAM EventBridgeRule event of
     the state machine, or an AWS::Events::Rule target): a real rule in moto whose target is a route
     queue; the router starts one execution per message, the message body (the event, or what the
     target's Input/InputPath/InputTransformer made of it) as the execution input."""
 
     state_machine: str  # logical id
-    event_name: str  # the SAM event name, or the target Id of an AWS::Events::Rule
-    rule_logical_id: str
-    rule_name: str
-    rule_arn: str
-    event_bus_name: str
-    pattern: Mapping[str, Any]
-    queue_url: str
-    queue_arn: str
-    enabled: bool = True
-    # The target's Input / InputPath, applied by the router (moto applies only InputTransformer).
-    input: str | None = None
-    input_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -416,10 +411,15 @@ class _Properties:
     def unread(self, ignored: frozenset[str]) -> list[str]:
         return sorted(set(self.values) - self.read - ignored)
 
+    def texts(self, *keys: str) -> dict[str, str]:
+        """The properties among `keys` that are set, as attribute strings (SNS and SQS attributes)."""
+        return {key: _text(self.get(key)) for key in keys if self.get(key) is not None}
+
 
 @dataclass(frozen=True)
 class _RouteRule:
-    """A rule created for a SAM event, and the route queue that is its only target."""
+    """A rule and its route queue: for a SAM event, a rule created with that queue as its only target;
+    for an AWS::Events::Rule, the rule and the queue that stands in for one of its targets."""
 
     name: str
     arn: str
@@ -753,8 +753,7 @@ class _Provisioner:
         name = self._name(resource, props.get("TopicName"), max_length=251)
         if fifo and not name.endswith(".fifo"):
             name += ".fifo"
-        attributes: dict[str, str] = {}
-        for key in (
+        attributes = props.texts(
             "DisplayName",
             "KmsMasterKeyId",
             "FifoTopic",
@@ -763,9 +762,7 @@ class _Provisioner:
             "TracingConfig",
             "ArchivePolicy",
             "FifoThroughputScope",
-        ):
-            if props.get(key) is not None:
-                attributes[key] = _text(props.get(key))
+        )
         request: dict[str, Any] = {"Name": name, "Attributes": attributes}
         if props.get("Tags"):
             request["Tags"] = _tags(props.get("Tags"))
@@ -790,17 +787,9 @@ class _Provisioner:
 
     def _subscription(self, resource: Resource) -> ProvisionedResource:
         props = self._properties(resource)
-        attributes = {
-            key: _text(props.get(key))
-            for key in (
-                "FilterPolicy",
-                "FilterPolicyScope",
-                "RawMessageDelivery",
-                "RedrivePolicy",
-                "DeliveryPolicy",
-            )
-            if props.get(key) is not None
-        }
+        attributes = props.texts(
+            "FilterPolicy", "FilterPolicyScope", "RawMessageDelivery", "RedrivePolicy", "DeliveryPolicy"
+        )
         arn = self.clients.client("sns").subscribe(
             TopicArn=props.get("TopicArn"),
             Protocol=props.get("Protocol"),
@@ -819,26 +808,22 @@ class _Provisioner:
         name = self._name(resource, props.get("QueueName"), max_length=75 if fifo else 80)
         if fifo and not name.endswith(".fifo"):
             name += ".fifo"
-        attributes = {
-            key: _text(props.get(key))
-            for key in (
-                "DelaySeconds",
-                "MaximumMessageSize",
-                "MessageRetentionPeriod",
-                "ReceiveMessageWaitTimeSeconds",
-                "VisibilityTimeout",
-                "RedrivePolicy",
-                "RedriveAllowPolicy",
-                "FifoQueue",
-                "ContentBasedDeduplication",
-                "KmsMasterKeyId",
-                "KmsDataKeyReusePeriodSeconds",
-                "SqsManagedSseEnabled",
-                "DeduplicationScope",
-                "FifoThroughputLimit",
-            )
-            if props.get(key) is not None
-        }
+        attributes = props.texts(
+            "DelaySeconds",
+            "MaximumMessageSize",
+            "MessageRetentionPeriod",
+            "ReceiveMessageWaitTimeSeconds",
+            "VisibilityTimeout",
+            "RedrivePolicy",
+            "RedriveAllowPolicy",
+            "FifoQueue",
+            "ContentBasedDeduplication",
+            "KmsMasterKeyId",
+            "KmsDataKeyReusePeriodSeconds",
+            "SqsManagedSseEnabled",
+            "DeduplicationScope",
+            "FifoThroughputLimit",
+        )
         request: dict[str, Any] = {"QueueName": name, "Attributes": attributes}
         if props.get("Tags"):
             request["tags"] = {t["Key"]: t["Value"] for t in _tags(props.get("Tags"))}
@@ -924,44 +909,15 @@ class _Provisioner:
         )
         targets = []
         for target in props.get("Targets") or []:
-            machine = self._state_machine_by_arn(str(target["Arn"]))
-            if machine is not None:
+            owner: FunctionSpec | StateMachineSpec | None = self._state_machine_by_arn(str(target["Arn"]))
+            if owner is None:
+                owner = self._function_by_arn(str(target["Arn"]))
+            if owner is not None:
                 url, queue_arn = self._route_queue(f"{resource.logical_id}-{target['Id']}")
-                self.stack.state_machine_routes.append(
-                    StateMachineRoute(
-                        state_machine=machine.logical_id,
-                        event_name=str(target["Id"]),
-                        rule_logical_id=resource.logical_id,
-                        rule_name=name,
-                        rule_arn=arn,
-                        event_bus_name=bus,
-                        pattern=pattern or {},
-                        queue_url=url,
-                        queue_arn=queue_arn,
-                        enabled=enabled,
-                        **_target_input(target),
-                    )
+                routed = _RouteRule(
+                    name, arn, bus, pattern or {}, url, queue_arn, enabled, **_target_input(target)
                 )
-                targets.append(_route_target(target, queue_arn))
-                continue
-            function = self._function_by_arn(str(target["Arn"]))
-            if function is not None:
-                url, queue_arn = self._route_queue(f"{resource.logical_id}-{target['Id']}")
-                self.stack.routes.append(
-                    Route(
-                        function=function.logical_id,
-                        event_name=str(target["Id"]),
-                        rule_logical_id=resource.logical_id,
-                        rule_name=name,
-                        rule_arn=arn,
-                        event_bus_name=bus,
-                        pattern=pattern or {},
-                        queue_url=url,
-                        queue_arn=queue_arn,
-                        enabled=enabled,
-                        **_target_input(target),
-                    )
-                )
+                self._add_route(owner, str(target["Id"]), resource.logical_id, routed)
                 targets.append(_route_target(target, queue_arn))
                 continue
             service = str(target["Arn"]).split(":")[2]
@@ -1033,9 +989,10 @@ class _Provisioner:
             pairs = tags.items() if isinstance(tags, dict) else ((t["Key"], t["Value"]) for t in tags)
             request["tags"] = [{"key": str(k), "value": _text(v)} for k, v in pairs]
         arn = str(self.clients.client("stepfunctions").create_state_machine(**request)["stateMachineArn"])
-        self.stack.state_machines[sid] = StateMachineSpec(
+        machine = StateMachineSpec(
             logical_id=sid, name=name, arn=arn, type=machine_type, role_arn=role_arn, definition=definition
         )
+        self.stack.state_machines[sid] = machine
         self._record(ProvisionedResource(sid, resource.type, arn, {"Arn": arn, "Name": name}))
         for event_name, event in dict(raw.get("Events") or {}).items() if serverless else ():
             event_type = str(event.get("Type"))
@@ -1045,25 +1002,7 @@ class _Provisioner:
                     "(supported: EventBridgeRule, CloudWatchEvent)"
                 )
             event_props = _Properties(self.resolver.resolve(dict(event.get("Properties") or {})))
-            rule_id = f"{sid}{event_name}"
-            rule = self._event_rule(rule_id, event_props)
-            self.stack.state_machine_routes.append(
-                StateMachineRoute(
-                    state_machine=sid,
-                    event_name=event_name,
-                    rule_logical_id=rule_id,
-                    rule_name=rule.name,
-                    rule_arn=rule.arn,
-                    event_bus_name=rule.bus,
-                    pattern=rule.pattern,
-                    queue_url=rule.queue_url,
-                    queue_arn=rule.queue_arn,
-                    enabled=rule.enabled,
-                    input=rule.input,
-                    input_path=rule.input_path,
-                )
-            )
-            self._record(ProvisionedResource(rule_id, "AWS::Events::Rule", rule.name, {"Arn": rule.arn}))
+            rule_id = self._eventbridge_event(machine, event_name, event_props)
             events_role = physical_name(self.pseudo.stack_name, f"{rule_id}Role", max_length=64)
             self._record(
                 ProvisionedResource(
@@ -1271,7 +1210,7 @@ class _Provisioner:
             event_type = str(event.get("Type"))
             event_props = _Properties(self.resolver.resolve(dict(event.get("Properties") or {})))
             if event_type in _EVENTBRIDGE_EVENT_TYPES:
-                self._eventbridge_event(fid, event_name, event_props)
+                self._eventbridge_event(spec, event_name, event_props)
             elif event_type == "SQS":
                 self._sqs_event(spec, event_name, event_props)
             else:
@@ -1333,26 +1272,41 @@ class _Provisioner:
             log.info("%s: role %s is not in the emulator; using the sandbox role", spec.logical_id, role_arn)
             lambda_.create_function(**{**request, "Role": self._sandbox_role()})
 
-    def _eventbridge_event(self, function_id: str, event_name: str, props: _Properties) -> None:
-        rule_id = f"{function_id}{event_name}"
+    def _eventbridge_event(
+        self, owner: FunctionSpec | StateMachineSpec, event_name: str, props: _Properties
+    ) -> str:
+        """A SAM EventBridgeRule/CloudWatchEvent event of a function or state machine: its rule
+        (`<Owner><Event>`, returned), routed to the owner."""
+        rule_id = f"{owner.logical_id}{event_name}"
         rule = self._event_rule(rule_id, props)
-        self.stack.routes.append(
-            Route(
-                function=function_id,
-                event_name=event_name,
-                rule_logical_id=rule_id,
-                rule_name=rule.name,
-                rule_arn=rule.arn,
-                event_bus_name=rule.bus,
-                pattern=rule.pattern,
-                queue_url=rule.queue_url,
-                queue_arn=rule.queue_arn,
-                enabled=rule.enabled,
-                input=rule.input,
-                input_path=rule.input_path,
-            )
-        )
+        self._add_route(owner, event_name, rule_id, rule)
         self._record(ProvisionedResource(rule_id, "AWS::Events::Rule", rule.name, {"Arn": rule.arn}))
+        return rule_id
+
+    def _add_route(
+        self, owner: FunctionSpec | StateMachineSpec, event_name: str, rule_logical_id: str, rule: _RouteRule
+    ) -> None:
+        """`rule` and its route queue as a `Route` to a function or a `StateMachineRoute` to a state
+        machine."""
+        shared: dict[str, Any] = {
+            "event_name": event_name,
+            "rule_logical_id": rule_logical_id,
+            "rule_name": rule.name,
+            "rule_arn": rule.arn,
+            "event_bus_name": rule.bus,
+            "pattern": rule.pattern,
+            "queue_url": rule.queue_url,
+            "queue_arn": rule.queue_arn,
+            "enabled": rule.enabled,
+            "input": rule.input,
+            "input_path": rule.input_path,
+        }
+        if isinstance(owner, FunctionSpec):
+            self.stack.routes.append(Route(function=owner.logical_id, **shared))
+        else:
+            self.stack.state_machine_routes.append(
+                StateMachineRoute(state_machine=owner.logical_id, **shared)
+            )
 
     def _event_rule(self, rule_id: str, props: _Properties) -> _RouteRule:
         """The rule of a SAM EventBridgeRule/CloudWatchEvent event, its only target a new route queue."""
