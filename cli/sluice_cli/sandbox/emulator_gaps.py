@@ -77,13 +77,20 @@ _PROBE_REGION = "us-east-1"
 
 
 class Gap:
-    """A reversible patch of moto for one missing behaviour."""
+    """A reversible patch of moto for one missing behaviour.
+
+    A subclass's `_patch()` applies its patches with `_apply()` / `_add()`, which record them; the
+    base `_unpatch()` reverts them in reverse order (a subclass with more to undo, such as threads or
+    timers, overrides it and calls `super()._unpatch()`). When `_patch()` fails half-way, `install()`
+    reverts what it had applied and re-raises.
+    """
 
     name: ClassVar[str]
     reason: ClassVar[str]
 
     def __init__(self) -> None:
         self._installed = False
+        self._applied: list[_Patch] = []  # in the order applied
 
     @property
     def installed(self) -> bool:
@@ -92,7 +99,11 @@ class Gap:
     def install(self) -> None:
         if self._installed:
             return
-        self._patch()
+        try:
+            self._patch()
+        except BaseException:
+            self._revert_applied()
+            raise
         self._installed = True
 
     def uninstall(self) -> None:
@@ -109,7 +120,28 @@ class Gap:
         raise NotImplementedError
 
     def _unpatch(self) -> None:
-        raise NotImplementedError
+        self._revert_applied()
+
+    def _apply(self, owner: Any, attribute: str, make: Callable[[Any], Any]) -> _MethodPatch:
+        """Replace `owner.attribute` with `make(original)`, reverted by `_unpatch()`."""
+        patch = _MethodPatch(owner, attribute, make)
+        patch.apply()
+        self._applied.append(patch)
+        return patch
+
+    def _add(self, owner: Any, attribute: str, value: Any) -> _AddedAttribute:
+        """Add `owner.attribute` (which moto lacks), removed by `_unpatch()`."""
+        added = _AddedAttribute(owner, attribute, value)
+        added.apply()
+        self._applied.append(added)
+        return added
+
+    def _revert_applied(self) -> None:
+        """Revert the recorded patches, last applied first. A patch leaves the record only once reverted,
+        so after a refusal (patched on top) a later call reverts what is left."""
+        while self._applied:
+            self._applied[-1].revert()
+            self._applied.pop()
 
     @classmethod
     def still_present(cls) -> bool:
@@ -149,6 +181,42 @@ class _MethodPatch:
                 "uninstall gap-fillers in reverse order"
             )
         setattr(self.owner, self.attribute, self.original)
+
+
+class _AddedAttribute:
+    """Add `owner.attribute`, which moto lacks, and remove it again. When moto has it by now, the sandbox
+    keeps moto's (the gap's `still_present()` test then says the filler can go)."""
+
+    def __init__(self, owner: Any, attribute: str, value: Any) -> None:
+        self.owner = owner
+        self.attribute = attribute
+        self.value = value
+        self.added = False
+
+    def apply(self) -> None:
+        if self.attribute in self.owner.__dict__:
+            log.warning(
+                "%s.%s exists in this moto: the sandbox keeps it (its gap-filler can go)",
+                self.owner.__name__,
+                self.attribute,
+            )
+            return
+        setattr(self.owner, self.attribute, self.value)
+        self.added = True
+
+    def revert(self) -> None:
+        if not self.added:
+            return
+        if self.owner.__dict__.get(self.attribute) is not self.value:
+            raise RuntimeError(
+                f"{self.owner.__name__}.{self.attribute} was replaced on top of the sandbox; "
+                "uninstall gap-fillers in reverse order"
+            )
+        delattr(self.owner, self.attribute)
+        self.added = False
+
+
+_Patch = _MethodPatch | _AddedAttribute
 
 
 @contextlib.contextmanager
@@ -221,7 +289,6 @@ class TransformJobLifecycle(Gap):
         self.predict = predict
         self._timers: set[threading.Timer] = set()
         self._lock = threading.Lock()
-        self._patch_create: _MethodPatch | None = None
 
     def pending(self) -> int:
         with self._lock:
@@ -238,12 +305,10 @@ class TransformJobLifecycle(Gap):
 
             return create_transform_job
 
-        self._patch_create = _MethodPatch(SageMakerModelBackend, "create_transform_job", make)
-        self._patch_create.apply()
+        self._apply(SageMakerModelBackend, "create_transform_job", make)
 
     def _unpatch(self) -> None:
-        assert self._patch_create is not None
-        self._patch_create.revert()
+        super()._unpatch()
         with self._lock:
             timers, self._timers = set(self._timers), set()
         for timer in timers:
@@ -452,10 +517,6 @@ class TransformJobCreateValidation(Gap):
     name = "transform-job-create-validation"
     reason = "moto accepts a transform job for a missing model and silently replaces a job of the same name"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patch_create: _MethodPatch | None = None
-
     def _patch(self) -> None:
         from moto.sagemaker.exceptions import ValidationError
         from moto.sagemaker.models import SageMakerModelBackend
@@ -475,12 +536,7 @@ class TransformJobCreateValidation(Gap):
 
             return create_transform_job
 
-        self._patch_create = _MethodPatch(SageMakerModelBackend, "create_transform_job", make)
-        self._patch_create.apply()
-
-    def _unpatch(self) -> None:
-        assert self._patch_create is not None
-        self._patch_create.revert()
+        self._apply(SageMakerModelBackend, "create_transform_job", make)
 
     @classmethod
     def still_present(cls) -> bool:
@@ -511,7 +567,6 @@ class S3EventBridgeEventIds(Gap):
 
     def __init__(self) -> None:
         super().__init__()
-        self._patch_send: _MethodPatch | None = None
         self._sequence = itertools.count(1)
 
     def _patch(self) -> None:
@@ -533,12 +588,7 @@ class S3EventBridgeEventIds(Gap):
 
             return send_to_targets
 
-        self._patch_send = _MethodPatch(Rule, "send_to_targets", make)
-        self._patch_send.apply()
-
-    def _unpatch(self) -> None:
-        assert self._patch_send is not None
-        self._patch_send.revert()
+        self._apply(Rule, "send_to_targets", make)
 
     @classmethod
     def still_present(cls) -> bool:
@@ -567,10 +617,6 @@ class EventBridgeTargetEventAccount(Gap):
         "replay-name",
     )  # fmt: skip
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patch_parse: _MethodPatch | None = None
-
     def _patch(self) -> None:
         from moto.events.utils import EventTemplateParser
 
@@ -586,12 +632,7 @@ class EventBridgeTargetEventAccount(Gap):
 
             return staticmethod(parse_or_copy)
 
-        self._patch_parse = _MethodPatch(EventTemplateParser, "parse", make)
-        self._patch_parse.apply()
-
-    def _unpatch(self) -> None:
-        assert self._patch_parse is not None
-        self._patch_parse.revert()
+        self._apply(EventTemplateParser, "parse", make)
 
     @classmethod
     def still_present(cls) -> bool:
@@ -612,10 +653,6 @@ class S3BucketPolicyTransportCondition(Gap):
 
     # The sandbox speaks plain HTTP to 127.0.0.1; every SDK call to S3 on AWS is TLS.
     CONTEXT: ClassVar[dict[str, str]] = {"aws:securetransport": "true"}
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._patch_permission: _MethodPatch | None = None
 
     @classmethod
     def effective_policy(cls, policy: dict[str, Any]) -> dict[str, Any]:
@@ -659,12 +696,7 @@ class S3BucketPolicyTransportCondition(Gap):
 
             return get_permission
 
-        self._patch_permission = _MethodPatch(FakeBucket, "get_permission", make)
-        self._patch_permission.apply()
-
-    def _unpatch(self) -> None:
-        assert self._patch_permission is not None
-        self._patch_permission.revert()
+        self._apply(FakeBucket, "get_permission", make)
 
     @classmethod
     def still_present(cls) -> bool:
@@ -705,9 +737,6 @@ class LambdaInvokeNeedsDocker(Gap):
     def _patch(self) -> None:
         """Nothing to patch: no Lambda function is created in moto, the router calls the handlers."""
 
-    def _unpatch(self) -> None:
-        """Nothing was patched."""
-
     @classmethod
     def still_present(cls) -> bool:
         with _plain_moto() as clients:
@@ -739,42 +768,6 @@ class LambdaInvokeNeedsDocker(Gap):
 # --------------------------------------------------------------------------------------------------
 # Helpers of the gaps below
 # --------------------------------------------------------------------------------------------------
-class _AddedAttribute:
-    """Add `owner.attribute`, which moto lacks, and remove it again. When moto has it by now, the sandbox
-    keeps moto's (the gap's `still_present()` test then says the filler can go)."""
-
-    def __init__(self, owner: Any, attribute: str, value: Any) -> None:
-        self.owner = owner
-        self.attribute = attribute
-        self.value = value
-        self.added = False
-
-    def apply(self) -> None:
-        if self.attribute in self.owner.__dict__:
-            log.warning(
-                "%s.%s exists in this moto: the sandbox keeps it (its gap-filler can go)",
-                self.owner.__name__,
-                self.attribute,
-            )
-            return
-        setattr(self.owner, self.attribute, self.value)
-        self.added = True
-
-    def revert(self) -> None:
-        if not self.added:
-            return
-        if self.owner.__dict__.get(self.attribute) is not self.value:
-            raise RuntimeError(
-                f"{self.owner.__name__}.{self.attribute} was replaced on top of the sandbox; "
-                "uninstall gap-fillers in reverse order"
-            )
-        delattr(self.owner, self.attribute)
-        self.added = False
-
-
-_Patch = _MethodPatch | _AddedAttribute
-
-
 class _Timers:
     """Daemon timers a gap-filler owns: counted by `pending()`, cancelled and joined on uninstall."""
 
@@ -916,7 +909,6 @@ class UpdateEndpoint(Gap):
         self.update_delay_seconds = update_delay_seconds
         self._timers = _Timers("sandbox-endpoint-update")
         self._lock = threading.RLock()
-        self._patches: list[_Patch] = []
 
     def pending(self) -> int:
         return len(self._timers)
@@ -960,18 +952,12 @@ class UpdateEndpoint(Gap):
 
             return update_endpoint_weights_and_capacities
 
-        self._patches = [
-            _AddedAttribute(SageMakerModelBackend, "update_endpoint", update_endpoint),
-            _AddedAttribute(SageMakerResponse, "update_endpoint", respond),
-            _MethodPatch(SageMakerModelBackend, "update_endpoint_weights_and_capacities", make_weights),
-        ]
-        for patch in self._patches:
-            patch.apply()
+        self._add(SageMakerModelBackend, "update_endpoint", update_endpoint)
+        self._add(SageMakerResponse, "update_endpoint", respond)
+        self._apply(SageMakerModelBackend, "update_endpoint_weights_and_capacities", make_weights)
 
     def _unpatch(self) -> None:
-        for patch in reversed(self._patches):
-            patch.revert()
-        self._patches = []
+        super()._unpatch()
         self._timers.cancel_all()
 
     # -- UpdateEndpoint -----------------------------------------------------------------------------
@@ -1264,10 +1250,6 @@ class AlarmStateChangeEvents(Gap):
     name = "cloudwatch-alarm-state-change-events"
     reason = "moto changes an alarm's state without putting the 'CloudWatch Alarm State Change' event"
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patch_update: _MethodPatch | None = None
-
     def _patch(self) -> None:
         from moto.cloudwatch.models import Alarm
 
@@ -1280,12 +1262,7 @@ class AlarmStateChangeEvents(Gap):
 
             return update_state
 
-        self._patch_update = _MethodPatch(Alarm, "update_state", make)
-        self._patch_update.apply()
-
-    def _unpatch(self) -> None:
-        assert self._patch_update is not None
-        self._patch_update.revert()
+        self._apply(Alarm, "update_state", make)
 
     @classmethod
     def still_present(cls) -> bool:
@@ -1351,6 +1328,7 @@ class MetricAlarmEvaluation(Gap):
         evaluator, self.evaluator = self.evaluator, None
         if evaluator is not None:
             evaluator.stop()
+        super()._unpatch()
 
     def evaluate_now(self) -> list[Any]:
         """One evaluation pass at once (the transitions it made); [] when not installed."""
@@ -1414,7 +1392,6 @@ class StepFunctionsLambdaTasks(Gap):
     def __init__(self, invoker: LambdaInvoker | None = None) -> None:
         super().__init__()
         self.invoker = invoker
-        self._patches: list[_MethodPatch] = []
 
     def bind(self, invoker: LambdaInvoker | None) -> None:
         """Route invocations to `invoker` (None: every invocation fails with Sandbox.NoHandler)."""
@@ -1455,17 +1432,8 @@ class StepFunctionsLambdaTasks(Gap):
 
             return invoke
 
-        self._patches = [
-            _MethodPatch(LambdaFunction, "_invoke_lambda", make_invoke_lambda),
-            _MethodPatch(LambdaFunction, "invoke", make_invoke),
-        ]
-        for patch in self._patches:
-            patch.apply()
-
-    def _unpatch(self) -> None:
-        for patch in reversed(self._patches):
-            patch.revert()
-        self._patches = []
+        self._apply(LambdaFunction, "_invoke_lambda", make_invoke_lambda)
+        self._apply(LambdaFunction, "invoke", make_invoke)
 
     @classmethod
     def still_present(cls) -> bool:
@@ -1545,7 +1513,6 @@ class TimeCompression(Gap):
         if not time_scale > 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale}")
         self.time_scale = time_scale
-        self._patches: list[_MethodPatch] = []
 
     def scaled(self, seconds: float) -> float:
         """Wall-clock seconds for `seconds` of declared (AWS) time."""
@@ -1596,26 +1563,10 @@ class TimeCompression(Gap):
 
             return _eval_body
 
-        self._patches = [
-            _MethodPatch(WaitFunction, "_wait_interval", make_wait),
-            _MethodPatch(JitterStrategyDecl, "_eval_body", make_jitter),
-            _MethodPatch(callback, "Event", lambda original: scaled_event),
-            _MethodPatch(execute_state, "threading", lambda original: _ThreadingWithEvent(scaled_event)),
-        ]
-        applied: list[_MethodPatch] = []
-        try:
-            for patch in self._patches:
-                patch.apply()
-                applied.append(patch)
-        except BaseException:
-            for patch in reversed(applied):
-                patch.revert()
-            raise
-
-    def _unpatch(self) -> None:
-        for patch in reversed(self._patches):
-            patch.revert()
-        self._patches = []
+        self._apply(WaitFunction, "_wait_interval", make_wait)
+        self._apply(JitterStrategyDecl, "_eval_body", make_jitter)
+        self._apply(callback, "Event", lambda original: scaled_event)
+        self._apply(execute_state, "threading", lambda original: _ThreadingWithEvent(scaled_event))
 
     @classmethod
     def still_present(cls) -> bool:
@@ -1666,11 +1617,6 @@ class StopExecutionInterrupts(Gap):
 
     _THREAD_MARK = "_exec_and_notify"  # the thread of a task being evaluated (ExecutionState)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._patch_stop: _MethodPatch | None = None
-        self._patch_error: _MethodPatch | None = None
-
     def _patch(self) -> None:
         from moto.stepfunctions.parser.asl.eval.environment import Environment
         from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
@@ -1692,16 +1638,8 @@ class StopExecutionInterrupts(Gap):
 
             return set_error
 
-        self._patch_stop = _MethodPatch(ExecutionWorker, "stop", make)
-        self._patch_error = _MethodPatch(Environment, "set_error", make_set_error)
-        self._patch_stop.apply()
-        self._patch_error.apply()
-
-    def _unpatch(self) -> None:
-        assert self._patch_stop is not None
-        assert self._patch_error is not None
-        self._patch_error.revert()
-        self._patch_stop.revert()
+        self._apply(ExecutionWorker, "stop", make)
+        self._apply(Environment, "set_error", make_set_error)
 
     @classmethod
     def still_present(cls) -> bool:
