@@ -111,6 +111,25 @@ class Rollouts:
         self.sandbox.wait_for_execution(arn, timeout=timeout)
         return self.rollout(endpoint, version)
 
+    def wait_for_status(self, endpoint: str, version: str, status: str) -> dict[str, Any]:
+        """Until the version's rollout has `status`; on a timeout, say where it is and why."""
+        try:
+            self.wait_until(lambda: self.status(endpoint, version) == status, what=f"{version} {status}")
+        except AssertionError as timeout:
+            raise AssertionError(f"{timeout}; {self.explain(endpoint, version)}") from None
+        return self.rollout(endpoint, version)
+
+    def explain(self, endpoint: str, version: str) -> str:
+        """The rollout's status, reason and decisions, for an assertion message."""
+        found = [r for r in self.rollouts(endpoint) if r["version"] == version]
+        if not found:
+            return f"no rollout of {version} on {endpoint}"
+        rollout = found[0]
+        decisions = [
+            f"{e['event']}: {e.get('reason', '')}" for e in self.history(endpoint, rollout["rollout_id"])
+        ]
+        return f"{version} is {rollout.get('status')} ({rollout.get('reason')}); decisions {decisions}"
+
     def rollout_or_none(self, endpoint: str, version: str, field: str) -> Any:
         found = [r for r in self.rollouts(endpoint) if r["version"] == version]
         return found[0].get(field) if found else None
@@ -133,7 +152,7 @@ def test_a_version_is_promoted_step_by_step(rollouts: Rollouts) -> None:
     rollouts.upload(endpoint, "v2")
     final = rollouts.finish(endpoint, "v2")
 
-    assert final["status"] == "PROMOTED"
+    assert final["status"] == "PROMOTED", rollouts.explain(endpoint, final["version"])
     assert rollouts.weights(endpoint) == {"v2": (1.0, 2)}
     history = rollouts.history(endpoint, final["rollout_id"])
     set_weights = [entry["weights"] for entry in history if entry["event"] == "weights set"]
@@ -180,7 +199,7 @@ def test_an_alarm_during_step_two_rolls_back_to_the_baseline(rollouts: Rollouts)
     final = rollouts.finish(endpoint, "v3")
 
     assert seconds_to_baseline < 30  # seconds, not a bake's worth of minutes (not a timing benchmark)
-    assert final["status"] == "ROLLED_BACK"
+    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
     assert final["alarm"] == f"sluice-{endpoint}-v3-errors"
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}  # the candidate variant is gone
     history = rollouts.history(endpoint, final["rollout_id"])
@@ -210,7 +229,7 @@ def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollout
     rollouts.upload(endpoint, "v2")
     final = rollouts.finish(endpoint, "v2")
 
-    assert final["status"] == "REFUSED"
+    assert final["status"] == "REFUSED", rollouts.explain(endpoint, final["version"])
     assert f"alarm {endpoint}-p99 is already in ALARM (p99 too high)" in final["reason"]
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
     models = rollouts.client("sagemaker").list_models()["Models"]  # moto ignores NameContains
@@ -227,7 +246,7 @@ def test_two_uploads_during_a_rollout_only_the_newest_runs_next(rollouts: Rollou
     rollouts.upload(endpoint, "v4")
     rollouts.wait_until(lambda: rollouts.status(endpoint, "v3") == "SUPERSEDED", what="v3 superseded")
 
-    assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED"
+    assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED", rollouts.explain(endpoint, "v2")
     assert rollouts.finish(endpoint, "v4")["status"] == "PROMOTED"
     assert rollouts.status(endpoint, "v3") == "SUPERSEDED"
     assert rollouts.rollout_or_none(endpoint, "v3", "execution_arn") is None  # never ran
@@ -248,7 +267,7 @@ def test_first_deployment_creates_the_endpoint_at_100_percent(rollouts: Rollouts
     rollouts.upload(endpoint, "v1")
     final = rollouts.finish(endpoint, "v1")
 
-    assert final["status"] == "DEPLOYED"
+    assert final["status"] == "DEPLOYED", rollouts.explain(endpoint, final["version"])
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
     policies = rollouts.client("application-autoscaling").describe_scaling_policies(
         ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/v1"
@@ -261,7 +280,7 @@ def test_autoscaling_moves_to_the_promoted_variant(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint(autoscaling=True)
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
     rollouts.upload(endpoint, "v2")
-    assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED"
+    assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED", rollouts.explain(endpoint, "v2")
 
     aas = rollouts.client("application-autoscaling")
     targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
@@ -334,7 +353,7 @@ def test_in_progress_and_throttling_errors_are_retried(
     final = rollouts.finish(endpoint, "v2")
 
     assert sagemaker_refuses_weights["refused"] == 3
-    assert final["status"] == "PROMOTED"
+    assert final["status"] == "PROMOTED", rollouts.explain(endpoint, final["version"])
     busy = [
         i
         for i in rollouts.sandbox.router.invocations_of("RolloutStepFunction")
@@ -349,7 +368,7 @@ def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(
     endpoint = rollouts.endpoint()
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
     rollouts.upload(endpoint, "v2")
-    rollouts.wait_until(lambda: rollouts.status(endpoint, "v2") == "BAKING", what="the first bake")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
     sagemaker_refuses_weights.update(
         endpoint=endpoint, remaining=1000, code="InternalFailure", message="SageMaker is having a bad day"
     )
@@ -358,7 +377,7 @@ def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(
     )
     final = rollouts.finish(endpoint, "v2")
 
-    assert final["status"] == "NEEDS_ATTENTION"
+    assert final["status"] == "NEEDS_ATTENTION", rollouts.explain(endpoint, final["version"])
     assert "SageMaker is having a bad day" in final["reason"]
     assert final["endpoint_state"] == {
         "v1": {"weight": 50.0, "instances": 2},
@@ -389,7 +408,7 @@ def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rol
     rollouts.upload(endpoint, "v2")
     final = rollouts.finish(endpoint, "v2")
 
-    assert final["status"] == "PROMOTED"
+    assert final["status"] == "PROMOTED", rollouts.explain(endpoint, final["version"])
     sm = rollouts.client("sagemaker")
     config = sm.describe_endpoint_config(
         EndpointConfigName=sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
@@ -425,11 +444,11 @@ def test_autoscaling_of_the_baseline_survives_a_rollback(rollouts: Rollouts) -> 
     endpoint = rollouts.endpoint(autoscaling=True)
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
     rollouts.upload(endpoint, "v2")
-    rollouts.wait_until(lambda: rollouts.status(endpoint, "v2") == "BAKING", what="the first bake")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
     rollouts.client("cloudwatch").set_alarm_state(
         AlarmName=f"sluice-{endpoint}-v2-latency", StateValue="ALARM", StateReason="p99 above 500 ms"
     )
-    assert rollouts.finish(endpoint, "v2")["status"] == "ROLLED_BACK"
+    assert rollouts.finish(endpoint, "v2")["status"] == "ROLLED_BACK", rollouts.explain(endpoint, "v2")
 
     aas = rollouts.client("application-autoscaling")
     targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker")["ScalableTargets"]
