@@ -175,3 +175,32 @@ def test_busy_port_fails_fast(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         with pytest.raises(OSError, match="cannot serve"), Sandbox(_template(tmp_path), port=port):
             pass
+
+
+def test_reading_the_environment_never_races_with_the_router_swapping_variables() -> None:
+    """Another thread adds and removes a function's variables (as the router does around each
+    invocation) while this one walks os.environ as urllib's proxy lookup and botocore do."""
+    import urllib.request
+
+    from sluice_cli.sandbox.server import sandbox_environment
+
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            os.environ["SLUICE_TEST_SWAPPED"] = "x"
+            os.environ.pop("SLUICE_TEST_SWAPPED", None)
+
+    with sandbox_environment("http://127.0.0.1:1", "us-east-1"):
+        swapper = threading.Thread(target=swap, daemon=True)
+        swapper.start()
+        try:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                urllib.request.getproxies_environment()  # os.environ.items(), twice
+                os.environ.copy()
+                list(os.environ.values())
+        finally:
+            stop.set()
+            swapper.join()
+    assert "SLUICE_TEST_SWAPPED" not in os.environ

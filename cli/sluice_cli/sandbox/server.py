@@ -173,14 +173,19 @@ def sandbox_environment(endpoint_url: str, region: str) -> Iterator[None]:
             os.environ[name] = value
     boto3.DEFAULT_SESSION = None  # it caches credentials and config resolved before
     # The router swaps each function's variables into os.environ around an invocation, while other
-    # threads (moto's Step Functions interpreter creating boto3 clients) copy os.environ: the stock
-    # copy iterates the keys, then reads each, and a key removed in between raises KeyError (seen as
-    # States.Runtime 'AWS_LAMBDA_FUNCTION_NAME'). Copy the underlying dict in one step instead.
+    # threads (moto's Step Functions interpreter creating boto3 clients, urllib looking for proxies)
+    # copy or walk os.environ: the stock copy(), items() and values() list the keys, then read each,
+    # and a key removed in between raises KeyError (seen as States.Runtime 'AWS_LAMBDA_FUNCTION_NAME',
+    # from urllib.request.getproxies_environment). Read the underlying dict in one step instead.
     os.environ.copy = _snapshot_environ  # type: ignore[method-assign]
+    os.environ.items = lambda: _snapshot_environ().items()  # type: ignore[method-assign]
+    os.environ.values = lambda: _snapshot_environ().values()  # type: ignore[method-assign]
     try:
         yield
     finally:
         del os.environ.copy
+        del os.environ.items
+        del os.environ.values
         for name, previous in saved.items():
             if previous is None:
                 os.environ.pop(name, None)
