@@ -79,30 +79,31 @@ def short_sha(sha256: Any, length: int = 12) -> str:
     return NONE if not sha256 else str(sha256)[:length]
 
 
-def when(iso: Any) -> str:
-    """An ISO timestamp as `YYYY-MM-DD HH:MM:SSZ` (UTC); anything unparsable as it is."""
-    if not iso:
-        return NONE
+def _utc(iso: Any) -> datetime | str:
+    """An ISO timestamp as an aware UTC datetime (naive ones are taken as UTC); unparsable: the text."""
     try:
         moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
     except ValueError:
         return str(iso)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return moment.astimezone(UTC)
+
+
+def when(iso: Any) -> str:
+    """An ISO timestamp as `YYYY-MM-DD HH:MM:SSZ` (UTC); anything unparsable as it is."""
+    if not iso:
+        return NONE
+    moment = _utc(iso)
+    return moment if isinstance(moment, str) else moment.strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def when_precise(iso: Any) -> str:
     """Like `when`, with milliseconds (decisions of one rollout are often less than a second apart)."""
     if not iso:
         return NONE
-    try:
-        moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
-    except ValueError:
-        return str(iso)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+    moment = _utc(iso)
+    return moment if isinstance(moment, str) else moment.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
 
 def weights_text(weights: Any) -> str:
