@@ -317,19 +317,21 @@ def _start_execution(services: RolloutServices, endpoint: str, holder: dict[str,
     services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
 
 
-def _lease_is_dead(services: RolloutServices, endpoint: str, lease: dict[str, Any], now: datetime) -> bool:
-    """The holder's execution ended without releasing (crash, manual stop): its lease can be taken over.
-    Not so a rollout that NEEDS_ATTENTION: its execution has ended too, but the endpoint may be half-way,
-    and only a human (`sluice resolve`) hands its lease on."""
+def _dead_holder(
+    services: RolloutServices, endpoint: str, lease: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The holder's rollout record ({} if gone) when its execution ended without releasing the lease
+    (crash, manual stop), else None. Not so a rollout that NEEDS_ATTENTION: its execution has ended too,
+    but the endpoint may be half-way, and only a human (`sluice resolve`) hands its lease on."""
     arn, acquired = lease.get("execution_arn"), lease.get("acquired_at")
     if not arn:
-        return False
+        return None
     if acquired and now - datetime.fromisoformat(str(acquired)) < LEASE_GRACE:
-        return False
-    holder = services.rollouts.rollout(endpoint, str(lease.get("rollout_id")))
-    if holder is not None and holder.get("status") == "NEEDS_ATTENTION":
-        return False
-    return not services.workflow.is_running(str(arn))
+        return None
+    holder = services.rollouts.rollout(endpoint, str(lease.get("rollout_id"))) or {}
+    if holder.get("status") == "NEEDS_ATTENTION" or services.workflow.is_running(str(arn)):
+        return None
+    return holder
 
 
 def _start_or_queue(
@@ -345,14 +347,15 @@ def _start_or_queue(
         current = lease
         if current:
             break
-    if _lease_is_dead(services, endpoint, current, now):
+    dead_holder = _dead_holder(services, endpoint, current, now)
+    if dead_holder is not None:
         dead = str(current.get("rollout_id"))
         endpoint_state = services.endpoints.state(endpoint)
         problem = _left_half_way(endpoint, endpoint_state)
         if problem is not None:
-            _orphaned(services, endpoint, current, endpoint_state, problem, now)
+            _orphaned(services, endpoint, current, dead_holder, endpoint_state, problem, now)
         elif services.rollouts.take_over_lease(endpoint, dead, holder):
-            _abandoned(services, endpoint, current, rollout_id, now)
+            _abandoned(services, endpoint, current, dead_holder, rollout_id, now)
             decide(
                 services,
                 endpoint,
@@ -376,8 +379,7 @@ def _left_half_way(endpoint: str, current: dict[str, Any] | None) -> str | None:
     variants = list(current.get("variants", []))
     if current.get("status") == "InService" and len(variants) == 1:
         return None
-    shares = _traffic_shares(variants)
-    split = ", ".join(f"{name} {share:g} %" for name, share in sorted(shares.items()))
+    split = _split_text(_traffic_shares(variants))
     return f"endpoint {endpoint} is {current.get('status')} with {split or 'no variants'}"
 
 
@@ -389,44 +391,71 @@ def _variants_seen(current: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     }
 
 
+def _hold_for_a_human(
+    services: RolloutServices,
+    endpoint: str,
+    rollout_id: str,
+    reason: str,
+    explanation: str,
+    current: dict[str, Any] | None,
+    now: datetime,
+    *,
+    hint: str = "",
+) -> None:
+    """NEEDS_ATTENTION: the exact variants recorded and notified; the rollout keeps the lease."""
+    seen = _variants_seen(current)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "needs attention",
+        f"{explanation}; the lease stays held until a human resolves it" + (f" ({hint})" if hint else ""),
+        notify="NEEDS_ATTENTION",
+        variants=seen,
+    )
+
+
 def _orphaned(
     services: RolloutServices,
     endpoint: str,
     lease: dict[str, Any],
+    rollout: dict[str, Any],
     current: dict[str, Any] | None,
     problem: str,
     now: datetime,
 ) -> None:
     """A rollout's execution died (stopped by hand, timed out) leaving the endpoint half-way: the
     rollout NEEDS_ATTENTION and keeps the lease, exactly as when its own rollback fails."""
-    dead = str(lease.get("rollout_id"))
-    rollout = services.rollouts.rollout(endpoint, dead) or {}
-    seen = _variants_seen(current)
     reason = (
         f"its execution {lease.get('execution_arn')} is no longer running but the rollout was "
         f"{rollout.get('status', 'unknown')}: {problem}"
     )
-    services.rollouts.update_rollout(
-        endpoint, dead, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
-    )
-    decide(
+    _hold_for_a_human(
         services,
         endpoint,
-        dead,
+        str(lease.get("rollout_id")),
+        reason,
+        reason,
+        current,
         now,
-        "needs attention",
-        f"{reason}; the lease stays held until a human resolves it (`sluice resolve {endpoint}`)",
-        notify="NEEDS_ATTENTION",
-        variants=seen,
+        hint=f"`sluice resolve {endpoint}`",
     )
 
 
 def _abandoned(
-    services: RolloutServices, endpoint: str, lease: dict[str, Any], successor: str, now: datetime
+    services: RolloutServices,
+    endpoint: str,
+    lease: dict[str, Any],
+    rollout: dict[str, Any],
+    successor: str,
+    now: datetime,
 ) -> None:
     """The dead holder's record says what became of it (it would otherwise show as running for ever)."""
     dead = str(lease.get("rollout_id"))
-    rollout = services.rollouts.rollout(endpoint, dead) or {}
     if rollout.get("status") not in ACTIVE:
         return
     services.rollouts.update_rollout(
@@ -1112,23 +1141,12 @@ def needs_attention(services: RolloutServices, state: dict[str, Any], now: datet
     """A rollback (or a cleanup) kept failing: record the exact endpoint state, notify, keep the lease."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     current = services.endpoints.state(endpoint)
-    seen = _variants_seen(current)
     reason = error_reason(state.get("error"))
-    services.rollouts.update_rollout(
-        endpoint, rollout_id, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
-    )
-    decide(
-        services,
-        endpoint,
-        rollout_id,
-        now,
-        "needs attention",
+    explanation = (
         f"{reason}; endpoint {endpoint} is {(current or {}).get('status', 'missing')} "
-        f"with {json.dumps(seen)}; "
-        "the lease stays held until a human resolves it",
-        notify="NEEDS_ATTENTION",
-        variants=seen,
+        f"with {json.dumps(_variants_seen(current))}"
     )
+    _hold_for_a_human(services, endpoint, rollout_id, reason, explanation, current, now)
     return state
 
 
@@ -1158,6 +1176,11 @@ def _traffic_shares(variants: list[dict[str, Any]]) -> dict[str, float]:
     return {name: round(100 * w / total, 2) if total else 0.0 for name, w in weights.items()}
 
 
+def _split_text(shares: dict[str, float]) -> str:
+    """Traffic shares as text, e.g. `v1 90 %, v2 10 %`."""
+    return ", ".join(f"{name} {share:g} %" for name, share in sorted(shares.items()))
+
+
 def _one_piece(endpoint: str, current: dict[str, Any] | None) -> tuple[str | None, dict[str, float]]:
     """The variant serving all traffic (None: the endpoint is gone). NotResolvable while the endpoint is
     changing, failed, or still splits traffic between variants."""
@@ -1172,9 +1195,9 @@ def _one_piece(endpoint: str, current: dict[str, Any] | None) -> tuple[str | Non
         )
     serving = [name for name, share in shares.items() if share > 0]
     if len(serving) != 1:
-        split = ", ".join(f"{name} {share:g} %" for name, share in sorted(shares.items()))
         raise NotResolvable(
-            f"endpoint {endpoint} still splits traffic ({split}): put all of it on one variant first, e.g. "
+            f"endpoint {endpoint} still splits traffic ({_split_text(shares)}): put all of it on one "
+            "variant first, e.g. "
             f"aws sagemaker update-endpoint-weights-and-capacities --endpoint-name {endpoint} "
             "--desired-weights-and-capacities VariantName=<other>,DesiredWeight=0, then resolve again; "
             "the lease stays held"
