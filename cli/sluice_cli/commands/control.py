@@ -10,6 +10,7 @@ the same way. Nothing here re-implements a signal or a resolution.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import json
 from dataclasses import dataclass, field
@@ -198,11 +199,12 @@ def topic_notifier(cli: CliContext, topic: str | None) -> TopicNotifier:
     )
 
 
-def resolve_services(cli: CliContext, notifier: TopicNotifier, state_machine_arn: str) -> RolloutServices:
+def resolve_services(
+    cli: CliContext, notifier: TopicNotifier, store: RolloutStore, state_machine_arn: str
+) -> RolloutServices:
     """A RolloutServices for `resolve`: like the signals', plus what handing the lease on needs - the
     SageMaker endpoint (is it in one piece?) and a Step Functions gateway that may start the queued
     version on the rollout state machine."""
-    store = cli.rollout_store()
     return RolloutServices(
         store=NotUsedBySignals("object store"),
         registry=store,
@@ -425,7 +427,8 @@ def resolve(
         raise typer.BadParameter("say what you did to the endpoint", param_hint="--reason")
     who = by or os_user()
     notifier = topic_notifier(cli, topic)
-    services = resolve_services(cli, notifier, state_machine_arn="")
+    store = cli.rollout_store()
+    services = resolve_services(cli, notifier, store, state_machine_arn="")
     stuck = needing_attention(services, endpoint)
     if stuck is None:
         raise NotFound(
@@ -434,14 +437,13 @@ def resolve(
         )
     execution_arn = str(stuck.get("execution_arn") or "")
     machine = state_machine_of(execution_arn) if execution_arn else cli.stack_output(STATE_MACHINE_OUTPUT)
-    store = cli.rollout_store()
     if not machine and not cancel_queued and store.queued(endpoint):
         raise ConfigError(
             f"rollout {stuck['rollout_id']} recorded no execution ARN and the stack {cli.stack!r} has no "
             f"output {STATE_MACHINE_OUTPUT}: the queued version could not be started; pass --stack, or "
             "--cancel-queued (nothing was changed)"
         )
-    services = resolve_services(cli, notifier, state_machine_arn=machine or "")
+    services = dataclasses.replace(services, state_machine_arn=machine or "")
     try:
         result = resolve_rollout(
             services, endpoint, reason, who, datetime.now(UTC), cancel_queued=cancel_queued
