@@ -1057,13 +1057,13 @@ class AlarmEvaluator:
         index: MetricIndex,
         now: float,
         scale: float,
-        data_now: float | None = None,
+        data_now: float,
     ) -> Transition | None:
         track = self._track(alarm, now, period_seconds(spec, scale))
         if now < track.hold_until:
             return None
         try:
-            datapoints = alarm_datapoints(spec, index, now if data_now is None else data_now, scale)
+            datapoints = alarm_datapoints(spec, index, data_now, scale)
         except UnsupportedAlarm as unsupported:
             self._warn_once(str(alarm.alarm_arn), str(unsupported))
             return None
