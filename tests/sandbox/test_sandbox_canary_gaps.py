@@ -33,6 +33,8 @@ from sluice_cli.sandbox.emulator_gaps import (
     endpoint_variants,
     set_alarm_state,
 )
+from sluice_cli.sandbox.provision.state_machines import substitute_definition
+from sluice_cli.sandbox.template import TemplateError
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -744,9 +746,6 @@ def test_invoke_endpoint_and_application_autoscaling_work(sandbox: Sandbox) -> N
 
 
 def test_a_template_placeholder_without_substitution_fails(tmp_path: Path) -> None:
-    from sluice_cli.sandbox.provision import substitute_definition
-    from sluice_cli.sandbox.template import TemplateError
-
     assert substitute_definition({"a": ["${X}-y"], "${X}": 1}, {"X": "x"}, "M") == {"a": ["x-y"], "x": 1}
     with pytest.raises(TemplateError, match=r"M: definition placeholder \$\{Y\}"):
         substitute_definition({"a": "${Y}"}, {"X": "x"}, "M")

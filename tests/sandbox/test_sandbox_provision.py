@@ -1,4 +1,4 @@
-"""provision.py: each resource type created with the template's settings (on in-process moto)."""
+"""The provision package: each resource type created with the template's settings (on in-process moto)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import pytest
 from moto import mock_aws
 
 from sluice_cli.sandbox.emulator_gaps import S3BucketPolicyTransportCondition
-from sluice_cli.sandbox.provision import Clients, physical_name, provision_stack
+from sluice_cli.sandbox.provision.clients import Clients
+from sluice_cli.sandbox.provision.properties import physical_name
+from sluice_cli.sandbox.provision.stack_creation import provision_stack
 from sluice_cli.sandbox.template import TemplateError, load_yaml
 
 REPO_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"

@@ -14,7 +14,8 @@ Modules: `template` (YAML with CloudFormation tags, Globals, conditions, intrins
 
 from __future__ import annotations
 
-from sluice_cli.sandbox.provision import StackOutputs, provision_stack
+from sluice_cli.sandbox.provision.stack import StackOutputs
+from sluice_cli.sandbox.provision.stack_creation import provision_stack
 from sluice_cli.sandbox.router import EventRouter, Invocation
 from sluice_cli.sandbox.server import RealAwsRequestRefused, Sandbox, refuse_real_aws
 from sluice_cli.sandbox.template import Template, load_template

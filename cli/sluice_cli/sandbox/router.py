@@ -47,8 +47,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
-from sluice_cli.sandbox.provision import (
-    ClientFactory,
+from sluice_cli.sandbox.provision.clients import ClientFactory
+from sluice_cli.sandbox.provision.stack import (
     Destination,
     EventSourceMapping,
     FunctionSpec,

@@ -50,7 +50,9 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from sluice_cli.sandbox.emulator_gaps import EmulatorGaps, StepFunctionsLambdaTasks
-from sluice_cli.sandbox.provision import Clients, StackOutputs, provision_stack
+from sluice_cli.sandbox.provision.clients import Clients
+from sluice_cli.sandbox.provision.stack import StackOutputs
+from sluice_cli.sandbox.provision.stack_creation import provision_stack
 from sluice_cli.sandbox.router import EventRouter
 
 log = logging.getLogger(__name__)
