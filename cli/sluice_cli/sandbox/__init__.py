@@ -7,8 +7,9 @@ to the real handlers in-process, and every moto gap-filler in one module (`emula
         sandbox.client("s3").put_object(Bucket=sandbox.outputs.outputs["ArtifactBucketName"], ...)
         sandbox.wait_idle()
 
-Modules: `template` (YAML with CloudFormation tags, Globals, conditions, intrinsics), `provision`
-(creates each resource with service APIs), `router` (SQS route queues -> handlers, Lambda semantics),
+Modules: `template` (YAML with CloudFormation tags, Globals, conditions, intrinsics), `provision/`
+(creates each resource with service APIs, one module per resource family), `router` (SQS route queues
+-> handlers, Lambda semantics; with `lambda_runtime`, `event_payloads`, `async_destinations`),
 `emulator_gaps` (what moto lacks), `server` (the `Sandbox` context manager, the real-AWS guard).
 """
 

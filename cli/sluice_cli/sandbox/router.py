@@ -30,26 +30,33 @@ event is not retried.
 
 from __future__ import annotations
 
-import base64
-import datetime as dt
-import importlib
 import json
 import logging
-import os
-import re
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
+from sluice_cli.sandbox.async_destinations import AsyncInvocationDestinations
+from sluice_cli.sandbox.event_payloads import (
+    error_payload,
+    eventbridge_event_id,
+    sqs_lambda_event,
+    target_input,
+)
+from sluice_cli.sandbox.lambda_runtime import (
+    HandlerFailed,
+    LambdaContext,
+    function_environment,
+    load_handler,
+    runtime_environment,
+)
 from sluice_cli.sandbox.provision.clients import ClientFactory
 from sluice_cli.sandbox.provision.stack import (
-    Destination,
     EventSourceMapping,
     FunctionSpec,
     Route,
@@ -59,8 +66,6 @@ from sluice_cli.sandbox.provision.stack import (
 
 log = logging.getLogger(__name__)
 
-# A process has one os.environ: invocations from every router thread take turns.
-_INVOKE_LOCK = threading.RLock()
 # Route queue messages are deleted after the last attempt; keep them hidden while retries run.
 _ROUTE_VISIBILITY_SECONDS = 43200
 
@@ -94,124 +99,6 @@ class ExecutionStart:
     error: str | None = None
 
 
-class LambdaContext:
-    """The attributes of Lambda's Python context object that handlers and Powertools read."""
-
-    def __init__(self, function: FunctionSpec, request_id: str) -> None:
-        self.function_name = function.name
-        self.function_version = "$LATEST"
-        self.invoked_function_arn = function.arn
-        self.memory_limit_in_mb = function.memory_mb
-        self.aws_request_id = request_id
-        self.log_group_name = function.log_group or f"/aws/lambda/{function.name}"
-        self.log_stream_name = f"{dt.datetime.now(dt.UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
-        self.identity = None
-        self.client_context = None
-        self._deadline = time.monotonic() + function.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-class _HandlerFailed(Exception):
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(str(original))
-        self.original = original
-
-
-def _error_payload(exc: BaseException, request_id: str) -> dict[str, Any]:
-    return {
-        "errorMessage": str(exc),
-        "errorType": type(exc).__name__,
-        "requestId": request_id,
-        "stackTrace": traceback.format_tb(exc.__traceback__),
-    }
-
-
-def _settings_cache_clear() -> None:
-    try:
-        from sluice.settings import get_settings
-    except ImportError:
-        return
-    get_settings.cache_clear()
-
-
-def _runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
-    """What Lambda itself sets, then the template's variables."""
-    return {
-        "AWS_LAMBDA_FUNCTION_NAME": function.name,
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
-        "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group or f"/aws/lambda/{function.name}",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "_HANDLER": function.handler,
-        **function.environment,
-    }
-
-
-@contextmanager
-def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """`variables` in os.environ for the duration, the previous values put back afterwards."""
-    with _INVOKE_LOCK:
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        _settings_cache_clear()
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
-            _settings_cache_clear()
-
-
-def load_handler(dotted: str) -> Callable[[Any, Any], Any]:
-    module_name, _, attribute = dotted.rpartition(".")
-    if not module_name:
-        raise ValueError(f"handler {dotted!r} is not module.function")
-    handler = getattr(importlib.import_module(module_name), attribute)
-    if not callable(handler):
-        raise TypeError(f"handler {dotted!r} is not callable")
-    return handler  # type: ignore[no-any-return]
-
-
-def _lambda_message_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
-    converted = {}
-    for name, value in attributes.items():
-        binary = value.get("BinaryValue")
-        converted[name] = {
-            "stringValue": value.get("StringValue"),
-            "binaryValue": base64.b64encode(binary).decode() if isinstance(binary, bytes) else binary,
-            "stringListValues": list(value.get("StringListValues", [])),
-            "binaryListValues": list(value.get("BinaryListValues", [])),
-            "dataType": value.get("DataType"),
-        }
-    return converted
-
-
-def sqs_lambda_event(messages: Sequence[Mapping[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
-    """Lambda's SQS event for a batch of received messages."""
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": dict(m.get("Attributes", {})),
-                "messageAttributes": _lambda_message_attributes(m.get("MessageAttributes", {})),
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": region,
-            }
-            for m in messages
-        ]
-    }
-
-
 class EventRouter:
     """Polls the stack's route queues and event source mappings and invokes the handlers in-process."""
 
@@ -239,6 +126,7 @@ class EventRouter:
         # queue url -> {message id: monotonic time it becomes visible again}
         self._parked: dict[str, dict[str, float]] = {}
         self._visibility: dict[str, int] = {}
+        self._destinations = AsyncInvocationDestinations(outputs, clients)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -421,7 +309,7 @@ class EventRouter:
         try:
             sqs = self.clients.client("sqs")
             for message in messages:
-                event_id = _event_id(target_input(message["Body"], None, None))
+                event_id = eventbridge_event_id(target_input(message["Body"], None, None))
                 payload = target_input(message["Body"], route.input, route.input_path)
                 try:
                     self.start_execution(
@@ -478,7 +366,7 @@ class EventRouter:
             response = self._call(
                 mapping.function, event, "sqs", mapping.event_name, ",".join(ids), outcome_of=outcome
             )
-        except _HandlerFailed:
+        except HandlerFailed:
             failed = set(ids)
         else:
             failed = reported_failures(response)
@@ -513,14 +401,14 @@ class EventRouter:
         attempt: int = 1,
         outcome_of: Callable[[Any], str] | None = None,
     ) -> Any:
-        """One invocation, recorded; a handler exception comes out as _HandlerFailed."""
+        """One invocation, recorded; a handler exception comes out as HandlerFailed."""
         function = self._function(function_id)
         request_id = request_id or str(uuid.uuid4())
         started = time.time()
         begin = time.perf_counter()
         error: BaseException | None = None
         result: Any = None
-        with function_environment(_runtime_environment(function, self.outputs.region)):
+        with function_environment(runtime_environment(function, self.outputs.region)):
             try:
                 handler = load_handler(function.handler)
                 result = handler(event, LambdaContext(function, request_id))
@@ -552,7 +440,7 @@ class EventRouter:
                 attempt,
                 "".join(traceback.format_exception(error)).rstrip(),
             )
-            raise _HandlerFailed(error) from error
+            raise HandlerFailed(error) from error
         return result
 
     def invoke_lambda(self, function_name: str, event: Any) -> tuple[str, bool, str]:
@@ -579,10 +467,15 @@ class EventRouter:
         try:
             try:
                 result = self._call(
-                    function.logical_id, event, "lambda", "invoke", _event_id(event), request_id=request_id
+                    function.logical_id,
+                    event,
+                    "lambda",
+                    "invoke",
+                    eventbridge_event_id(event),
+                    request_id=request_id,
                 )
-            except _HandlerFailed as failed:
-                payload, errored = json.dumps(_error_payload(failed.original, request_id)), True
+            except HandlerFailed as failed:
+                payload, errored = json.dumps(error_payload(failed.original, request_id)), True
             else:
                 try:
                     payload, errored = json.dumps(result), False
@@ -658,8 +551,8 @@ class EventRouter:
     def invoke(self, function_id: str, event: Any) -> Any:
         """A synchronous (RequestResponse) invocation: the handler's result, or its exception."""
         try:
-            return self._call(function_id, event, "direct", "direct", _event_id(event))
-        except _HandlerFailed as failed:
+            return self._call(function_id, event, "direct", "direct", eventbridge_event_id(event))
+        except HandlerFailed as failed:
             raise failed.original from None
 
     def invoke_async(self, function_id: str, event: Any, *, trigger: str = "direct") -> bool:
@@ -675,170 +568,17 @@ class EventRouter:
                     event,
                     "eventbridge",
                     trigger,
-                    _event_id(event),
+                    eventbridge_event_id(event),
                     request_id=request_id,
                     attempt=attempt,
                 )
-            except _HandlerFailed as failed:
+            except HandlerFailed as failed:
                 if attempt < attempts:
                     if self.retry_delay_seconds:
                         self._stop.wait(self.retry_delay_seconds)
                     continue
-                self._on_failure(function, event, request_id, attempts, failed.original)
+                self._destinations.on_failure(function, event, request_id, attempts, failed.original)
                 return False
-            if settings.on_success is not None:
-                record = _destination_record(function, event, request_id, attempt, "Success", result, None)
-                self._send(settings.on_success, record, function)
+            self._destinations.on_success(function, event, request_id, attempt, result)
             return True
         return False  # pragma: no cover - the loop always returns
-
-    def _on_failure(
-        self, function: FunctionSpec, event: Any, request_id: str, attempts: int, error: BaseException
-    ) -> None:
-        settings = function.event_invoke
-        if settings.on_failure is not None:
-            record = _destination_record(
-                function,
-                event,
-                request_id,
-                attempts,
-                "RetriesExhausted",
-                _error_payload(error, request_id),
-                error,
-            )
-            self._send(settings.on_failure, record, function)
-        if function.dead_letter is not None:
-            self._send_dead_letter(function.dead_letter, event, request_id, error)
-        if settings.on_failure is None and function.dead_letter is None:
-            log.warning(
-                "%s: event dropped after %s attempts (no OnFailure destination)",
-                function.logical_id,
-                attempts,
-            )
-
-    def _send(self, destination: Destination, record: Mapping[str, Any], function: FunctionSpec) -> None:
-        body = json.dumps(record, default=str)
-        if destination.type == "SQS":
-            self.clients.client("sqs").send_message(
-                QueueUrl=self._queue_url(destination.arn), MessageBody=body
-            )
-        elif destination.type == "SNS":
-            self.clients.client("sns").publish(TopicArn=destination.arn, Message=body)
-        else:  # EventBridge
-            succeeded = record["requestContext"]["condition"] == "Success"
-            self.clients.client("events").put_events(
-                Entries=[
-                    {
-                        "Source": "lambda",
-                        "DetailType": "Lambda Function Invocation Result - "
-                        + ("Success" if succeeded else "Failure"),
-                        "Detail": body,
-                        "Resources": [function.arn],
-                        "EventBusName": destination.arn,
-                    }
-                ]
-            )
-
-    def _send_dead_letter(
-        self, destination: Destination, event: Any, request_id: str, error: BaseException
-    ) -> None:
-        body = json.dumps(event, default=str)
-        if destination.type == "SQS":
-            self.clients.client("sqs").send_message(
-                QueueUrl=self._queue_url(destination.arn),
-                MessageBody=body,
-                MessageAttributes={
-                    "RequestID": {"DataType": "String", "StringValue": request_id},
-                    "ErrorCode": {"DataType": "Number", "StringValue": "200"},
-                    "ErrorMessage": {
-                        "DataType": "String",
-                        "StringValue": str(error)[:256] or type(error).__name__,
-                    },
-                },
-            )
-        elif destination.type == "SNS":
-            self.clients.client("sns").publish(TopicArn=destination.arn, Message=body)
-
-    def _queue_url(self, queue_arn: str) -> str:
-        for resource in self.outputs.resources.values():
-            if resource.attributes.get("Arn") == queue_arn and "QueueUrl" in resource.attributes:
-                return str(resource.attributes["QueueUrl"])
-        parts = queue_arn.split(":")
-        return str(
-            self.clients.client("sqs").get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])[
-                "QueueUrl"
-            ]
-        )
-
-
-_PATH_STEP = re.compile(r"\.([^.\[\]]+)|\[(\d+)\]|\['([^']*)'\]")
-
-
-def json_path(value: Any, path: str) -> Any:
-    """The value at a JSONPath of the simple kind EventBridge's InputPath takes (`$`, `$.detail`,
-    `$.detail.items[0]`, `$['detail']`); None when it is not there."""
-    if not path.startswith("$"):
-        raise ValueError(f"InputPath {path!r} does not start with $")
-    position = 1
-    while position < len(path):
-        step = _PATH_STEP.match(path, position)
-        if step is None:
-            raise ValueError(f"InputPath {path!r}: cannot read from position {position}")
-        key, index, quoted = step.groups()
-        if index is not None:
-            value = value[int(index)] if isinstance(value, list) and int(index) < len(value) else None
-        else:
-            name = key if key is not None else quoted
-            value = value.get(name) if isinstance(value, dict) else None
-        position = step.end()
-    return value
-
-
-def target_input(body: str, given: str | None, path: str | None) -> Any:
-    """What a rule target receives for the event in a route message: the target's `Input` (constant
-    JSON), the part of the event at its `InputPath`, or the event (an InputTransformer's result is
-    already the body: moto applies it)."""
-    if given is not None:
-        try:
-            return json.loads(given)
-        except ValueError:
-            return given
-    try:
-        event = json.loads(body)
-    except ValueError:
-        return body
-    return json_path(event, path) if path else event
-
-
-def _event_id(event: Any) -> str | None:
-    if isinstance(event, dict) and isinstance(event.get("id"), str):
-        return str(event["id"])
-    return None
-
-
-def _destination_record(
-    function: FunctionSpec,
-    event: Any,
-    request_id: str,
-    attempts: int,
-    condition: str,
-    payload: Any,
-    error: BaseException | None,
-) -> dict[str, Any]:
-    """Lambda's invocation record for asynchronous-invocation destinations."""
-    response_context: dict[str, Any] = {"statusCode": 200, "executedVersion": "$LATEST"}
-    if error is not None:
-        response_context["functionError"] = "Unhandled"
-    return {
-        "version": "1.0",
-        "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "requestContext": {
-            "requestId": request_id,
-            "functionArn": f"{function.arn}:$LATEST",
-            "condition": condition,
-            "approximateInvokeCount": attempts,
-        },
-        "requestPayload": event,
-        "responseContext": response_context,
-        "responsePayload": payload,
-    }

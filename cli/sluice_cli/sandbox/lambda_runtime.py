@@ -1,0 +1,94 @@
+"""A function's handler run in-process as Lambda's Python runtime runs it: the handler loaded from
+`module.function`, its environment in os.environ (one invocation at a time), the context object."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from sluice_cli.sandbox.provision.stack import FunctionSpec
+
+# A process has one os.environ: invocations from every router thread take turns.
+_INVOKE_LOCK = threading.RLock()
+
+
+class LambdaContext:
+    """The attributes of Lambda's Python context object that handlers and Powertools read."""
+
+    def __init__(self, function: FunctionSpec, request_id: str) -> None:
+        self.function_name = function.name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function.arn
+        self.memory_limit_in_mb = function.memory_mb
+        self.aws_request_id = request_id
+        self.log_group_name = function.log_group or f"/aws/lambda/{function.name}"
+        self.log_stream_name = f"{dt.datetime.now(dt.UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+        self.identity = None
+        self.client_context = None
+        self._deadline = time.monotonic() + function.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class HandlerFailed(Exception):
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+def _settings_cache_clear() -> None:
+    try:
+        from sluice.settings import get_settings
+    except ImportError:
+        return
+    get_settings.cache_clear()
+
+
+def runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
+    """What Lambda itself sets, then the template's variables."""
+    return {
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group or f"/aws/lambda/{function.name}",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "_HANDLER": function.handler,
+        **function.environment,
+    }
+
+
+@contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` in os.environ for the duration, the previous values put back afterwards."""
+    with _INVOKE_LOCK:
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        _settings_cache_clear()
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            _settings_cache_clear()
+
+
+def load_handler(dotted: str) -> Callable[[Any, Any], Any]:
+    module_name, _, attribute = dotted.rpartition(".")
+    if not module_name:
+        raise ValueError(f"handler {dotted!r} is not module.function")
+    handler = getattr(importlib.import_module(module_name), attribute)
+    if not callable(handler):
+        raise TypeError(f"handler {dotted!r} is not callable")
+    return handler  # type: ignore[no-any-return]
