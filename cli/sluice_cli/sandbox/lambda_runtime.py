@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from sluice.settings import get_settings
 from sluice_cli.sandbox.provision.stack import FunctionSpec
 
 # A process has one os.environ: invocations from every router thread take turns.
@@ -45,10 +46,6 @@ class HandlerFailed(Exception):
 
 
 def _settings_cache_clear() -> None:
-    try:
-        from sluice.settings import get_settings
-    except ImportError:
-        return
     get_settings.cache_clear()
 
 
@@ -92,3 +89,16 @@ def load_handler(dotted: str) -> Callable[[Any, Any], Any]:
     if not callable(handler):
         raise TypeError(f"handler {dotted!r} is not callable")
     return handler  # type: ignore[no-any-return]
+
+
+def run_handler(
+    function: FunctionSpec, event: Any, region: str, request_id: str
+) -> tuple[Any, Exception | None]:
+    """The function's handler called with `event` and a context, in the function's environment:
+    (its result, None), or (None, the exception it raised)."""
+    with function_environment(runtime_environment(function, region)):
+        try:
+            handler = load_handler(function.handler)
+            return handler(event, LambdaContext(function, request_id)), None
+        except Exception as exc:
+            return None, exc

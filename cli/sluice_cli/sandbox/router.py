@@ -48,13 +48,7 @@ from sluice_cli.sandbox.event_payloads import (
     sqs_lambda_event,
     target_input,
 )
-from sluice_cli.sandbox.lambda_runtime import (
-    HandlerFailed,
-    LambdaContext,
-    function_environment,
-    load_handler,
-    runtime_environment,
-)
+from sluice_cli.sandbox.lambda_runtime import HandlerFailed, run_handler
 from sluice_cli.sandbox.provision.clients import ClientFactory
 from sluice_cli.sandbox.provision.stack import (
     EventSourceMapping,
@@ -406,14 +400,7 @@ class EventRouter:
         request_id = request_id or str(uuid.uuid4())
         started = time.time()
         begin = time.perf_counter()
-        error: BaseException | None = None
-        result: Any = None
-        with function_environment(runtime_environment(function, self.outputs.region)):
-            try:
-                handler = load_handler(function.handler)
-                result = handler(event, LambdaContext(function, request_id))
-            except Exception as exc:
-                error = exc
+        result, error = run_handler(function, event, self.outputs.region, request_id)
         duration_ms = (time.perf_counter() - begin) * 1000
         self._record(
             Invocation(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
+import boto3
+
 
 class ClientFactory(Protocol):
     def client(self, service_name: str) -> Any: ...
@@ -15,8 +17,6 @@ class Clients:
 
     def __init__(self, session: Any | None = None, endpoint_url: str | None = None) -> None:
         if session is None:
-            import boto3
-
             session = boto3.session.Session()
         self.session = session
         self.endpoint_url = endpoint_url

@@ -3,8 +3,10 @@ in moto's Lambda, and its events (EventBridge rules to route queues, SQS event s
 
 from __future__ import annotations
 
+import io
 import logging
 import uuid
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,8 +81,15 @@ def create_function(build: StackBuild, resource: Resource) -> ProvisionedResourc
         role_arn = generated_role(build, f"{fid}Role", LAMBDA_TRUST_POLICY)
     runtime = build.resolver.resolve(raw.get("Runtime")) or DEFAULT_LAMBDA_RUNTIME
     _lambda_function(build, spec, str(runtime), role_arn)
+    _function_events(build, spec, dict(raw.get("Events") or {}))
+    build.warn_unread(resource, props)
+    return ProvisionedResource(fid, resource.type, name, {"Arn": arn})
 
-    for event_name, event in dict(raw.get("Events") or {}).items():
+
+def _function_events(build: StackBuild, spec: FunctionSpec, events: Mapping[str, Any]) -> None:
+    """A function's SAM events: EventBridge rules routed to it, SQS event source mappings."""
+    fid = spec.logical_id
+    for event_name, event in events.items():
         event_type = str(event.get("Type"))
         event_props = Properties(build.resolver.resolve(dict(event.get("Properties") or {})))
         if event_type in EVENTBRIDGE_EVENT_TYPES:
@@ -94,8 +103,6 @@ def create_function(build: StackBuild, resource: Resource) -> ProvisionedResourc
             )
         for key in event_props.unread(IGNORED_EVENT_PROPERTIES):
             build.stack.warnings.append(f"{fid}.{event_name}: property {key} is not emulated")
-    build.warn_unread(resource, props)
-    return ProvisionedResource(fid, resource.type, name, {"Arn": arn})
 
 
 def _lambda_function(build: StackBuild, spec: FunctionSpec, runtime: str, role_arn: str) -> None:
@@ -123,9 +130,6 @@ def _lambda_function(build: StackBuild, spec: FunctionSpec, runtime: str, role_a
 
 def _placeholder_code(handler: str) -> bytes:
     """A zip for moto's Lambda: one module that says where the real handler runs."""
-    import io
-    import zipfile
-
     module = handler.rpartition(".")[0].replace(".", "/") or "handler"
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:

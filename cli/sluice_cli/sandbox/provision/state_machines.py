@@ -71,7 +71,17 @@ def create_state_machine(build: StackBuild, resource: Resource) -> ProvisionedRe
     )
     build.stack.state_machines[sid] = machine
     build.record(ProvisionedResource(sid, resource.type, arn, {"Arn": arn, "Name": name}))
-    for event_name, event in dict(raw.get("Events") or {}).items() if serverless else ():
+    if serverless:
+        _state_machine_events(build, machine, dict(raw.get("Events") or {}))
+    build.warn_unread(resource, props)
+    return ProvisionedResource(sid, resource.type, arn, {"Arn": arn, "Name": name})
+
+
+def _state_machine_events(build: StackBuild, machine: StateMachineSpec, events: Mapping[str, Any]) -> None:
+    """An AWS::Serverless::StateMachine's SAM events: EventBridge rules routed to it, each with the
+    role SAM would generate for the rule (`<Sm><Event>Role`)."""
+    sid = machine.logical_id
+    for event_name, event in events.items():
         event_type = str(event.get("Type"))
         if event_type not in EVENTBRIDGE_EVENT_TYPES:
             raise TemplateError(
@@ -91,8 +101,6 @@ def create_state_machine(build: StackBuild, resource: Resource) -> ProvisionedRe
         )
         for key in event_props.unread(IGNORED_EVENT_PROPERTIES):
             build.stack.warnings.append(f"{sid}.{event_name}: property {key} is not emulated")
-    build.warn_unread(resource, props)
-    return ProvisionedResource(sid, resource.type, arn, {"Arn": arn, "Name": name})
 
 
 def _definition(build: StackBuild, resource: Resource, props: Properties) -> Any:
