@@ -26,15 +26,16 @@ CloudWatch.
 
 Where things live, each module importing only those above it:
 
-    uploads.py              what the demo uploads (archives, warm-up request, batch CSV, deploy.json)
-    cast.py                 the names it uses, the notification contract, SIMULATED traffic and time
-    checks.py               Check, Checks, StepResult: what a step expected and observed
-    harness.py              Demo: the sandbox as the user sees it (upload, settle, poll, read, show)
-    notifications_story.py  steps 0, 8, 11: the subscribers, and what they received
-    intake_story.py         steps 1 to 7: multi-model registration, rejection, a batch job
-    rollout_watch.py        RolloutWatch: DescribeEndpoint and the rollout record, change by change
-    canary_observation.py   traffic, alarm events, metrics, executions, timelines for the report
-    canary_story.py         steps 9 and 10: v2 promoted, v3 rolled back by its alarm
-    story.py                StoryStep and STORY, the twelve steps in order
-    runner.py               run_story, run_demo(console) -> DemoReport, the report, the summary, main
+    uploads.py                 what the demo uploads (archives, warm-up request, batch CSV, deploy.json)
+    cast.py                    the names it uses, the notification contract, SIMULATED traffic and time
+    checks.py                  Check, Checks, StepResult: what a step expected and observed
+    harness.py                 Demo: the sandbox as the user sees it (upload, settle, poll, read, show)
+    notifications_story.py     steps 0, 8, 11: the subscribers, and what they received
+    intake_story.py            steps 1 to 7: multi-model registration, rejection, a batch job
+    rollout_watch.py           RolloutWatch: DescribeEndpoint and the rollout record, change by change
+    canary_observation.py      traffic, alarm events, metrics, executions, a rollout's outcome and timeline
+    canary_promotion_story.py  step 9: a real-time endpoint at v1, v2 promoted step by step
+    canary_rollback_story.py   step 10: v3 rolled back when its alarm fires from SIMULATED metric data
+    story.py                   StoryStep and STORY, the twelve steps in order
+    runner.py                  run_story, run_demo(console) -> DemoReport, the report, the summary, main
 """

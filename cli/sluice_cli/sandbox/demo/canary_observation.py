@@ -28,7 +28,7 @@ from sluice_cli.sandbox.demo.cast import (
 )
 from sluice_cli.sandbox.demo.checks import shown
 from sluice_cli.sandbox.demo.harness import Demo, queue_arn
-from sluice_cli.sandbox.demo.rollout_watch import RolloutWatch
+from sluice_cli.sandbox.demo.rollout_watch import Observation, RolloutWatch, Variant, described_variants
 from sluice_cli.sandbox.report import (
     AlarmPeriod,
     ErrorRateBucket,
@@ -379,3 +379,65 @@ def show_history(demo: Demo, title: str, log: Sequence[Mapping[str, Any]]) -> No
         style = "bold red" if event == "alarm fired" else "bold" if event.startswith("rolled") else ""
         table.add_row(time_shown, Text(event, style=style), str(entry.get("reason", "")))
     demo.console.print(table)
+
+
+# -- a canary rollout, run and read ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class CanaryRun:
+    """One canary rollout as the user lived it: the watch, where it ended, the Step Functions execution,
+    and the SIMULATED traffic it ran under (stopped, its totals shown)."""
+
+    watch: RolloutWatch
+    ended: Observation
+    execution: dict[str, Any]
+    until: float  # the wall clock once the rollout ended: the metrics are read up to here
+    traffic: TrafficSimulator
+    totals: dict[str, dict[str, int]]
+    back: Observation | None = None  # a rollback: the first observation with the baseline at 100 %
+    spike: float | None = None  # an error spike: when it began, seconds since the upload
+
+
+@dataclass(frozen=True)
+class RolloutOutcome:
+    """What the user reads once a rollout ended: its record and decision log, DescribeEndpoint's
+    variants, the endpoint's autoscaling, and the variants' error rates from CloudWatch."""
+
+    rollout: dict[str, Any]
+    log: list[dict[str, Any]]
+    final: tuple[Variant, ...]
+    scaling: dict[str, tuple[int, int, float | None]]
+    error_rates: dict[str, list[ErrorRateBucket]]
+
+    @property
+    def rollout_id(self) -> str:
+        return str(self.rollout.get("rollout_id", ""))
+
+    @property
+    def events(self) -> list[str]:
+        return log_events(self.log)
+
+    @property
+    def weights_set(self) -> list[Any]:
+        return [entry.get("weights") for entry in self.log if entry.get("event") == "weights set"]
+
+    def first(self, event: str) -> dict[str, Any]:
+        """The decision log's first `event` entry ({} when there is none)."""
+        return next((entry for entry in self.log if entry.get("event") == event), {})
+
+
+def read_outcome(demo: Demo, run: CanaryRun, baseline: str) -> RolloutOutcome:
+    """The rollout record the watch ended on, its decision log, and what SageMaker, Application Auto
+    Scaling and CloudWatch say of the endpoint now."""
+    rollout = dict(run.ended.rollout)
+    rollout_id = str(rollout.get("rollout_id", ""))
+    candidate = run.watch.version
+    described = demo.client("sagemaker").describe_endpoint(EndpointName=run.watch.endpoint)
+    return RolloutOutcome(
+        rollout=rollout,
+        log=demo.history(run.watch.endpoint, rollout_id) if rollout_id else [],
+        final=described_variants(described, candidate),
+        scaling=scaling_of(demo, run.watch.endpoint),
+        error_rates=read_error_rates(
+            demo, run.watch.endpoint, [candidate, baseline], run.watch.began_at, run.until
+        ),
+    )

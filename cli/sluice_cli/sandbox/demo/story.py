@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sluice_cli.sandbox.demo.canary_story import canary_v2, canary_v3_rolled_back
+from sluice_cli.sandbox.demo.canary_promotion_story import canary_v2
+from sluice_cli.sandbox.demo.canary_rollback_story import canary_v3_rolled_back
 from sluice_cli.sandbox.demo.cast import ARCHIVE_KEY, BATCH_INPUT_KEY, HOSTILE_KEY, REALTIME, model_key
 from sluice_cli.sandbox.demo.checks import Checks
 from sluice_cli.sandbox.demo.harness import Demo
