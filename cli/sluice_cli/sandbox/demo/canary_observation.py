@@ -29,12 +29,7 @@ from sluice_cli.sandbox.demo.cast import (
 from sluice_cli.sandbox.demo.checks import shown
 from sluice_cli.sandbox.demo.harness import Demo, queue_arn
 from sluice_cli.sandbox.demo.rollout_watch import Observation, RolloutWatch, Variant, described_variants
-from sluice_cli.sandbox.report import (
-    AlarmPeriod,
-    ErrorRateBucket,
-    RolloutTimeline,
-    WeightSample,
-)
+from sluice_cli.sandbox.report import AlarmPeriod, ErrorRateBucket, RolloutTimeline, WeightSample
 from sluice_cli.sandbox.traffic import SIMULATION_LABEL, TrafficSimulator
 
 

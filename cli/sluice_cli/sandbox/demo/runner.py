@@ -29,16 +29,16 @@ from sluice_cli.sandbox.demo.cast import (
 from sluice_cli.sandbox.demo.checks import Checks, StepResult, shown
 from sluice_cli.sandbox.demo.harness import Demo, Notification
 from sluice_cli.sandbox.demo.story import STORY, StoryStep
-from sluice_cli.sandbox.report import (
-    RolloutTimeline,
-    write_report,
-)
+from sluice_cli.sandbox.report import RolloutTimeline, write_report
 from sluice_cli.sandbox.server import Sandbox, quiet_handler_output
 from sluice_cli.sandbox.traffic import SIMULATION_LABEL
 
 
 @dataclass
 class DemoReport:
+    """What one run of the story observed: a result per step, every notification received, and the
+    facts its closing note and report use."""
+
     steps: list[StepResult] = field(default_factory=list)
     notifications: list[Notification] = field(default_factory=list)
     wall_seconds: float = 0.0
