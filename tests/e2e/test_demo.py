@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from sluice_cli.sandbox import demo
-from sluice_cli.sandbox.demo import (
+from sluice_cli.sandbox.demo import runner
+from sluice_cli.sandbox.demo.canary_observation import AlarmTransition, alarm_periods, breaching_value
+from sluice_cli.sandbox.demo.cast import (
     BATCH_RECORDS,
     BATCH_STATE,
     EXPECTED_NOTIFICATIONS,
@@ -25,20 +26,15 @@ from sluice_cli.sandbox.demo import (
     REJECTED,
     ROLLOUT_STATE,
     SIMULATED_ALARM_REASON,
-    STORY,
+    TIMES,
     UNCHANGED,
     V2_STATES,
-    Checks,
-    DemoReport,
-    Observation,
-    RolloutWatch,
-    StepResult,
-    StoryStep,
-    Variant,
-    print_summary,
-    run_demo,
-    run_story,
+    rolled_back_states,
 )
+from sluice_cli.sandbox.demo.checks import Checks, StepResult
+from sluice_cli.sandbox.demo.rollout_watch import Observation, RolloutWatch, Variant, described_variants
+from sluice_cli.sandbox.demo.runner import DemoReport, print_summary, run_demo, run_story
+from sluice_cli.sandbox.demo.story import STORY, StoryStep
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -170,7 +166,7 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     # The whole story's notifications, the rollouts' state changes included.
     everything = report.step("11 notifications").facts
     v3_steps = events.count("weights set")
-    rollout_states = len(V2_STATES) + len(demo.rolled_back_states(v3_steps))
+    rollout_states = len(V2_STATES) + len(rolled_back_states(v3_steps))
     assert everything["counts"]["SNS"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
     assert everything["counts"]["EventBridge"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
     assert everything["rollout_states"]["SNS"] == {
@@ -188,7 +184,7 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert "wall time" in text
     assert "✗" not in text
     assert f"({BATCH_RECORDS} lines)" in text
-    assert f"time compressed {demo.TIMES}100" in text
+    assert f"time compressed {TIMES}100" in text
     # The live weights display: one line per observed change.
     assert re.search(r"v2 10 % \(1 instance\) · v1 90 % \(2 instances\) +— step 1/4: baking 300 s", text)
     assert "SIMULATED traffic on endpoint demo-realtime: 20 rps" in text
@@ -288,10 +284,10 @@ def test_a_step_without_checks_is_not_a_pass() -> None:
 def test_main_exit_code_follows_the_report(monkeypatch: pytest.MonkeyPatch) -> None:
     passed = DemoReport(steps=[StepResult("x", "e", "e", ok=True)])
     failed = DemoReport(steps=[StepResult("x", "e", "o", ok=False)])
-    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: passed)
-    assert demo.main([]) == 0
-    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: failed)
-    assert demo.main([]) == 1
+    monkeypatch.setattr(runner, "run_demo", lambda *a, **k: passed)
+    assert runner.main([]) == 0
+    monkeypatch.setattr(runner, "run_demo", lambda *a, **k: failed)
+    assert runner.main([]) == 1
 
 
 def _observation(variants: tuple[Variant, ...], status: str = "BAKING") -> Observation:
@@ -324,9 +320,9 @@ def test_the_weights_become_shares_of_the_traffic_candidate_first() -> None:
             {"VariantName": "v2", "CurrentWeight": 10.0, "CurrentInstanceCount": 1},
         ]
     }
-    assert demo._variants(described, "v2") == (Variant("v2", 10.0, 1), Variant("v1", 90.0, 2))
+    assert described_variants(described, "v2") == (Variant("v2", 10.0, 1), Variant("v1", 90.0, 2))
     alone = {"ProductionVariants": [{"VariantName": "v2", "CurrentWeight": 1.0, "CurrentInstanceCount": 2}]}
-    assert demo._variants(alone, "v2") == (Variant("v2", 100.0, 2),)
+    assert described_variants(alone, "v2") == (Variant("v2", 100.0, 2),)
 
 
 def test_the_closing_note_gives_the_alarm_to_baseline_time() -> None:
@@ -353,8 +349,8 @@ def test_the_summary_names_the_report_and_a_report_failure_fails_main(
     assert "report: sandbox-report/report.md (plots: sandbox-report/rollout-ep-v2.png)" in out.getvalue()
 
     broken = DemoReport(steps=[StepResult("x", "e", "e", ok=True)], facts={"report_error": "OSError: full"})
-    monkeypatch.setattr(demo, "run_demo", lambda *a, **k: broken)
-    assert demo.main([]) == 1
+    monkeypatch.setattr(runner, "run_demo", lambda *a, **k: broken)
+    assert runner.main([]) == 1
 
 
 def test_only_an_evaluated_reason_names_a_breaching_datapoint() -> None:
@@ -362,8 +358,8 @@ def test_only_an_evaluated_reason_names_a_breaching_datapoint() -> None:
         "Threshold Crossed: 1 out of the last 1 datapoints [0.083333 (25/11/26 23:06:40)] was greater than "
         "the threshold (0.01) (minimum 1 datapoint for OK -> ALARM transition)."
     )
-    assert demo._breaching_value(evaluated) == 0.083333
-    assert demo._breaching_value(SIMULATED_ALARM_REASON) is None  # what a hand-set alarm would say
+    assert breaching_value(evaluated) == 0.083333
+    assert breaching_value(SIMULATED_ALARM_REASON) is None  # what a hand-set alarm would say
 
 
 def test_alarm_periods_run_from_alarm_to_ok_or_to_the_end_of_the_rollout() -> None:
@@ -371,12 +367,12 @@ def test_alarm_periods_run_from_alarm_to_ok_or_to_the_end_of_the_rollout() -> No
         return datetime.fromtimestamp(1000.0 + seconds, UTC)
 
     transitions = [
-        demo.AlarmTransition("a-errors", "ALARM", "OK", "Threshold Crossed: …", at(2.0)),
-        demo.AlarmTransition("a-errors", "OK", "ALARM", "Threshold Crossed: …", at(3.5)),
-        demo.AlarmTransition("a-latency", "ALARM", "OK", "Threshold Crossed: …", at(4.0)),
+        AlarmTransition("a-errors", "ALARM", "OK", "Threshold Crossed: …", at(2.0)),
+        AlarmTransition("a-errors", "OK", "ALARM", "Threshold Crossed: …", at(3.5)),
+        AlarmTransition("a-latency", "ALARM", "OK", "Threshold Crossed: …", at(4.0)),
     ]
 
-    periods = demo._alarm_periods(transitions, began_at=1000.0, ended=5.0)
+    periods = alarm_periods(transitions, began_at=1000.0, ended=5.0)
 
     assert [(p.alarm, p.start, p.end, p.ended_by) for p in periods] == [
         ("a-errors", 2.0, 3.5, "OK"),
