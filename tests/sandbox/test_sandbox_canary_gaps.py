@@ -22,17 +22,13 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sluice_cli.sandbox import Sandbox
-from sluice_cli.sandbox.emulator_gaps import (
-    ALARM_DETAIL_TYPE,
-    AlarmStateChangeEvents,
-    EventBridgeTargetEventAccount,
-    StepFunctionsLambdaTasks,
-    TimeCompression,
-    UpdateEndpoint,
-    alarm_timestamp,
-    endpoint_variants,
-    set_alarm_state,
-)
+from sluice_cli.sandbox.aws_state.cloudwatch import ALARM_DETAIL_TYPE, alarm_timestamp, set_alarm_state
+from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
+from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
+from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount
+from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -169,7 +165,7 @@ def test_moto_create_endpoint_drops_a_zero_weight(aws: Clients) -> None:
 
 
 def test_omitting_a_desired_field_erases_it_in_moto(aws: Clients) -> None:
-    """moto's UpdateEndpointWeightsAndCapacities (kept as it is, EMULATION_NOTES.md): a variant sent
+    """moto's UpdateEndpointWeightsAndCapacities (kept as it is, docs/EMULATION.md): a variant sent
     without DesiredInstanceCount loses its instance counts; without DesiredWeight, its weights."""
     with UpdateEndpoint():
         sagemaker = _endpoint(aws, {"one": [_variant("v1", 1.0, 2), _variant("v2", 1.0, 3)]})
@@ -587,7 +583,7 @@ def test_a_token_failure_is_caught(sandbox: Sandbox) -> None:
     output = json.loads(described["output"])
     assert (described["status"], output["verdict"]) == ("SUCCEEDED", "aborted")
     assert output["error"]["Error"] == "Sluice.Abort"
-    assert not output["error"].get("Cause")  # moto 5.2.5 drops the Cause (EMULATION_NOTES.md)
+    assert not output["error"].get("Cause")  # moto 5.2.5 drops the Cause (docs/EMULATION.md)
 
 
 def test_a_bake_times_out_from_its_timeout_seconds_path(sandbox: Sandbox) -> None:
@@ -710,7 +706,7 @@ def test_alarm_events_reach_the_bus_in_the_sandbox(sandbox: Sandbox) -> None:
 
 def test_invoke_endpoint_and_application_autoscaling_work(sandbox: Sandbox) -> None:
     body = sandbox.client("sagemaker-runtime").invoke_endpoint(EndpointName="any", Body=b"1,2")["Body"]
-    assert body.read() == b"body"  # moto's canned answer (EMULATION_NOTES.md)
+    assert body.read() == b"body"  # moto's canned answer (docs/EMULATION.md)
     scaling = sandbox.client("application-autoscaling")
     target = {
         "ServiceNamespace": "sagemaker",

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_cli.sandbox.emulator_gaps import S3BucketPolicyTransportCondition
+from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.provision import Clients, physical_name, provision_stack
 from sluice_cli.sandbox.template import TemplateError, load_yaml
 

@@ -49,7 +49,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from sluice_cli.sandbox.emulator_gaps import EmulatorGaps, StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.registry import EmulatorGaps
 from sluice_cli.sandbox.provision import Clients, StackOutputs, provision_stack
 from sluice_cli.sandbox.router import EventRouter
 
