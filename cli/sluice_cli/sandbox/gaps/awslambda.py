@@ -11,12 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    plain_moto,
-    plain_moto_executing,
-    probe_role,
-    wait_for_execution,
-)
+from sluice_cli.sandbox.gaps.probes import plain_moto, plain_moto_executing, probe_role, wait_for_execution
 
 
 class LambdaInvokeNeedsDocker(Gap):

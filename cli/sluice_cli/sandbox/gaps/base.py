@@ -1,8 +1,10 @@
-"""A gap-filler's base class: a reversible patch of moto that records what it applied."""
+"""A gap-filler's base class: a reversible patch of moto that records what it applied, and the
+timers a filler runs on its own threads."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -151,3 +153,42 @@ class _AddedAttribute:
 
 
 _Patch = _MethodPatch | _AddedAttribute
+
+
+class Timers:
+    """Daemon timers a gap-filler owns: counted by `pending()`, cancelled and joined on uninstall."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._timers: set[threading.Timer] = set()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._timers)
+
+    def start(self, delay: float, name: str, action: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                action()
+            except Exception:
+                log.exception("sandbox timer %s failed", name)
+            finally:
+                with self._lock:
+                    self._timers.discard(threading.current_thread())
+
+        timer = threading.Timer(delay, run)
+        timer.daemon = True
+        timer.name = f"{self.prefix}-{name}"
+        with self._lock:
+            self._timers.add(timer)
+        timer.start()
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            timers, self._timers = set(self._timers), set()
+        for timer in timers:
+            timer.cancel()
+        for timer in timers:
+            if timer.is_alive() and timer is not threading.current_thread():
+                timer.join(timeout=10)

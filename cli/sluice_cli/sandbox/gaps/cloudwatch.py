@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable
 from typing import Any
 
-from sluice_cli.sandbox.alarms.evaluator import AlarmEvaluator
+from sluice_cli.sandbox.alarms.evaluator import AlarmEvaluator, Transition
 from sluice_cli.sandbox.aws_state.cloudwatch import AlarmState, put_alarm_state_change_event
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    drain_queue,
-    plain_moto,
-    probe_rule_to_queue,
-)
+from sluice_cli.sandbox.gaps.probes import drain_queue, plain_moto, probe_rule_to_queue
+from sluice_cli.sandbox.time_scale import TimeScale, current_time_scale
 
 
 class AlarmStateChangeEvents(Gap):
@@ -79,19 +77,16 @@ class MetricAlarmEvaluation(Gap):
     name = "cloudwatch-metric-alarm-evaluation"
     reason = "moto never evaluates metric alarms: an alarm stays OK whatever data crosses its threshold"
 
-    def __init__(
-        self, time_scale: float | Callable[[], float] = 1.0, evaluation_interval: float = 1.0
-    ) -> None:
+    def __init__(self, time_scale: TimeScale = 1.0, evaluation_interval: float = 1.0) -> None:
         super().__init__()
         if not evaluation_interval > 0:
             raise ValueError(f"evaluation_interval must be > 0, got {evaluation_interval}")
         self.time_scale = time_scale
         self.evaluation_interval = evaluation_interval
-        self.evaluator: Any = None  # alarms.evaluator.AlarmEvaluator while installed
+        self.evaluator: AlarmEvaluator | None = None  # while installed
 
     def _current_time_scale(self) -> float:
-        scale = self.time_scale
-        return float(scale() if callable(scale) else scale)
+        return current_time_scale(self.time_scale)
 
     def _patch(self) -> None:
         self.evaluator = AlarmEvaluator(
@@ -105,14 +100,12 @@ class MetricAlarmEvaluation(Gap):
             evaluator.stop()
         super()._unpatch()
 
-    def evaluate_now(self) -> list[Any]:
+    def evaluate_now(self) -> list[Transition]:
         """One evaluation pass at once (the transitions it made); [] when not installed."""
-        return [] if self.evaluator is None else list(self.evaluator.evaluate_now())
+        return [] if self.evaluator is None else self.evaluator.evaluate_now()
 
     @classmethod
     def still_present(cls) -> bool:
-        import time
-
         with plain_moto() as clients:
             cloudwatch = clients("cloudwatch")
             cloudwatch.put_metric_alarm(

@@ -10,11 +10,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    drain_queue,
-    plain_moto,
-    probe_rule_to_queue,
-)
+from sluice_cli.sandbox.gaps.probes import drain_queue, plain_moto, probe_rule_to_queue
 
 
 class S3EventBridgeEventIds(Gap):

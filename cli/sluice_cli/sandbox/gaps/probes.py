@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -42,8 +43,6 @@ def drain_queue(clients: Callable[[str], Any], url: str) -> list[dict[str, Any]]
 
 def wait_for_execution(sfn: Any, execution_arn: str, timeout: float = 20.0) -> dict[str, Any]:
     """describe_execution once the execution is no longer RUNNING (the probes' plain-moto runs)."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         described: dict[str, Any] = sfn.describe_execution(executionArn=execution_arn)

@@ -15,6 +15,9 @@ from sluice_cli.sandbox.gaps.sagemaker_transform import TransformJobCreateValida
 from sluice_cli.sandbox.gaps.stepfunctions import StopExecutionInterrupts
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
+# Every gap, in the order installed (uninstalled in reverse). TransformJobCreateValidation wraps the
+# lifecycle patch, so it refuses before a job starts. MetricAlarmEvaluation comes after
+# AlarmStateChangeEvents: its thread stops before that unpatches.
 ALL_GAPS: tuple[type[Gap], ...] = (
     S3EventBridgeEventIds,
     EventBridgeTargetEventAccount,
@@ -55,33 +58,21 @@ class EmulatorGaps:
         `evaluate_alarms`: run MetricAlarmEvaluation (periods scaled by TimeCompression's time_scale,
         read at every pass), a pass at least every `alarm_evaluation_interval` wall seconds."""
         compression = TimeCompression(time_scale=time_scale)
-        # TransformJobCreateValidation wraps the lifecycle patch, so it refuses before a job starts.
-        # MetricAlarmEvaluation comes after AlarmStateChangeEvents: its thread stops before that unpatches.
-        return cls(
-            [
-                S3EventBridgeEventIds(),
-                EventBridgeTargetEventAccount(),
-                S3BucketPolicyTransportCondition(),
-                TransformJobLifecycle(delay_seconds=transform_delay_seconds),
-                TransformJobCreateValidation(),
-                LambdaInvokeNeedsDocker(),
-                UpdateEndpoint(update_delay_seconds=update_delay_seconds),
-                AlarmStateChangeEvents(),
-                StepFunctionsLambdaTasks(),
-                compression,
-                StopExecutionInterrupts(),
-                *(
-                    [
-                        MetricAlarmEvaluation(
-                            time_scale=lambda: compression.time_scale,
-                            evaluation_interval=alarm_evaluation_interval,
-                        )
-                    ]
-                    if evaluate_alarms
-                    else []
-                ),
-            ]
-        )
+        configured: list[Gap] = [
+            TransformJobLifecycle(delay_seconds=transform_delay_seconds),
+            UpdateEndpoint(update_delay_seconds=update_delay_seconds),
+            compression,
+        ]
+        if evaluate_alarms:
+            configured.append(
+                MetricAlarmEvaluation(
+                    time_scale=lambda: compression.time_scale,
+                    evaluation_interval=alarm_evaluation_interval,
+                )
+            )
+        by_type = {type(gap): gap for gap in configured}
+        left_out = set() if evaluate_alarms else {MetricAlarmEvaluation}
+        return cls([by_type.get(kind) or kind() for kind in ALL_GAPS if kind not in left_out])
 
     def install(self) -> None:
         installed: list[Gap] = []

@@ -7,9 +7,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    plain_moto,
-)
+from sluice_cli.sandbox.gaps.probes import plain_moto
 
 
 class S3BucketPolicyTransportCondition(Gap):

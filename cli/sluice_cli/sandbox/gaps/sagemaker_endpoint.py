@@ -8,51 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
-from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    plain_moto,
-)
+from sluice_cli.sandbox.gaps.base import Gap, Timers
+from sluice_cli.sandbox.gaps.probes import plain_moto
 
 log = logging.getLogger(__name__)
-
-
-class _Timers:
-    """Daemon timers a gap-filler owns: counted by `pending()`, cancelled and joined on uninstall."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self._timers: set[threading.Timer] = set()
-        self._lock = threading.Lock()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._timers)
-
-    def start(self, delay: float, name: str, action: Callable[[], None]) -> None:
-        def run() -> None:
-            try:
-                action()
-            except Exception:
-                log.exception("sandbox timer %s failed", name)
-            finally:
-                with self._lock:
-                    self._timers.discard(threading.current_thread())
-
-        timer = threading.Timer(delay, run)
-        timer.daemon = True
-        timer.name = f"{self.prefix}-{name}"
-        with self._lock:
-            self._timers.add(timer)
-        timer.start()
-
-    def cancel_all(self) -> None:
-        with self._lock:
-            timers, self._timers = set(self._timers), set()
-        for timer in timers:
-            timer.cancel()
-        for timer in timers:
-            if timer.is_alive() and timer is not threading.current_thread():
-                timer.join(timeout=10)
 
 
 _RETAINABLE_VARIANT_PROPERTIES = frozenset({"DesiredWeight", "DesiredInstanceCount", "DataCaptureConfig"})
@@ -88,7 +47,7 @@ class UpdateEndpoint(Gap):
     def __init__(self, update_delay_seconds: float = 0.0) -> None:
         super().__init__()
         self.update_delay_seconds = update_delay_seconds
-        self._timers = _Timers("sandbox-endpoint-update")
+        self._timers = Timers("sandbox-endpoint-update")
         self._lock = threading.RLock()
 
     def pending(self) -> int:

@@ -6,17 +6,12 @@ import gzip
 import hashlib
 import json
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.aws_state.sagemaker import TRANSFORM_DETAIL_TYPE, transform_job_event_detail
-from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    drain_queue,
-    plain_moto,
-    probe_rule_to_queue,
-)
+from sluice_cli.sandbox.gaps.base import Gap, Timers
+from sluice_cli.sandbox.gaps.probes import drain_queue, plain_moto, probe_rule_to_queue
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +43,10 @@ class TransformJobLifecycle(Gap):
         super().__init__()
         self.delay_seconds = delay_seconds
         self.predict = predict
-        self._timers: set[threading.Timer] = set()
-        self._lock = threading.Lock()
+        self._timers = Timers("sandbox-transform")
 
     def pending(self) -> int:
-        with self._lock:
-            return len(self._timers)
+        return len(self._timers)
 
     def _patch(self) -> None:
         from moto.sagemaker.models import SageMakerModelBackend
@@ -70,13 +63,7 @@ class TransformJobLifecycle(Gap):
 
     def _unpatch(self) -> None:
         super()._unpatch()
-        with self._lock:
-            timers, self._timers = set(self._timers), set()
-        for timer in timers:
-            timer.cancel()
-        for timer in timers:
-            if timer.is_alive() and timer is not threading.current_thread():
-                timer.join(timeout=10)
+        self._timers.cancel_all()
 
     # -- the lifecycle ------------------------------------------------------------------------------
     def _start(self, backend: Any, job: Any) -> None:
@@ -89,34 +76,25 @@ class TransformJobLifecycle(Gap):
         job.transform_end_time = None
         job.last_modified_time = now
         self._emit(backend, job)
-        timer = threading.Timer(self.delay_seconds, self._finish, args=(backend, job))
-        timer.daemon = True
-        timer.name = f"sandbox-transform-{job.transform_job_name}"
-        with self._lock:
-            self._timers.add(timer)
-        timer.start()
+        self._timers.start(self.delay_seconds, job.transform_job_name, lambda: self._finish(backend, job))
 
     def _finish(self, backend: Any, job: Any) -> None:
         from moto.core.utils import utcnow
 
         try:
-            try:
-                self._write_outputs(backend, job)
-                job.transform_job_status = "Completed"
-            except _TransformFailed as failure:
-                job.transform_job_status = "Failed"
-                job.failure_reason = str(failure)
-            except Exception as exc:  # an emulator bug must still end the job, visibly
-                log.exception("transform job %s: the sandbox failed to run it", job.transform_job_name)
-                job.transform_job_status = "Failed"
-                job.failure_reason = f"InternalServerError: sandbox: {exc}"
-            now = utcnow()
-            job.transform_end_time = now
-            job.last_modified_time = now
-            self._emit(backend, job)
-        finally:
-            with self._lock:
-                self._timers.discard(threading.current_thread())
+            self._write_outputs(backend, job)
+            job.transform_job_status = "Completed"
+        except _TransformFailed as failure:
+            job.transform_job_status = "Failed"
+            job.failure_reason = str(failure)
+        except Exception as exc:  # an emulator bug must still end the job, visibly
+            log.exception("transform job %s: the sandbox failed to run it", job.transform_job_name)
+            job.transform_job_status = "Failed"
+            job.failure_reason = f"InternalServerError: sandbox: {exc}"
+        now = utcnow()
+        job.transform_end_time = now
+        job.last_modified_time = now
+        self._emit(backend, job)
 
     def _s3(self, backend: Any) -> Any:
         from moto.s3.models import s3_backends

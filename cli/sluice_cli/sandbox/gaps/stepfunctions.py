@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    PROBE_REGION,
-    plain_moto_executing,
-    probe_role,
-)
+from sluice_cli.sandbox.gaps.probes import PROBE_REGION, plain_moto_executing, probe_role
 
 
 def interrupt_callbacks(env: Any) -> int:
@@ -68,8 +65,6 @@ class StopExecutionInterrupts(Gap):
 
     @classmethod
     def still_present(cls) -> bool:
-        import time
-
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
         def task_threads() -> set[threading.Thread]:

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import (
-    plain_moto_executing,
-    probe_role,
-    wait_for_execution,
-)
+from sluice_cli.sandbox.gaps.probes import plain_moto_executing, probe_role, wait_for_execution
 
 
 class _ThreadingWithEvent:
@@ -65,8 +62,6 @@ class TimeCompression(Gap):
         return ScaledEvent
 
     def _patch(self) -> None:
-        import time
-
         from moto.stepfunctions.parser.asl.component.common.retry.jitter_strategy_decl import (
             JitterStrategyDecl,
         )
@@ -105,8 +100,6 @@ class TimeCompression(Gap):
 
     @classmethod
     def still_present(cls) -> bool:
-        import time
-
         with plain_moto_executing() as clients:
             definition = {
                 "StartAt": "Pause",
