@@ -1,4 +1,5 @@
-"""Lambda gaps: running a function's handler, in-process, where moto needs docker."""
+"""Lambda gaps: a function's handler run in-process where moto needs docker (docs/EMULATION.md, Lambda
+and Step Functions)."""
 
 from __future__ import annotations
 

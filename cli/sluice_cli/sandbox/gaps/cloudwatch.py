@@ -1,4 +1,5 @@
-"""CloudWatch gaps: alarm state change events, and metric alarms evaluated from metric data."""
+"""CloudWatch gaps: alarm state change events, and metric alarms evaluated from metric data
+(docs/EMULATION.md, CloudWatch)."""
 
 from __future__ import annotations
 

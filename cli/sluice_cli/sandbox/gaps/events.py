@@ -1,4 +1,5 @@
-"""EventBridge gaps: S3 events' ids and sequencers, and the `account` of put_events events at targets."""
+"""EventBridge gaps: S3 events' ids and sequencers, and the `account` of put_events events at targets
+(docs/EMULATION.md, S3 and EventBridge; Found since)."""
 
 from __future__ import annotations
 

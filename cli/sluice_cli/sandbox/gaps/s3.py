@@ -1,4 +1,4 @@
-"""S3 gap: a bucket policy's aws:SecureTransport condition."""
+"""S3 gap: a bucket policy's aws:SecureTransport condition (docs/EMULATION.md, Found since)."""
 
 from __future__ import annotations
 

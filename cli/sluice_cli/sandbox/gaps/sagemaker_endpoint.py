@@ -1,4 +1,5 @@
-"""SageMaker endpoint gaps: UpdateEndpoint and an Updating phase for endpoint updates."""
+"""SageMaker endpoint gaps: UpdateEndpoint and an Updating phase for endpoint updates
+(docs/EMULATION.md, SageMaker)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SageMaker transform job gaps: the job's lifecycle (output, events) and CreateTransformJob's validation."""
+"""SageMaker transform job gaps: the job's lifecycle (output, events) and CreateTransformJob's
+validation (docs/EMULATION.md, SageMaker; Found since)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Step Functions gap: StopExecution wakes the tasks waiting for their token."""
+"""Step Functions gap: StopExecution wakes the tasks waiting for their token (docs/EMULATION.md,
+Found since)."""
 
 from __future__ import annotations
 

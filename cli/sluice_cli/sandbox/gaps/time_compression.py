@@ -1,5 +1,5 @@
 """The sandbox's clock: Step Functions waits (Wait, Retry, task timeouts) divided by its time scale,
-which the alarm evaluator and the traffic simulator read too."""
+which the alarm evaluator and the traffic simulator read too (docs/EMULATION.md, Step Functions)."""
 
 from __future__ import annotations
 
