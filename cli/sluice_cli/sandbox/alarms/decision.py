@@ -59,57 +59,81 @@ def evaluate(
 ) -> Evaluation:
     """CloudWatch's decision for an alarm in state `current` over its window `datapoints`."""
     compare, phrase = COMPARISONS[spec.comparison]
-    threshold = spec.threshold
-    n, m = spec.evaluation_periods, spec.datapoints_to_alarm
     present = [p for p in datapoints if p.value is not None]
-    missing = len(datapoints) - len(present)
-    breaching = [p for p in present if compare(p.value, threshold)]  # type: ignore[arg-type]
-    treat = spec.treat_missing_data
+    breaching = [p for p in present if compare(p.value, spec.threshold)]  # type: ignore[arg-type]
     data = reason_data(spec, datapoints, now, time_scale)
-
-    def outcome(state: str | None, reason: str) -> Evaluation:
-        return Evaluation(state, reason, data, tuple(datapoints))
-
     if low_sample:
-        return outcome(None, "too few samples for the percentile (EvaluateLowSampleCountPercentile ignore)")
-    minimum = f"(minimum {_plural(m, 'datapoint')} for {current} -> ALARM transition)"
-    if treat in ("breaching", "notBreaching"):
-        counted = len(breaching) + (missing if treat == "breaching" else 0)
-        label = "[Breaching]" if treat == "breaching" else "[NonBreaching]"
-        if not present:
-            reason = (
-                f"Threshold Crossed: no datapoints were received for {_plural(n, 'period')} and "
-                f"{_plural(missing, 'missing datapoint')} {_was(missing)} treated as {label}."
-            )
-            return outcome(ALARM if counted >= m else OK, reason)
-        if counted >= m:
-            listed = _listed(breaching)
-            extra = f" and {missing} missing treated as {label}" if treat == "breaching" and missing else ""
-            reason = (
-                f"Threshold Crossed: {counted} out of the last {n} datapoints [{listed}]{extra} "
-                f"{_was(counted)} {phrase} the threshold ({_number(threshold)}) {minimum}."
-            )
-            return outcome(ALARM, reason)
-        return outcome(OK, _ok_reason(present, breaching, phrase, threshold))
-    # missing / ignore: missing datapoints are skipped
+        state: str | None = None
+        reason = "too few samples for the percentile (EvaluateLowSampleCountPercentile ignore)"
+    else:
+        minimum = (
+            f"(minimum {_plural(spec.datapoints_to_alarm, 'datapoint')} for {current} -> ALARM transition)"
+        )
+        if spec.treat_missing_data in ("breaching", "notBreaching"):
+            missing = len(datapoints) - len(present)
+            state, reason = _missing_counted(spec, present, breaching, missing, phrase, minimum)
+        else:
+            state, reason = _missing_skipped(spec, present, breaching, phrase, minimum, state_from_data)
+    return Evaluation(state, reason, data, tuple(datapoints))
+
+
+def _missing_counted(
+    spec: AlarmSpec,
+    present: Sequence[Datapoint],
+    breaching: Sequence[Datapoint],
+    missing: int,
+    phrase: str,
+    minimum: str,
+) -> tuple[str | None, str]:
+    """TreatMissingData breaching / notBreaching: a missing datapoint counts as breaching / not."""
+    treat, threshold = spec.treat_missing_data, spec.threshold
+    n, m = spec.evaluation_periods, spec.datapoints_to_alarm
+    counted = len(breaching) + (missing if treat == "breaching" else 0)
+    label = "[Breaching]" if treat == "breaching" else "[NonBreaching]"
+    if not present:
+        reason = (
+            f"Threshold Crossed: no datapoints were received for {_plural(n, 'period')} and "
+            f"{_plural(missing, 'missing datapoint')} {_was(missing)} treated as {label}."
+        )
+        return (ALARM if counted >= m else OK), reason
+    if counted >= m:
+        listed = _listed(breaching)
+        extra = f" and {missing} missing treated as {label}" if treat == "breaching" and missing else ""
+        reason = (
+            f"Threshold Crossed: {counted} out of the last {n} datapoints [{listed}]{extra} "
+            f"{_was(counted)} {phrase} the threshold ({_number(threshold)}) {minimum}."
+        )
+        return ALARM, reason
+    return OK, _ok_reason(present, breaching, phrase, threshold)
+
+
+def _missing_skipped(
+    spec: AlarmSpec,
+    present: Sequence[Datapoint],
+    breaching: Sequence[Datapoint],
+    phrase: str,
+    minimum: str,
+    state_from_data: bool,
+) -> tuple[str | None, str]:
+    """TreatMissingData missing (the default) / ignore: missing datapoints are skipped."""
+    treat, threshold = spec.treat_missing_data, spec.threshold
+    n, m = spec.evaluation_periods, spec.datapoints_to_alarm
     if not present:
         if treat == "ignore":
-            return outcome(None, "no datapoints: TreatMissingData ignore keeps the state")
+            return None, "no datapoints: TreatMissingData ignore keeps the state"
         if not state_from_data:
-            return outcome(None, "no datapoints: a state not set from data is kept")
-        return outcome(INSUFFICIENT_DATA, f"Insufficient Data: {_plural(n, 'datapoint')} {_was(n)} unknown.")
+            return None, "no datapoints: a state not set from data is kept"
+        return INSUFFICIENT_DATA, f"Insufficient Data: {_plural(n, 'datapoint')} {_was(n)} unknown."
     if len(breaching) >= m or (len(breaching) == len(present) and treat == "missing"):
         counted = len(breaching)
         reason = (
             f"Threshold Crossed: {counted} out of the last {n} datapoints [{_listed(breaching)}] "
             f"{_was(counted)} {phrase} the threshold ({_number(threshold)}) {minimum}."
         )
-        return outcome(ALARM, reason)
+        return ALARM, reason
     if len(breaching) == len(present):  # ignore, fewer than M present, all of them breaching
-        return outcome(
-            None, "fewer datapoints than DatapointsToAlarm: TreatMissingData ignore keeps the state"
-        )
-    return outcome(OK, _ok_reason(present, breaching, phrase, threshold))
+        return None, "fewer datapoints than DatapointsToAlarm: TreatMissingData ignore keeps the state"
+    return OK, _ok_reason(present, breaching, phrase, threshold)
 
 
 def _ok_reason(

@@ -24,6 +24,25 @@ def _in_progress(endpoint: Any) -> Exception:
     return ValidationError(message=f'Cannot update in-progress endpoint "{endpoint.arn}".')
 
 
+def _pending_deployment_summary(
+    config_name: str, config: dict[str, Any], variants: list[dict[str, Any]], now: Any
+) -> dict[str, Any]:
+    """DescribeEndpoint's PendingDeploymentSummary while an UpdateEndpoint to `config` is Updating."""
+    instance_types = {v["VariantName"]: v.get("InstanceType") for v in config.get("ProductionVariants") or []}
+    return {
+        "EndpointConfigName": config_name,
+        "ProductionVariants": [
+            {
+                **variant,
+                **({"InstanceType": t} if (t := instance_types.get(variant["VariantName"])) else {}),
+                "VariantStatus": [{"Status": "Creating", "StartTime": now}],
+            }
+            for variant in variants
+        ],
+        "StartTime": now,
+    }
+
+
 class UpdateEndpoint(Gap):
     """Implements SageMaker UpdateEndpoint on moto's backend (and API), with an optional Updating phase.
 
@@ -145,23 +164,11 @@ class UpdateEndpoint(Gap):
                 finish()
                 return endpoint
             now = utcnow()
-            instance_types = {
-                v["VariantName"]: v.get("InstanceType") for v in config.get("ProductionVariants") or []
-            }
             endpoint.endpoint_status = "Updating"
             endpoint.last_modified_time = now
-            endpoint.pending_deployment_summary = {
-                "EndpointConfigName": config_name,
-                "ProductionVariants": [
-                    {
-                        **variant,
-                        **({"InstanceType": t} if (t := instance_types.get(variant["VariantName"])) else {}),
-                        "VariantStatus": [{"Status": "Creating", "StartTime": now}],
-                    }
-                    for variant in variants
-                ],
-                "StartTime": now,
-            }
+            endpoint.pending_deployment_summary = _pending_deployment_summary(
+                config_name, config, variants, now
+            )
             self._timers.start(self.update_delay_seconds, endpoint_name, finish)
             return endpoint
 

@@ -90,30 +90,7 @@ class StopExecutionInterrupts(Gap):
             machine = sfn.create_state_machine(
                 name="gap-probe", definition=json.dumps(definition), roleArn=probe_role(clients)
             )["stateMachineArn"]
-            # The probe needs a task waiting for its token. Under load an execution has been seen to
-            # fail in its SQS call instead (moto, once in several suite runs): such a run proves
-            # nothing, so try again, and say so if it never gets there rather than report "fixed".
-            execution, waiting, seen = "", False, ""
-            for attempt in range(3):
-                execution = sfn.start_execution(stateMachineArn=machine, name=f"gap-probe-{attempt}")[
-                    "executionArn"
-                ]
-                deadline = time.monotonic() + 5.0
-                while time.monotonic() < deadline:  # until the message is sent: the task waits now
-                    if clients("sqs").receive_message(QueueUrl=url).get("Messages"):
-                        waiting = True
-                        break
-                    described = sfn.describe_execution(executionArn=execution)
-                    if described["status"] != "RUNNING":
-                        seen = f"{described['status']}: {described.get('cause', '')}"
-                        break
-                    time.sleep(0.02)
-                if waiting:
-                    break
-            if not waiting:
-                raise RuntimeError(
-                    f"{cls.name} probe: no task ever waited for its token ({seen or 'timeout'})"
-                )
+            execution = cls._execution_waiting_for_its_token(clients, machine, url)
             sfn.stop_execution(executionArn=execution)
             deadline = time.monotonic() + 1.0
             while task_threads() - before and time.monotonic() < deadline:
@@ -126,3 +103,27 @@ class StopExecutionInterrupts(Gap):
                     if worker is not None and worker.env is not None:
                         interrupt_callbacks(worker.env)
             return present
+
+    @classmethod
+    def _execution_waiting_for_its_token(cls, clients: Callable[[str], Any], machine: str, url: str) -> str:
+        """Start the probe's state machine until its task waits for its token; the execution's ARN.
+
+        Under load an execution has been seen to fail in its SQS call instead (moto, once in several
+        suite runs): such a run proves nothing, so try again, and say so if it never gets there rather
+        than report "fixed"."""
+        sfn = clients("stepfunctions")
+        seen = ""
+        for attempt in range(3):
+            execution = str(
+                sfn.start_execution(stateMachineArn=machine, name=f"gap-probe-{attempt}")["executionArn"]
+            )
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:  # until the message is sent: the task waits now
+                if clients("sqs").receive_message(QueueUrl=url).get("Messages"):
+                    return execution
+                described = sfn.describe_execution(executionArn=execution)
+                if described["status"] != "RUNNING":
+                    seen = f"{described['status']}: {described.get('cause', '')}"
+                    break
+                time.sleep(0.02)
+        raise RuntimeError(f"{cls.name} probe: no task ever waited for its token ({seen or 'timeout'})")
