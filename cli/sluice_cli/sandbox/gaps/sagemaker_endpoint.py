@@ -58,7 +58,7 @@ class UpdateEndpoint(Gap):
     weights: DesiredWeight/DesiredInstanceCount new, Current* old), then InService with the new ones.
     Any update while Updating fails with the in-progress error, which lets tests drive the retry path.
     moto's own UpdateEndpointWeightsAndCapacities semantics are kept, including that omitting
-    DesiredWeight or DesiredInstanceCount for a variant erases that field (EMULATION_NOTES.md).
+    DesiredWeight or DesiredInstanceCount for a variant erases that field (docs/EMULATION.md, SageMaker).
     """
 
     name = "sagemaker-update-endpoint"
