@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +10,6 @@ from typing import Any
 from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
 from sluice_cli.sandbox.gaps.base import Gap, Timers
 from sluice_cli.sandbox.gaps.probes import plain_moto
-
-log = logging.getLogger(__name__)
-
 
 _RETAINABLE_VARIANT_PROPERTIES = frozenset({"DesiredWeight", "DesiredInstanceCount", "DataCaptureConfig"})
 
