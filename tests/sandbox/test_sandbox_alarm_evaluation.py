@@ -1,4 +1,4 @@
-"""alarm_evaluation.py: metric alarms evaluated from metric data as CloudWatch does (moto never does),
+"""alarms/: metric alarms evaluated from metric data as CloudWatch does (moto never does),
 state changes with their "CloudWatch Alarm State Change" events; periods scaled by the time_scale.
 
 The sandbox runs at time_scale 0.01: a 60 s alarm period is 0.6 s of wall time.
@@ -18,29 +18,18 @@ import pytest
 
 from sluice.domain.deploy_config import parse_deploy_config
 from sluice.domain.rollout_plan import RolloutNames, _alarm_requests, error_rate_expression
-from sluice_cli.sandbox.alarm_evaluation import (
-    ALARM,
-    INSUFFICIENT_DATA,
-    OK,
-    AlarmSpec,
-    Datapoint,
-    ExpressionError,
-    Query,
-    Sample,
-    data_moment,
-    evaluate,
-    evaluate_expression,
-    parse_expression,
-    percentile,
-    register_producer,
-    statistic_value,
-    unregister_producer,
-)
-from sluice_cli.sandbox.emulator_gaps import (
-    ALARM_DETAIL_TYPE,
-    EmulatorGaps,
-    MetricAlarmEvaluation,
-)
+from sluice_cli.sandbox.alarms.decision import evaluate
+from sluice_cli.sandbox.alarms.errors import ExpressionError
+from sluice_cli.sandbox.alarms.metric_index import Sample
+from sluice_cli.sandbox.alarms.metric_math import evaluate_expression, parse_expression
+from sluice_cli.sandbox.alarms.producers import data_moment, register_producer, unregister_producer
+from sluice_cli.sandbox.alarms.spec import ALARM, INSUFFICIENT_DATA, OK, AlarmSpec, Query
+from sluice_cli.sandbox.alarms.statistics import percentile, statistic_value
+from sluice_cli.sandbox.alarms.windows import Datapoint
+from sluice_cli.sandbox.aws_state.cloudwatch import ALARM_DETAIL_TYPE
+from sluice_cli.sandbox.gaps.cloudwatch import MetricAlarmEvaluation
+from sluice_cli.sandbox.gaps.registry import EmulatorGaps
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import TrafficSimulator
 
@@ -79,8 +68,6 @@ def test_the_default_gaps_evaluate_alarms_unless_told_not_to() -> None:
     gaps = EmulatorGaps.default(time_scale=0.25, alarm_evaluation_interval=0.3)
     evaluation = gaps.get(MetricAlarmEvaluation)
     assert evaluation.evaluation_interval == 0.3
-    from sluice_cli.sandbox.emulator_gaps import TimeCompression
-
     gaps.get(TimeCompression).time_scale = 0.5  # the evaluator follows the sandbox's clock
     assert evaluation._current_time_scale() == 0.5
 
@@ -214,7 +201,7 @@ def test_treat_missing_data_and_m_out_of_n(pattern: str, m: int, expected: dict[
 
 def test_no_data_after_data_is_insufficient_data_with_missing() -> None:
     """`missing` with nothing in the window: INSUFFICIENT_DATA once the state came from data; a state set
-    by hand (or moto's initial one) is kept (the sandbox's choice, see alarm_evaluation.py)."""
+    by hand (or moto's initial one) is kept (the sandbox's choice, see sluice_cli/sandbox/alarms/)."""
     points = _points("---")
     from_data = evaluate(
         _spec("missing"), points, current=ALARM, state_from_data=True, now=0.0, time_scale=1.0

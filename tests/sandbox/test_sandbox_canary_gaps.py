@@ -22,17 +22,13 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from sluice_cli.sandbox import Sandbox
-from sluice_cli.sandbox.emulator_gaps import (
-    ALARM_DETAIL_TYPE,
-    AlarmStateChangeEvents,
-    EventBridgeTargetEventAccount,
-    StepFunctionsLambdaTasks,
-    TimeCompression,
-    UpdateEndpoint,
-    alarm_timestamp,
-    endpoint_variants,
-    set_alarm_state,
-)
+from sluice_cli.sandbox.aws_state.cloudwatch import ALARM_DETAIL_TYPE, alarm_timestamp, set_alarm_state
+from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
+from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
+from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount
+from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 from sluice_cli.sandbox.provision.state_machines import substitute_definition
 from sluice_cli.sandbox.template import TemplateError
 

@@ -1,4 +1,4 @@
-"""emulator_gaps.py: every gap is still in moto (else its filler can go), and every filler is reversible."""
+"""gaps/: every gap is still in moto (else its filler can go), and every filler is reversible."""
 
 from __future__ import annotations
 
@@ -8,28 +8,25 @@ from moto.events.utils import EventTemplateParser
 from moto.s3.models import FakeBucket
 from moto.sagemaker.models import SageMakerModelBackend
 
-from sluice_cli.sandbox.emulator_gaps import (
-    ALL_GAPS,
-    AlarmStateChangeEvents,
-    EmulatorGaps,
-    EventBridgeTargetEventAccount,
-    Gap,
-    LambdaInvokeNeedsDocker,
-    S3BucketPolicyTransportCondition,
-    S3EventBridgeEventIds,
-    StepFunctionsLambdaTasks,
-    StopExecutionInterrupts,
-    TimeCompression,
+from sluice_cli.sandbox.gaps.awslambda import LambdaInvokeNeedsDocker, StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.base import Gap
+from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
+from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
+from sluice_cli.sandbox.gaps.registry import ALL_GAPS, EmulatorGaps
+from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
+from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
+from sluice_cli.sandbox.gaps.sagemaker_transform import (
     TransformJobCreateValidation,
     TransformJobLifecycle,
-    UpdateEndpoint,
     fake_prediction,
 )
+from sluice_cli.sandbox.gaps.stepfunctions import StopExecutionInterrupts
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
 
 @pytest.mark.parametrize("gap", ALL_GAPS, ids=lambda gap: gap.name)
 def test_gap_still_present_in_plain_moto(gap: type[Gap]) -> None:
-    """If this fails, moto fixed the gap: delete its filler (and this row in EMULATION_NOTES.md)."""
+    """If this fails, moto fixed the gap: delete its filler (and its row in docs/EMULATION.md)."""
     assert gap.still_present(), f"moto no longer has the gap {gap.name!r}: {gap.reason}"
 
 

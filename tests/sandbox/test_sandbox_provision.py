@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_cli.sandbox.emulator_gaps import S3BucketPolicyTransportCondition
+from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.properties import physical_name
 from sluice_cli.sandbox.provision.stack_creation import provision_stack

@@ -20,7 +20,7 @@ from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
-from sluice_cli.sandbox.alarm_evaluation import data_written_through
+from sluice_cli.sandbox.alarms.producers import data_written_through
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import (
     SIMULATION_LABEL,

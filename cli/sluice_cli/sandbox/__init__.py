@@ -1,5 +1,5 @@
 """The local sandbox: moto's server in-process, the stack provisioned from template.yaml, events routed
-to the real handlers in-process, and every moto gap-filler in one module (`emulator_gaps`).
+to the real handlers in-process, and every moto gap-filler in one package (`gaps`).
 
     from sluice_cli.sandbox import Sandbox
 
@@ -10,7 +10,8 @@ to the real handlers in-process, and every moto gap-filler in one module (`emula
 Modules: `template` (YAML with CloudFormation tags, Globals, conditions, intrinsics), `provision/`
 (creates each resource with service APIs, one module per resource family), `router` (SQS route queues
 -> handlers, Lambda semantics; with `lambda_runtime`, `event_payloads`, `async_destinations`),
-`emulator_gaps` (what moto lacks), `server` (the `Sandbox` context manager, the real-AWS guard).
+`gaps/` (what moto lacks, one module per service), `alarms/` (metric alarms evaluated from data),
+`server` (the `Sandbox` context manager, the real-AWS guard).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Runs the stack's functions in-process, fed by the queues the provisioner wired.
 
-This is the filler of the Lambda gap (emulator_gaps.LambdaInvokeNeedsDocker): moto cannot run a
+This is the filler of the Lambda gap (gaps.awslambda.LambdaInvokeNeedsDocker): moto cannot run a
 function without docker, so a thread per route queue (an EventBridge rule's target) and per SQS event
 source mapping long-polls its queue, imports the function's handler (`module.function` from the
 template) and calls it with the event and a fake Lambda context, with the function's environment from
@@ -17,7 +17,7 @@ Lambda semantics kept:
 - One invocation at a time (a process has one `os.environ`); `ReservedConcurrentExecutions` and the
   function timeout are not enforced (the duration is recorded).
 - moto's Lambda -> function (Step Functions `lambda:invoke` tasks, lambda:Invoke) is a synchronous
-  invocation through `invoke_lambda`, bound by the Sandbox to emulator_gaps.StepFunctionsLambdaTasks:
+  invocation through `invoke_lambda`, bound by the Sandbox to gaps.awslambda.StepFunctionsLambdaTasks:
   the result, or Lambda's error payload, goes back to the caller; no retry here (the state machine's
   Retry decides). A handler must not invoke a function of the stack synchronously itself: the second
   invocation would wait for the first (one `os.environ`).

@@ -19,11 +19,11 @@ removed, moto's config and the environment restored.
 
 `time_scale` compresses Step Functions time (Wait states, Retry intervals, task timeouts: 0.02 turns
 a 300 s bake into 6 s); `endpoint_update_delay_seconds` gives SageMaker endpoint updates an Updating
-phase of that many (wall) seconds. Both are the gap-fillers' (emulator_gaps.TimeCompression,
-emulator_gaps.UpdateEndpoint) and can be changed while the sandbox runs.
+phase of that many (wall) seconds. Both are the gap-fillers' (gaps.time_compression.TimeCompression,
+gaps.sagemaker_endpoint.UpdateEndpoint) and can be changed while the sandbox runs.
 
-`evaluate_alarms` (default True) runs the metric alarm evaluator (emulator_gaps.MetricAlarmEvaluation,
-alarm_evaluation.py) on a thread for the life of the sandbox: alarms go to ALARM/OK from the metric
+`evaluate_alarms` (default True) runs the metric alarm evaluator (gaps.cloudwatch.MetricAlarmEvaluation,
+the alarms/ package) on a thread for the life of the sandbox: alarms go to ALARM/OK from the metric
 data in the emulated CloudWatch, with their "CloudWatch Alarm State Change" events. Alarm periods are
 scaled by `time_scale` too (a 60 s period is 60 x time_scale wall seconds of data);
 `alarm_evaluation_interval` is the longest wall time between two passes.
@@ -49,7 +49,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from sluice_cli.sandbox.emulator_gaps import EmulatorGaps, StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.registry import EmulatorGaps
 from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.stack import StackOutputs
 from sluice_cli.sandbox.provision.stack_creation import provision_stack

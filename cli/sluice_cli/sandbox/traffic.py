@@ -1,5 +1,5 @@
 """SIMULATED traffic for a SageMaker endpoint of the sandbox: per-variant metrics in the emulated
-CloudWatch, so alarms fire from data (`alarm_evaluation`) and an analysis has something to read.
+CloudWatch, so alarms fire from data (`alarms`) and an analysis has something to read.
 
     simulator = TrafficSimulator(sandbox.clients, "my-endpoint", rps=20,
                                  error_rates={"v3": 0.08}, latency_ms={"v3": 900}, seed=7,
@@ -67,12 +67,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from sluice_cli.sandbox.alarm_evaluation import (
-    TimeScale,
-    current_time_scale,
-    register_producer,
-    unregister_producer,
-)
+from sluice_cli.sandbox.alarms.producers import register_producer, unregister_producer
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
+from sluice_cli.sandbox.time_scale import TimeScale, current_time_scale
 
 log = logging.getLogger(__name__)
 
@@ -342,8 +339,6 @@ class TrafficSimulator:
     def in_sandbox(cls, sandbox: Any, endpoint: str, rps: float = 20.0, **options: Any) -> TrafficSimulator:
         """For a running `Sandbox` of this process: its clients, and its clock (the TimeCompression gap's
         time_scale, read at every tick, the one the alarm evaluator scales periods by)."""
-        from sluice_cli.sandbox.emulator_gaps import TimeCompression
-
         compression = sandbox.gaps.get(TimeCompression)
         return cls(sandbox.clients, endpoint, rps, time_scale=lambda: compression.time_scale, **options)
 

@@ -9,7 +9,7 @@ be silently ignored.
 Each function becomes a `FunctionSpec` for the in-process router, and a function of the same name in
 moto's Lambda (placeholder code, the template's role, environment and handler) so that its name and ARN
 resolve for Step Functions `lambda:invoke` tasks and lambda:Invoke; moto never runs it
-(emulator_gaps.StepFunctionsLambdaTasks hands the invocation to the router). Their `EventBridgeRule`
+(gaps.awslambda.StepFunctionsLambdaTasks hands the invocation to the router). Their `EventBridgeRule`
 events become real EventBridge rules whose only target is a sandbox-owned SQS "route" queue (moto
 delivers rule targets to SQS only; no Lambda or Step Functions target is ever registered); their `SQS`
 events become `EventSourceMapping`s.

@@ -107,7 +107,7 @@ def _function_events(build: StackBuild, spec: FunctionSpec, events: Mapping[str,
 
 def _lambda_function(build: StackBuild, spec: FunctionSpec, runtime: str, role_arn: str) -> None:
     """The function in moto's Lambda, so that its name and ARN resolve (lambda:invoke tasks, Invoke).
-    The code is a placeholder: moto never runs it (emulator_gaps.StepFunctionsLambdaTasks)."""
+    The code is a placeholder: moto never runs it (gaps.awslambda.StepFunctionsLambdaTasks)."""
     lambda_ = build.clients.client("lambda")
     request: dict[str, Any] = {
         "FunctionName": spec.name,
