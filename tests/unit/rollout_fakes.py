@@ -41,7 +41,9 @@ from sluice.adapters.rollouts import (
 )
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import Outcome, Upload
-from sluice.domain.rollout import RolloutServices, new_suffix, run_action, start_rollout_upload
+from sluice.domain.rollout.actions import run_action
+from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
+from sluice.domain.rollout.services import RolloutServices
 from sluice.errors import EndpointBusy
 
 Call = tuple[Any, ...]

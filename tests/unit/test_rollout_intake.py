@@ -26,13 +26,13 @@ from rollout_fakes import (
 
 from sluice.domain.intake import Upload
 from sluice.domain.registry import intake_pk
-from sluice.domain.rollout import (
+from sluice.domain.rollout.intake import (
     MAX_DEPLOY_CONFIG_BYTES,
     execution_name,
-    request_abort,
     start_next_queued,
     start_rollout_upload,
 )
+from sluice.domain.rollout.signals import request_abort
 
 VERSION_DEPLOY = "endpoints/fraud/v2/deploy.json"
 ENDPOINT_DEPLOY = "endpoints/fraud/deploy.json"

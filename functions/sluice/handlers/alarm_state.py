@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import rollout_services
-from sluice.domain.rollout import alarm_fired
+from sluice.domain.rollout.signals import alarm_fired
 from sluice.observability import logger, metrics, tracer
 
 

@@ -14,7 +14,7 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import rollout_services
-from sluice.domain.rollout import run_action
+from sluice.domain.rollout.actions import run_action
 from sluice.observability import METRICS_NAMESPACE, logger, metrics, tracer
 
 # Outcome counters of the dashboard's "Rollout outcomes" widget, by the action that reaches them.
