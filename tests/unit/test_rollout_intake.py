@@ -409,3 +409,15 @@ def test_a_late_event_for_an_older_upload_does_not_supersede_a_newer_queued_one(
     queued = world.rollouts.queued(ENDPOINT)
     assert queued is not None
     assert queued["rollout_id"] == newest
+
+
+def test_a_dead_execution_that_left_an_idle_candidate_at_weight_0_needs_attention() -> None:
+    """Stricter than `sluice resolve`: the next rollout would be refused on an endpoint with two variants."""
+    world = production_world()
+    dead = upload_version(world, "v2").details["rollout_id"]
+    RolloutAslWalk.of_started(world).start()  # v2 added at 0 %, alarms armed, then the execution stops
+    world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    world.clock.at += timedelta(minutes=3)
+
+    assert upload_version(world, "v3").status == "QUEUED"
+    assert status(world, dead) == "NEEDS_ATTENTION"

@@ -15,7 +15,7 @@ from sluice.domain.ports import ObjectHead
 from sluice.domain.rollout.log import decide, hold_for_a_human, uploaded_at, utc_iso
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.status import ACTIVE
-from sluice.domain.rollout.traffic import left_half_way
+from sluice.domain.rollout.traffic import traffic_of
 from sluice.errors import Rejected, RejectedConfiguration
 
 KIND = "endpoint"
@@ -182,9 +182,12 @@ def _start_or_queue(
     if dead_holder is not None:
         dead = str(current.get("rollout_id"))
         endpoint_state = services.endpoints.state(endpoint)
-        problem = left_half_way(endpoint, endpoint_state)
-        if problem is not None:
-            _orphaned(services, endpoint, current, dead_holder, endpoint_state, problem, now)
+        traffic = traffic_of(endpoint_state)
+        # Stricter than resolve: a variant left idle at weight 0 would get the next rollout refused.
+        if not traffic.in_one_piece or traffic.idle:
+            _orphaned(
+                services, endpoint, current, dead_holder, endpoint_state, traffic.described(endpoint), now
+            )
         elif services.rollouts.take_over_lease(endpoint, dead, holder):
             _abandoned(services, endpoint, current, dead_holder, rollout_id, now)
             decide(

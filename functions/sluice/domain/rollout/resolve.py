@@ -10,7 +10,7 @@ from sluice.domain.rollout.intake import start_next_queued
 from sluice.domain.rollout.log import decide, utc_iso
 from sluice.domain.rollout.record import auto_alarm_names, stored_plan
 from sluice.domain.rollout.services import RolloutServices
-from sluice.domain.rollout.traffic import one_piece
+from sluice.domain.rollout.traffic import Traffic, split_text, traffic_of
 from sluice.domain.rollout_plan import RolloutPlan
 from sluice.errors import NotResolvable
 
@@ -27,6 +27,26 @@ def needing_attention(services: RolloutServices, endpoint: str) -> dict[str, Any
         if rollout.get("status") == "NEEDS_ATTENTION":
             return rollout
     return None
+
+
+def _resolvable(endpoint: str, current: dict[str, Any] | None) -> Traffic:
+    """The endpoint's traffic when it is in one piece; NotResolvable while it is changing, failed, or
+    still splits traffic between variants."""
+    traffic = traffic_of(current)
+    if traffic.status is not None and traffic.status != "InService":
+        raise NotResolvable(
+            f"endpoint {endpoint} is {traffic.status}, not InService: wait for it to settle (or fix it), "
+            "then resolve; the lease stays held"
+        )
+    if not traffic.in_one_piece:
+        raise NotResolvable(
+            f"endpoint {endpoint} still splits traffic ({split_text(traffic.shares)}): put all of it on one "
+            "variant first, e.g. "
+            f"aws sagemaker update-endpoint-weights-and-capacities --endpoint-name {endpoint} "
+            "--desired-weights-and-capacities VariantName=<other>,DesiredWeight=0, then resolve again; "
+            "the lease stays held"
+        )
+    return traffic
 
 
 def _autoscaling_for(services: RolloutServices, endpoint: str, plan: RolloutPlan, serving: str) -> str | None:
@@ -60,9 +80,9 @@ def resolve(
     if stuck is None:
         raise NotResolvable(f"no rollout of endpoint {endpoint} needs attention: nothing to resolve")
     rollout_id = str(stuck["rollout_id"])
-    serving, shares = one_piece(endpoint, services.endpoints.state(endpoint))
+    traffic = _resolvable(endpoint, services.endpoints.state(endpoint))
+    serving, shares, idle = traffic.serving, traffic.shares, traffic.idle
     plan = stored_plan(stuck) if stuck.get("mode") == "rollout" and stuck.get("plan") else None
-    idle = sorted(name for name, share in shares.items() if share == 0)
     waiting = None if cancel_queued else services.rollouts.queued(endpoint)
     if idle and waiting:
         # Pre-flight refuses an endpoint with more than one variant: starting the queued version now

@@ -3,9 +3,8 @@ the endpoint is in one piece."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
-
-from sluice.errors import NotResolvable
 
 
 def traffic_shares(variants: list[dict[str, Any]]) -> dict[str, float]:
@@ -28,37 +27,39 @@ def variants_seen(current: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
     }
 
 
-def left_half_way(endpoint: str, current: dict[str, Any] | None) -> str | None:
-    """Why the endpoint is not safe to start a rollout on after a rollout's execution died (None: it is
-    InService with one variant, or gone - as any rollout leaves it when it ends)."""
-    if current is None:
-        return None
-    variants = list(current.get("variants", []))
-    if current.get("status") == "InService" and len(variants) == 1:
-        return None
-    split = split_text(traffic_shares(variants))
-    return f"endpoint {endpoint} is {current.get('status')} with {split or 'no variants'}"
+@dataclass(frozen=True)
+class Traffic:
+    """An endpoint's status and each variant's share of its traffic (status None: the endpoint is gone)."""
+
+    status: str | None
+    shares: dict[str, float]
+
+    @property
+    def in_one_piece(self) -> bool:
+        """The one rule for an endpoint a rollout has left: gone, or InService with all traffic on one
+        variant (a variant left idle at weight 0 does not split traffic; see `idle`)."""
+        return self.status is None or (self.status == "InService" and self.serving is not None)
+
+    @property
+    def serving(self) -> str | None:
+        """The variant serving all traffic (None: none does, or several do)."""
+        serving = [name for name, share in self.shares.items() if share > 0]
+        return serving[0] if len(serving) == 1 else None
+
+    @property
+    def idle(self) -> list[str]:
+        """Variants still deployed at weight 0 (instances billed; a rollout would refuse the endpoint)."""
+        return sorted(name for name, share in self.shares.items() if share == 0)
+
+    def described(self, endpoint: str) -> str:
+        """E.g. `endpoint fraud is InService with v1 90 %, v2 10 %`."""
+        return f"endpoint {endpoint} is {self.status} with {split_text(self.shares) or 'no variants'}"
 
 
-def one_piece(endpoint: str, current: dict[str, Any] | None) -> tuple[str | None, dict[str, float]]:
-    """The variant serving all traffic (None: the endpoint is gone). NotResolvable while the endpoint is
-    changing, failed, or still splits traffic between variants."""
+def traffic_of(current: dict[str, Any] | None) -> Traffic:
+    """An endpoint's state, as the adapter reads it (None: gone), as Traffic."""
     if current is None:
-        return None, {}
-    status = str(current.get("status"))
-    shares = traffic_shares(list(current.get("variants", [])))
-    if status != "InService":
-        raise NotResolvable(
-            f"endpoint {endpoint} is {status}, not InService: wait for it to settle (or fix it), then "
-            "resolve; the lease stays held"
-        )
-    serving = [name for name, share in shares.items() if share > 0]
-    if len(serving) != 1:
-        raise NotResolvable(
-            f"endpoint {endpoint} still splits traffic ({split_text(shares)}): put all of it on one "
-            "variant first, e.g. "
-            f"aws sagemaker update-endpoint-weights-and-capacities --endpoint-name {endpoint} "
-            "--desired-weights-and-capacities VariantName=<other>,DesiredWeight=0, then resolve again; "
-            "the lease stays held"
-        )
-    return serving[0], shares
+        return Traffic(status=None, shares={})
+    return Traffic(
+        status=str(current.get("status")), shares=traffic_shares(list(current.get("variants", [])))
+    )
