@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from rollout_fakes import ASL
 
 from sluice.domain.rollout.actions import ACTIONS, WAITS
+from sluice.domain.rollout.status import ABORT_ERROR
 from sluice.models.rollout_step import ActionTask, RolloutState, RolloutStepEvent, WaitTask, state_dict
 
 # Paths applied to a task's result, not to the state: OutputPath picks from the Lambda's response,
@@ -123,3 +124,24 @@ def test_the_state_reaches_the_actions_exactly_as_the_execution_sent_it() -> Non
 def test_a_payload_the_asl_never_sends_is_refused(payload: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         parse(event=payload, model=RolloutStepEvent)
+
+
+WILDCARDS = {"States.ALL", "States.TaskFailed"}
+
+
+def test_every_wait_catches_the_abort_by_name_and_rolls_back() -> None:
+    waits = {
+        name: state
+        for name, state in ASL["States"].items()
+        if str(state.get("Resource", "")).endswith(".waitForTaskToken")
+    }
+    assert set(waits) == {"Bake", "Paused", "AwaitApproval"}
+    for name, state in waits.items():
+        caught = {error: catcher["Next"] for catcher in state["Catch"] for error in catcher["ErrorEquals"]}
+        assert caught[ABORT_ERROR] == "Rollback", name
+
+
+def test_catchers_name_specific_errors_before_the_wildcards() -> None:
+    for name, state in ASL["States"].items():
+        kinds = [bool(WILDCARDS & set(catcher["ErrorEquals"])) for catcher in state.get("Catch", [])]
+        assert kinds == sorted(kinds), name
