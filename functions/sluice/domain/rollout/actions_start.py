@@ -23,6 +23,8 @@ from sluice.domain.rollout_plan import (
     BaselineContainer,
     BaselineState,
     BaselineVariant,
+    FirstDeploymentPlan,
+    RolloutPlan,
     plan_first_deployment,
     plan_rollout,
 )
@@ -58,51 +60,22 @@ def baseline_from(
 
 def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Pre-flight and the plan. Raises RolloutRefused (nothing changed) with the precise reason."""
-    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    endpoint = state["endpoint"]
     rollout = load_rollout(services, state)
-    stored = rollout.get("config") or {}
-    config = (
-        DeployConfig.model_validate_json(stored)
-        if isinstance(stored, str)
-        else DeployConfig.model_validate(stored)
-    )
+    config = _stored_config(rollout)
     current = services.endpoints.state(endpoint)
-    # The stack's SageMaker execution role, else the one the production model already runs with.
-    production_roles = [v.get("execution_role_arn") for v in (current or {}).get("variants", [])]
-    role = services.execution_role_arn or next((r for r in production_roles if r), "")
-    if not role:
-        raise RolloutRefused(
-            f"endpoint {endpoint} does not exist yet and the stack has no SageMaker execution role: set the "
-            "SageMakerExecutionRoleArn parameter (the role SageMaker assumes to pull the image and model)"
-        )
     common = {
         "endpoint": endpoint,
         "version": rollout["version"],
         "config": config,
         "model_data_url": rollout["model_data_url"],
-        "execution_role_arn": role,
+        "execution_role_arn": _execution_role(services, endpoint, current),
         "suffix": rollout["suffix"],
         "allowed_registries": services.allowed_registries,
     }
     try:
         if current is None:
-            first = plan_first_deployment(**common)
-            services.rollouts.update_rollout(
-                endpoint,
-                rollout_id,
-                {"status": "DEPLOYING", "plan": first.to_dict(), "mode": "first", "warnings": first.warnings},
-            )
-            decide(
-                services,
-                endpoint,
-                rollout_id,
-                now,
-                "started",
-                f"first deployment: endpoint {endpoint} does not exist yet; {first.variant_name} at 100 %",
-                notify="STARTED",
-                warnings=first.warnings or None,
-            )
-            return {**state, "mode": "first", "phase": "first"}
+            return _start_first_deployment(services, state, plan_first_deployment(**common), now)
         if current["status"] != "InService":
             raise RolloutRefused(
                 f"endpoint {endpoint} is {current['status']}; a rollout starts only on an InService endpoint"
@@ -114,6 +87,54 @@ def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
         plan = plan_rollout(**common, baseline=baseline_from(current, registrations))
     except (RejectedConfiguration, Rejected) as error:
         raise RolloutRefused(error.reason) from error
+    _refuse_while_a_user_alarm_fires(services, plan)
+    return _start_canary(services, state, rollout, plan, now)
+
+
+def _stored_config(rollout: dict[str, Any]) -> DeployConfig:
+    stored = rollout.get("config") or {}
+    return (
+        DeployConfig.model_validate_json(stored)
+        if isinstance(stored, str)
+        else DeployConfig.model_validate(stored)
+    )
+
+
+def _execution_role(services: RolloutServices, endpoint: str, current: dict[str, Any] | None) -> str:
+    """The stack's SageMaker execution role, else the one the production model already runs with."""
+    production_roles = [v.get("execution_role_arn") for v in (current or {}).get("variants", [])]
+    role = services.execution_role_arn or next((r for r in production_roles if r), "")
+    if not role:
+        raise RolloutRefused(
+            f"endpoint {endpoint} does not exist yet and the stack has no SageMaker execution role: set the "
+            "SageMakerExecutionRoleArn parameter (the role SageMaker assumes to pull the image and model)"
+        )
+    return str(role)
+
+
+def _start_first_deployment(
+    services: RolloutServices, state: dict[str, Any], first: FirstDeploymentPlan, now: datetime
+) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    services.rollouts.update_rollout(
+        endpoint,
+        rollout_id,
+        {"status": "DEPLOYING", "plan": first.to_dict(), "mode": "first", "warnings": first.warnings},
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "started",
+        f"first deployment: endpoint {endpoint} does not exist yet; {first.variant_name} at 100 %",
+        notify="STARTED",
+        warnings=first.warnings or None,
+    )
+    return {**state, "mode": "first", "phase": "first"}
+
+
+def _refuse_while_a_user_alarm_fires(services: RolloutServices, plan: RolloutPlan) -> None:
     user_alarms = [name for name in plan.alarm_names if name not in auto_alarm_names(plan)]
     firing = services.alarms.firing(user_alarms)
     if firing:
@@ -122,6 +143,16 @@ def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
             f"alarm {first_alarm.name} is already in ALARM ({first_alarm.reason}); a firing alarm would "
             "abort any rollout, including a fix: resolve it (or remove it from deploy.json) and upload again"
         )
+
+
+def _start_canary(
+    services: RolloutServices,
+    state: dict[str, Any],
+    rollout: dict[str, Any],
+    plan: RolloutPlan,
+    now: datetime,
+) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     services.rollouts.update_rollout(
         endpoint,
         rollout_id,

@@ -85,32 +85,8 @@ def resolve(
     plan = stored_plan(stuck) if stuck.get("mode") == "rollout" and stuck.get("plan") else None
     waiting = None if cancel_queued else services.rollouts.queued(endpoint)
     if idle and waiting:
-        # Pre-flight refuses an endpoint with more than one variant: starting the queued version now
-        # would only waste it.
-        back = (
-            f"aws sagemaker update-endpoint --endpoint-name {endpoint} --endpoint-config-name "
-            f"{plan.names.baseline_config}"
-            if plan and serving == plan.names.baseline_variant
-            else f"UpdateEndpoint to an endpoint config holding only {serving}"
-        )
-        raise NotResolvable(
-            f"endpoint {endpoint} still has {', '.join(idle)} deployed at weight 0, and version "
-            f"{waiting.get('version')} is queued to run next: a rollout needs an endpoint with a single "
-            f"production variant, so it would be refused. Remove {', '.join(idle)} first ({back}), wait "
-            "for InService, then resolve again - or resolve with --cancel-queued; the lease stays held"
-        )
-    notes: list[str] = []
-    alarms: list[str] = []
-    if plan is not None:
-        alarms = sorted(auto_alarm_names(plan))
-        services.alarms.delete_alarms(alarms)
-        services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
-        restored = _autoscaling_for(services, endpoint, plan, serving) if serving else None
-        notes += [restored] if restored else []
-    if idle:
-        notes.append(
-            f"{', '.join(idle)} still deployed at weight 0 (instances billed): remove with UpdateEndpoint"
-        )
+        _refuse_to_waste(endpoint, waiting, traffic, plan)
+    alarms, notes = _clean_up(services, endpoint, rollout_id, traffic, plan)
     where = f"{serving} serves 100 %" if serving else f"endpoint {endpoint} no longer exists"
     resolution = {"by": by, "reason": reason, "at": utc_iso(now), "weights": shares}
     services.rollouts.update_rollout(
@@ -143,6 +119,47 @@ def resolve(
         "cancelled": cancelled,
         "started": started,
     }
+
+
+def _refuse_to_waste(
+    endpoint: str, waiting: dict[str, Any], traffic: Traffic, plan: RolloutPlan | None
+) -> None:
+    """Pre-flight refuses an endpoint with more than one variant: starting the queued version onto
+    variants left idle at weight 0 would only waste it."""
+    serving, idle = traffic.serving, traffic.idle
+    back = (
+        f"aws sagemaker update-endpoint --endpoint-name {endpoint} --endpoint-config-name "
+        f"{plan.names.baseline_config}"
+        if plan and serving == plan.names.baseline_variant
+        else f"UpdateEndpoint to an endpoint config holding only {serving}"
+    )
+    raise NotResolvable(
+        f"endpoint {endpoint} still has {', '.join(idle)} deployed at weight 0, and version "
+        f"{waiting.get('version')} is queued to run next: a rollout needs an endpoint with a single "
+        f"production variant, so it would be refused. Remove {', '.join(idle)} first ({back}), wait "
+        "for InService, then resolve again - or resolve with --cancel-queued; the lease stays held"
+    )
+
+
+def _clean_up(
+    services: RolloutServices, endpoint: str, rollout_id: str, traffic: Traffic, plan: RolloutPlan | None
+) -> tuple[list[str], list[str]]:
+    """The rollout's own alarms deleted and the serving variant's autoscaling restored: (alarms deleted,
+    notes for the log)."""
+    serving, idle = traffic.serving, traffic.idle
+    notes: list[str] = []
+    alarms: list[str] = []
+    if plan is not None:
+        alarms = sorted(auto_alarm_names(plan))
+        services.alarms.delete_alarms(alarms)
+        services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
+        restored = _autoscaling_for(services, endpoint, plan, serving) if serving else None
+        notes += [restored] if restored else []
+    if idle:
+        notes.append(
+            f"{', '.join(idle)} still deployed at weight 0 (instances billed): remove with UpdateEndpoint"
+        )
+    return alarms, notes
 
 
 def cancel_queued_version(
