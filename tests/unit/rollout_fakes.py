@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the ports of sluice.domain.rollout, and a walk of the rollout state machine.
+"""In-memory stand-ins for the rollout ports (sluice.domain.ports), and a walk of the rollout state machine.
 
 Each fake copies the semantics of its real adapter where the orchestration depends on them:
 - FakeRolloutStore (sluice.adapters.rollouts.RolloutStore): the same keys; `signal` sets attributes and
