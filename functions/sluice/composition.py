@@ -29,7 +29,7 @@ from sluice.domain.batch_intake import BatchServices
 from sluice.domain.deploy_config import default_allowed_registries
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import MultiModelServices
-from sluice.domain.rollout import RolloutServices
+from sluice.domain.rollout.services import RolloutServices
 from sluice.settings import Settings, get_settings
 
 

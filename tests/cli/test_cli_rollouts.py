@@ -25,7 +25,7 @@ from integration_kit import make_archive
 from typer.testing import CliRunner, Result
 
 from sluice.adapters.rollouts import RolloutStore
-from sluice.domain.rollout import ACTIVE
+from sluice.domain.rollout.status import ACTIVE
 from sluice_cli.commands.control import outcome_message
 from sluice_cli.commands.status import rollout_fields, rollout_view
 from sluice_cli.main import app

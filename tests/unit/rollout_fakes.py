@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the ports of sluice.domain.rollout, and a walk of the rollout state machine.
+"""In-memory stand-ins for the rollout ports (sluice.domain.ports), and a walk of the rollout state machine.
 
 Each fake copies the semantics of its real adapter where the orchestration depends on them:
 - FakeRolloutStore (sluice.adapters.rollouts.RolloutStore): the same keys; `signal` sets attributes and
@@ -28,6 +28,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aws_lambda_powertools.utilities.parser import parse
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry
 
 from sluice.adapters.registry import _dynamo, _plain
@@ -41,8 +42,11 @@ from sluice.adapters.rollouts import (
 )
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import Outcome, Upload
-from sluice.domain.rollout import RolloutServices, new_suffix, run_action, start_rollout_upload
+from sluice.domain.rollout.actions import run_action
+from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
+from sluice.domain.rollout.services import RolloutServices
 from sluice.errors import EndpointBusy
+from sluice.models.rollout_step import RolloutStepEvent, state_dict
 
 Call = tuple[Any, ...]
 ASL_PATH = Path(__file__).resolve().parents[2] / "statemachines" / "rollout.asl.json"
@@ -701,26 +705,37 @@ class RolloutAslWalk:
         """The execution the intake started (the last one, by default)."""
         return cls(world, world.workflow.started[index][1])
 
+    def payload(self, name: str, token: str | None) -> tuple[str, dict[str, Any], str | None]:
+        """Task `name`'s payload as the RolloutStepFunction's handler parses it (sluice.models.rollout_step):
+        (action, state, token), the state exactly as the execution holds it."""
+        event = {
+            "action": self.TASK_ACTIONS[name],
+            "state": self.state,
+            **({"token": token} if token else {}),
+        }
+        task = parse(event=event, model=RolloutStepEvent).root
+        assert state_dict(task.state) == self.state
+        return task.action, state_dict(task.state), task.token
+
     # -- single states -----------------------------------------------------------------------------
     def task(self, name: str) -> dict[str, Any]:
         self.visited.append(name)
-        self.state = run_action(
-            self.world.services, self.TASK_ACTIONS[name], self.state, None, self.world.clock()
-        )
+        self.state = run_action(self.world.services, *self.payload(name, None), self.world.clock())
         return self.state
 
     def wait(self, name: str) -> str:
         """A `.waitForTaskToken` task: the Lambda stores the token; returns the token waited on."""
         self.visited.append(name)
         token = f"{name}-token-{next(self._tokens)}"
-        run_action(self.world.services, self.TASK_ACTIONS[name], self.state, token, self.world.clock())
+        run_action(self.world.services, *self.payload(name, token), self.world.clock())
         return token
 
     def fails(self, name: str) -> tuple[str, str]:
         """Task `name` raises: (Error, Cause) as the Lambda integration hands them to a Catch."""
         self.visited.append(name)
+        payload = self.payload(name, None)
         try:
-            run_action(self.world.services, self.TASK_ACTIONS[name], self.state, None, self.world.clock())
+            run_action(self.world.services, *payload, self.world.clock())
         except Exception as error:  # any error: the Lambda's errorType
             return type(error).__name__, lambda_cause(error)
         raise AssertionError(f"{name} did not fail")

@@ -26,13 +26,13 @@ from rollout_fakes import (
 
 from sluice.domain.intake import Upload
 from sluice.domain.registry import intake_pk
-from sluice.domain.rollout import (
+from sluice.domain.rollout.intake import (
     MAX_DEPLOY_CONFIG_BYTES,
     execution_name,
-    request_abort,
     start_next_queued,
     start_rollout_upload,
 )
+from sluice.domain.rollout.signals import request_abort
 
 VERSION_DEPLOY = "endpoints/fraud/v2/deploy.json"
 ENDPOINT_DEPLOY = "endpoints/fraud/deploy.json"
@@ -409,3 +409,15 @@ def test_a_late_event_for_an_older_upload_does_not_supersede_a_newer_queued_one(
     queued = world.rollouts.queued(ENDPOINT)
     assert queued is not None
     assert queued["rollout_id"] == newest
+
+
+def test_a_dead_execution_that_left_an_idle_candidate_at_weight_0_needs_attention() -> None:
+    """Stricter than `sluice resolve`: the next rollout would be refused on an endpoint with two variants."""
+    world = production_world()
+    dead = upload_version(world, "v2").details["rollout_id"]
+    RolloutAslWalk.of_started(world).start()  # v2 added at 0 %, alarms armed, then the execution stops
+    world.workflow.end(str(world.rollouts.lease(ENDPOINT)["execution_arn"]))  # type: ignore[index]
+    world.clock.at += timedelta(minutes=3)
+
+    assert upload_version(world, "v3").status == "QUEUED"
+    assert status(world, dead) == "NEEDS_ATTENTION"

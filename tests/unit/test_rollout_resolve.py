@@ -20,7 +20,8 @@ from rollout_fakes import (
     walk_happy_path_like_rollout_asl,
 )
 
-from sluice.domain.rollout import cancel_queued_version, request_abort, resolve, state_machine_of
+from sluice.domain.rollout.resolve import cancel_queued_version, resolve, state_machine_of
+from sluice.domain.rollout.signals import request_abort
 from sluice.errors import NotResolvable
 
 BASELINE_CONFIG = "fraud-v1-aaa111"

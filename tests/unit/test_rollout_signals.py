@@ -23,17 +23,17 @@ from rollout_fakes import (
     walk_happy_path_like_rollout_asl,
 )
 
-from sluice.domain.rollout import (
-    ABORT_ERROR,
+from sluice.domain.rollout.actions import run_action
+from sluice.domain.rollout.intake import new_suffix
+from sluice.domain.rollout.record import error_reason
+from sluice.domain.rollout.signals import (
     active_rollout,
     alarm_fired,
-    error_reason,
-    new_suffix,
     request_abort,
     request_pause,
     request_promote,
-    run_action,
 )
+from sluice.domain.rollout.status import ABORT_ERROR
 from sluice.errors import RolloutAborted, RolloutRefused
 
 ERRORS_ALARM = "sluice-fraud-v2-errors"

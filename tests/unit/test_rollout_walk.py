@@ -29,7 +29,8 @@ from rollout_fakes import (
     walk_happy_path_like_rollout_asl,
 )
 
-from sluice.domain.rollout import request_abort, run_action
+from sluice.domain.rollout.actions import run_action
+from sluice.domain.rollout.signals import request_abort
 from sluice.domain.rollout_plan import RolloutPlan
 from sluice.errors import EndpointBusy, RolloutAborted, RolloutRefused
 

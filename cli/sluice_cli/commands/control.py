@@ -26,18 +26,11 @@ from sluice.adapters.rollouts import RolloutStore
 from sluice.adapters.sagemaker import EndpointGateway
 from sluice.adapters.stepfunctions import StepFunctionsGateway
 from sluice.domain.artifact import ArchiveLimits
-from sluice.domain.rollout import (
-    ACTIVE,
-    RolloutServices,
-    active_rollout,
-    cancel_queued_version,
-    needing_attention,
-    request_abort,
-    request_pause,
-    request_promote,
-    state_machine_of,
-)
-from sluice.domain.rollout import resolve as resolve_rollout
+from sluice.domain.rollout.resolve import cancel_queued_version, needing_attention, state_machine_of
+from sluice.domain.rollout.resolve import resolve as resolve_rollout
+from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.rollout.signals import active_rollout, request_abort, request_pause, request_promote
+from sluice.domain.rollout.status import ACTIVE
 from sluice.errors import NotResolvable
 from sluice_cli.commands.context import (
     EXIT_NOT_FOUND,

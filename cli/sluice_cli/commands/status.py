@@ -10,7 +10,7 @@ import typer
 from sluice.adapters.clients import error_code, error_message
 from sluice.adapters.cloudwatch import AlarmGateway
 from sluice.adapters.rollouts import QUEUED_SK, lease_pk
-from sluice.domain.rollout import ACTIVE
+from sluice.domain.rollout.status import ACTIVE
 from sluice_cli.commands.context import CliContext, NotFound, handle_errors
 from sluice_cli.commands.output import (
     NONE,

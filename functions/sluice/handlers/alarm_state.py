@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import rollout_services
-from sluice.domain.rollout import alarm_fired
+from sluice.domain.rollout.signals import alarm_fired
+from sluice.models.events import AlarmStateChangeEvent
 from sluice.observability import logger, metrics, tracer
 
 
@@ -16,12 +18,12 @@ from sluice.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = event.get("detail", {})
-    name, state = detail.get("alarmName", ""), (detail.get("state") or {})
+    detail = parse(event=event, model=AlarmStateChangeEvent).detail
+    name, state = detail.alarmName, detail.state
     logger.append_keys(alarm=name)
-    if state.get("value") != "ALARM":
-        return {"alarm": name, "aborted": [], "ignored": f"state {state.get('value')}"}
-    aborted = alarm_fired(rollout_services(), name, str(state.get("reason", "")), datetime.now(UTC))
+    if state.value != "ALARM":
+        return {"alarm": name, "aborted": [], "ignored": f"state {state.value}"}
+    aborted = alarm_fired(rollout_services(), name, state.reason, datetime.now(UTC))
     metrics.add_metric(name="RolloutAlarmAborts", unit="Count", value=len(aborted))
     logger.info(f"alarm {name}: {len(aborted)} rollout(s) aborted", extra={"aborted": aborted})
     return {"alarm": name, "aborted": aborted}

@@ -1,4 +1,5 @@
-"""The rollout state machine's Lambda tasks: {"action", "state", "token"?} → the updated state.
+"""The rollout state machine's Lambda tasks: {"action", "state", "token"?} (sluice.models.rollout_step) →
+the updated state.
 
 Errors keep their class names as the Lambda errorType, which the state machine retries (EndpointBusy)
 or catches (RolloutRefused, RolloutAborted, anything else → rollback / needs attention).
@@ -11,10 +12,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import rollout_services
-from sluice.domain.rollout import run_action
+from sluice.domain.rollout.actions import run_action
+from sluice.models.rollout_step import RolloutStepEvent, state_dict
 from sluice.observability import METRICS_NAMESPACE, logger, metrics, tracer
 
 # Outcome counters of the dashboard's "Rollout outcomes" widget, by the action that reaches them.
@@ -31,9 +34,10 @@ OUTCOME_METRICS = {
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    action, state = event["action"], dict(event["state"])
-    logger.append_keys(endpoint=state.get("endpoint"), rollout_id=state.get("rollout_id"), action=action)
-    result = run_action(rollout_services(), action, state, event.get("token"), datetime.now(UTC))
+    task = parse(event=event, model=RolloutStepEvent).root
+    action, state = task.action, state_dict(task.state)
+    logger.append_keys(endpoint=task.state.endpoint, rollout_id=task.state.rollout_id, action=action)
+    result = run_action(rollout_services(), action, state, task.token, datetime.now(UTC))
     if action in OUTCOME_METRICS:
         metrics.add_metric(name=OUTCOME_METRICS[action], unit=MetricUnit.Count, value=1)
     # single_metric prints at once and ignores POWERTOOLS_METRICS_DISABLED: honour it here.

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.composition import idempotent_upload, rollout_services
 from sluice.domain.intake import Upload
-from sluice.domain.rollout import start_rollout_upload
+from sluice.domain.rollout.intake import start_rollout_upload
 from sluice.handlers.outcomes import report, upload_from_event
 from sluice.observability import logger, metrics, tracer
 

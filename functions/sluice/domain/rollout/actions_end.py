@@ -1,0 +1,202 @@
+"""State machine actions that end a rollout: promotion, rollback, an unhealthy endpoint, and a rollout
+that needs a human."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sluice.domain.rollout.intake import start_next_queued
+from sluice.domain.rollout.log import decide, hold_for_a_human, utc_iso
+from sluice.domain.rollout.record import CLEARED_WAIT, error_reason, load_rollout, plan_weights, stored_plan
+from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.rollout.traffic import variants_seen
+from sluice.domain.rollout_plan import RolloutPlan
+
+
+def promote(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A config with only the candidate; autoscaling deregistered first (else UpdateEndpoint fails)."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = stored_plan(load_rollout(services, state))
+    if plan.baseline_autoscaling:
+        services.autoscaling.remove(plan.baseline_autoscaling.deregister_scalable_target)
+    services.endpoints.create_endpoint_config(plan.promote_config)
+    services.endpoints.update_endpoint(endpoint, plan.names.promote_config)
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "PROMOTING", **CLEARED_WAIT})
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "promoting",
+        f"UpdateEndpoint to {plan.names.promote_config}: only {plan.names.candidate_variant}",
+    )
+    return {**state, "phase": "promote", "after": "promoted"}
+
+
+def finish_promotion(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = stored_plan(load_rollout(services, state))
+    if plan.autoscaling:
+        services.autoscaling.apply(
+            plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
+        )
+    _cleanup(services, plan, plan.cleanup_after_promotion, endpoint, rollout_id, now)
+    weights = {plan.names.candidate_variant: 100}
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "PROMOTED", "weights": weights, "finished_at": utc_iso(now)}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "promoted",
+        f"{plan.names.candidate_variant} serves 100 % of {endpoint}",
+        notify="PROMOTED",
+        weights=weights,
+    )
+    start_next_queued(services, endpoint, rollout_id, now)
+    return state
+
+
+def _cleanup(
+    services: RolloutServices, plan: RolloutPlan, cleanup: Any, endpoint: str, rollout_id: str, now: datetime
+) -> None:
+    """Remove what the rollout leaves behind. The baseline's model and config are removed only when
+    Sluice created them (an earlier rollout): a user's own resources are kept, and the log says so."""
+    services.alarms.delete_alarms(list(cleanup.alarms))
+    services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
+    kept = []
+    for config_name in cleanup.endpoint_configs:
+        ours = config_name in (plan.names.candidate_config, plan.names.promote_config)
+        if not services.endpoints.delete_endpoint_config(config_name, only_if_managed=not ours) and not ours:
+            kept.append(f"endpoint config {config_name}")
+    for model in cleanup.models:
+        ours = model == plan.names.model
+        if not services.endpoints.delete_model(model, only_if_managed=not ours) and not ours:
+            kept.append(f"model {model}")
+    if kept:
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "kept",
+            f"{', '.join(kept)}: not created by Sluice (or already gone), left in place",
+        )
+
+
+def rollback_weights(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """First, in one fast call: all traffic back to the baseline (skipped if the candidate never joined)."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = load_rollout(services, state)
+    plan = stored_plan(rollout)
+    requested = rollout.get("abort_requested") or {}
+    reason = str(requested.get("reason") or error_reason(state.get("error")))
+    current = services.endpoints.state(endpoint) or {"variants": []}
+    index = int(state.get("step_index", -1))
+    joined = any(v["variant_name"] == plan.names.candidate_variant for v in current["variants"])
+    if joined:
+        desired = plan.steps[index].rollback_weights_and_capacities if index >= 0 else plan.rollback_weights
+        services.endpoints.set_weights(endpoint, desired)
+    services.rollouts.update_rollout(
+        endpoint,
+        rollout_id,
+        {
+            "status": "ROLLING_BACK",
+            "reason": reason,
+            "alarm": requested.get("alarm"),
+            **CLEARED_WAIT,
+            "weights": plan_weights(plan, -1),
+        },
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "rolling back",
+        reason if joined else f"{reason} (the candidate never received traffic)",
+        notify="ROLLING_BACK",
+        alarm=requested.get("alarm"),
+        weights=plan_weights(plan, -1),
+    )
+    return {**state, "phase": "rollback", "weights": plan_weights(plan, -1)}
+
+
+def rollback_config(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    plan = stored_plan(load_rollout(services, state))
+    current = services.endpoints.state(endpoint)
+    if current is not None and current["config_name"] != plan.names.baseline_config:
+        services.endpoints.update_endpoint(endpoint, plan.names.baseline_config)
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "candidate removed",
+            f"UpdateEndpoint back to {plan.names.baseline_config}",
+        )
+    return {**state, "phase": "rollback", "after": "rolled_back"}
+
+
+def finish_rollback(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = load_rollout(services, state)
+    plan = stored_plan(rollout)
+    if (
+        plan.baseline_autoscaling
+        and services.autoscaling.registration(endpoint, plan.names.baseline_variant) is None
+    ):
+        services.autoscaling.apply(
+            plan.baseline_autoscaling.register_scalable_target, plan.baseline_autoscaling.put_scaling_policy
+        )
+    _cleanup(services, plan, plan.cleanup_after_rollback, endpoint, rollout_id, now)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "ROLLED_BACK", "finished_at": utc_iso(now)}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "rolled back",
+        f"{plan.names.baseline_variant} serves 100 %; {rollout.get('reason', '')}".strip("; "),
+        notify="ROLLED_BACK",
+        alarm=rollout.get("alarm"),
+        weights={plan.names.baseline_variant: 100},
+    )
+    start_next_queued(services, endpoint, rollout_id, now)
+    return state
+
+
+def endpoint_unhealthy(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    current = services.endpoints.state(endpoint) or {}
+    reason = (
+        f"endpoint {endpoint} is {current.get('status', 'missing')}: {current.get('failure_reason') or '-'}"
+    )
+    if state.get("phase") != "rollback":
+        services.rollouts.signal(
+            endpoint,
+            rollout_id,
+            {"abort_requested": {"by": "endpoint status", "reason": reason, "at": utc_iso(now)}},
+        )
+    decide(services, endpoint, rollout_id, now, "endpoint unhealthy", reason)
+    return state
+
+
+def needs_attention(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A rollback (or a cleanup) kept failing: record the exact endpoint state, notify, keep the lease."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    current = services.endpoints.state(endpoint)
+    reason = error_reason(state.get("error"))
+    explanation = (
+        f"{reason}; endpoint {endpoint} is {(current or {}).get('status', 'missing')} "
+        f"with {json.dumps(variants_seen(current))}"
+    )
+    hold_for_a_human(services, endpoint, rollout_id, reason, explanation, current, now)
+    return state

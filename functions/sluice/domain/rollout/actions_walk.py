@@ -1,0 +1,149 @@
+"""State machine actions of the step loop: signals and alarms at each step boundary, the next step's
+weights, and the waits (bake, pause, approval) that signals answer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sluice.domain.rollout.log import decide, utc_iso
+from sluice.domain.rollout.record import CLEARED_WAIT, load_rollout, plan_weights, stored_plan
+from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.rollout.status import ABORT_ERROR
+from sluice.domain.rollout_plan import RolloutPlan
+from sluice.errors import RolloutAborted
+
+
+def _raise_if_aborted(
+    services: RolloutServices, rollout: dict[str, Any], plan: RolloutPlan, now: datetime
+) -> None:
+    """Step boundary: an abort already requested, or any of the rollout's alarms in ALARM, ends it here."""
+    requested = rollout.get("abort_requested")
+    if requested:
+        raise RolloutAborted(str(requested.get("reason", "abort requested")))
+    firing = services.alarms.firing(plan.alarm_names)
+    if firing:
+        alarm = firing[0]
+        reason = f"alarm {alarm.name} is in ALARM: {alarm.reason}"
+        services.rollouts.signal(
+            rollout["endpoint"],
+            rollout["rollout_id"],
+            {
+                "abort_requested": {
+                    "by": "step boundary check",
+                    "alarm": alarm.name,
+                    "reason": reason,
+                    "at": utc_iso(now),
+                }
+            },
+        )
+        raise RolloutAborted(reason)
+
+
+def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Signals first (abort, promote, pause), then the next step's weights, or promote after the last."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    rollout = load_rollout(services, state)
+    plan = stored_plan(rollout)
+    _raise_if_aborted(services, rollout, plan, now)
+    if rollout.get("promote_requested"):
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "skipping to promotion",
+            f"promote requested by {rollout['promote_requested'].get('by', 'operator')}: "
+            "remaining steps skipped",
+        )
+        return {**state, "action": "promote"}
+    if rollout.get("pause_requested"):
+        return {**state, "action": "pause"}
+    index = int(state.get("step_index", -1)) + 1
+    if index >= len(plan.steps):
+        return {**state, "action": "promote"}
+    step = plan.steps[index]
+    if step.awaits_approval and not rollout.get("approved"):
+        return {**state, "action": "approve"}
+    services.endpoints.set_weights(endpoint, step.desired_weights_and_capacities)
+    weights = plan_weights(plan, index)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "SHIFTING", "step_index": index, "weights": weights}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "weights set",
+        f"step {index + 1}/{len(plan.steps)}: {plan.names.candidate_variant} {step.percent} % on "
+        f"{step.candidate_instances} instance(s), {plan.names.baseline_variant} {100 - step.percent} % on "
+        f"{step.baseline_instances}",
+        notify="STEP",
+        weights=weights,
+        step=index + 1,
+    )
+    return {**state, "action": "wait", "after": "weights_set", "step_index": index, "weights": weights}
+
+
+def check_alarms(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    rollout = load_rollout(services, state)
+    _raise_if_aborted(services, rollout, stored_plan(rollout), now)
+    return state
+
+
+def wait_for_signal(
+    services: RolloutServices, state: dict[str, Any], token: str, waiting_for: str, now: datetime
+) -> dict[str, Any]:
+    """Store the wait's token, then act on any signal that arrived before it was stored (no window)."""
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    attrs: dict[str, Any] = {"wait_token": token, "waiting_for": waiting_for, "wait_started_at": utc_iso(now)}
+    if waiting_for == "bake":
+        bake = int(state.get("bake_seconds", 0))
+        attrs.update(status="BAKING", bake_ends_at=utc_iso(now + timedelta(seconds=bake)))
+    else:
+        attrs.update(status="PAUSED" if waiting_for == "pause" else "AWAITING_APPROVAL")
+    rollout = services.rollouts.signal(endpoint, rollout_id, attrs) or {}
+    if rollout.get("abort_requested"):
+        services.workflow.fail(token, ABORT_ERROR, str(rollout["abort_requested"].get("reason", "abort")))
+    elif rollout.get("promote_requested"):
+        # A paused rollout continues into NextStep, which sees the request and promotes.
+        services.workflow.succeed(token, {"action": "promote"})
+    elif waiting_for == "pause" and not rollout.get("pause_requested"):
+        services.workflow.succeed(token, {"action": "continue"})
+    elif waiting_for == "bake":
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "baking",
+            f"step {int(state.get('step_index', 0)) + 1} bakes for {state.get('bake_seconds')} s",
+        )
+    else:
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            waiting_for,
+            "paused at a step boundary: `sluice resume` continues"
+            if waiting_for == "pause"
+            else "the final step waits for `sluice promote`",
+            notify=attrs["status"],
+        )
+    return state
+
+
+def bake_passed(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
+    services.rollouts.update_rollout(endpoint, rollout_id, dict(CLEARED_WAIT))
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "bake passed",
+        f"step {int(state.get('step_index', 0)) + 1}: {state.get('bake_seconds')} s without an alarm",
+    )
+    return state

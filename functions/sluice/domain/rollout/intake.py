@@ -1,0 +1,350 @@
+"""Rollout intake of `endpoints/<endpoint>/<version>/model.tar.gz`: validation, the endpoint's lease, the
+queue of the newest waiting version, and the takeover of a dead execution's lease."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sluice.domain.artifact import validate_archive
+from sluice.domain.deploy_config import DeployConfig, check_image, parse_deploy_config
+from sluice.domain.intake import Outcome, Upload, open_intake, reject
+from sluice.domain.layout import EndpointArtifact, validate_sagemaker_name, validate_version
+from sluice.domain.ports import ObjectHead
+from sluice.domain.rollout.log import decide, hold_for_a_human, uploaded_at, utc_iso
+from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.rollout.status import ACTIVE
+from sluice.domain.rollout.traffic import traffic_of
+from sluice.errors import Rejected, RejectedConfiguration
+
+KIND = "endpoint"
+
+
+MAX_DEPLOY_CONFIG_BYTES = 256 * 1024
+
+
+def rollout_id_for(now: datetime, version: str, suffix: str) -> str:
+    """Sortable by start time (newest first in a query), unique per upload."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{version}-{suffix}"
+
+
+def execution_name(endpoint: str, version: str, suffix: str) -> str:
+    """Step Functions execution names: at most 80 of [A-Za-z0-9-_]."""
+    return f"{endpoint[:52]}-{version[:18]}-{suffix}"[:80]
+
+
+def new_suffix(seed: str) -> str:
+    """6 hex characters, unique enough per rollout (the caller passes something random or unique)."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:6]
+
+
+def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetime, suffix: str) -> Outcome:
+    """Validate an uploaded version and start its rollout, or queue it behind the running one."""
+    opened = open_intake(upload, services, EndpointArtifact, resumable=frozenset({"RECEIVED"}), now=now)
+    if isinstance(opened, Outcome):
+        return opened
+    head, target = opened.head, opened.target
+    context = {"endpoint": target.endpoint, "version": target.version}
+    try:
+        validate_sagemaker_name(target.endpoint, "endpoint")
+        validate_version(target.version)
+        config, config_source = _deploy_config(services, head, target)
+        for image in config.images():
+            check_image(image, services.allowed_registries)
+        with services.store.open_stream(head.bucket, head.key, head.version_id) as stream:
+            report = validate_archive(stream, services.limits)
+    except Rejected as error:
+        return reject(services, head, KIND, error, now, **context)
+
+    rollout_id = rollout_id_for(now, target.version, suffix)
+    record = {
+        "status": "STARTING",
+        "version": target.version,
+        "suffix": suffix,
+        "source": {"bucket": head.bucket, "key": head.key, "version_id": head.version_id},
+        "model_data_url": head.uri,
+        "uploaded_at": uploaded_at(upload, now),
+        "sha256": report.sha256,
+        # JSON text: the registry drops None inside maps, and an explicit null means something here
+        # ("auto_alarms": null = no automatic alarms, "model_data": null = no model data).
+        "config": config.model_dump_json(exclude_unset=True),
+        "config_source": config_source,
+        "step_index": -1,
+    }
+    services.rollouts.create_rollout(target.endpoint, rollout_id, record, utc_iso(now))
+    decide(
+        services,
+        target.endpoint,
+        rollout_id,
+        now,
+        "received",
+        f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}",
+    )
+    started = _start_or_queue(services, target.endpoint, rollout_id, target.version, suffix, now)
+    # Only now: if starting failed, the retried event must find the upload still to be done.
+    services.registry.update(
+        *opened.key, {"status": "ROLLOUT_STARTED", "rollout_id": rollout_id, "updated_at": utc_iso(now)}
+    )
+    message = (
+        f"rollout {rollout_id} of {target.version} on {target.endpoint} "
+        f"{'started' if started else 'queued behind the running rollout'}"
+    )
+    return Outcome(
+        status="STARTED" if started else "QUEUED",
+        message=message,
+        details={**context, "rollout_id": rollout_id},
+    )
+
+
+def _deploy_config(
+    services: RolloutServices, head: ObjectHead, target: EndpointArtifact
+) -> tuple[DeployConfig, str]:
+    for key in target.deploy_config_keys:
+        try:
+            raw = services.store.read_small(head.bucket, key, max_bytes=MAX_DEPLOY_CONFIG_BYTES)
+        except ValueError as exc:
+            raise RejectedConfiguration(f"{key} is too large: {exc}") from exc
+        if raw is not None:
+            try:
+                return parse_deploy_config(raw), key
+            except RejectedConfiguration as error:
+                raise RejectedConfiguration(f"{key}: {error.reason}") from error
+    return DeployConfig(), "default settings (no deploy.json)"
+
+
+LEASE_GRACE = timedelta(minutes=2)  # a lease this young may belong to an execution still starting
+
+
+def _holder(
+    endpoint: str, rollout_id: str, version: str, suffix: str, arn: str, now: datetime
+) -> dict[str, Any]:
+    name = execution_name(endpoint, version, suffix)
+    return {
+        "rollout_id": rollout_id,
+        "execution_name": name,
+        "acquired_at": utc_iso(now),
+        "execution_arn": _execution_arn(arn, name),
+        "version": version,
+    }
+
+
+def _start_execution(services: RolloutServices, endpoint: str, holder: dict[str, Any]) -> None:
+    """Start the execution that now holds the lease; if that fails, give the lease back and say why
+    (the error is raised on, so the event is retried or lands in the failure queue)."""
+    rollout_id, version = holder["rollout_id"], holder["version"]
+    try:
+        services.workflow.start(
+            services.state_machine_arn,
+            holder["execution_name"],
+            {"rollout_id": rollout_id, "endpoint": endpoint, "version": version},
+        )
+    except Exception as error:
+        services.rollouts.release_lease(endpoint, rollout_id)
+        services.rollouts.update_rollout(
+            endpoint, rollout_id, {"status": "START_FAILED", "reason": f"StartExecution failed: {error}"}
+        )
+        raise
+    services.rollouts.update_rollout(endpoint, rollout_id, {"execution_arn": holder["execution_arn"]})
+
+
+def _dead_holder(
+    services: RolloutServices, endpoint: str, lease: dict[str, Any], now: datetime
+) -> dict[str, Any] | None:
+    """The holder's rollout record ({} if gone) when its execution ended without releasing the lease
+    (crash, manual stop), else None. Not so a rollout that NEEDS_ATTENTION: its execution has ended too,
+    but the endpoint may be half-way, and only a human (`sluice resolve`) hands its lease on."""
+    arn, acquired = lease.get("execution_arn"), lease.get("acquired_at")
+    if not arn:
+        return None
+    if acquired and now - datetime.fromisoformat(str(acquired)) < LEASE_GRACE:
+        return None
+    holder = services.rollouts.rollout(endpoint, str(lease.get("rollout_id"))) or {}
+    if holder.get("status") == "NEEDS_ATTENTION" or services.workflow.is_running(str(arn)):
+        return None
+    return holder
+
+
+def _start_or_queue(
+    services: RolloutServices, endpoint: str, rollout_id: str, version: str, suffix: str, now: datetime
+) -> bool:
+    holder = _holder(endpoint, rollout_id, version, suffix, services.state_machine_arn, now)
+    current: dict[str, Any] = {}
+    for _ in range(3):  # {}: the lease vanished between our put and our read - try again
+        lease = services.rollouts.acquire_lease(endpoint, holder)
+        if lease is None:
+            _start_execution(services, endpoint, holder)
+            return True
+        current = lease
+        if current:
+            break
+    dead_holder = _dead_holder(services, endpoint, current, now)
+    if dead_holder is not None:
+        dead = str(current.get("rollout_id"))
+        endpoint_state = services.endpoints.state(endpoint)
+        traffic = traffic_of(endpoint_state)
+        # Stricter than resolve: a variant left idle at weight 0 would get the next rollout refused.
+        if not traffic.in_one_piece or traffic.idle:
+            _orphaned(
+                services, endpoint, current, dead_holder, endpoint_state, traffic.described(endpoint), now
+            )
+        elif services.rollouts.take_over_lease(endpoint, dead, holder):
+            _abandoned(services, endpoint, current, dead_holder, rollout_id, now)
+            decide(
+                services,
+                endpoint,
+                rollout_id,
+                now,
+                "lease recovered",
+                f"the lease of {dead} belonged to an execution that is no longer running; the endpoint "
+                "is in one piece",
+            )
+            _start_execution(services, endpoint, holder)
+            return True
+    _queue(services, endpoint, rollout_id, version, now, behind=str(current.get("rollout_id")))
+    return False
+
+
+def _orphaned(
+    services: RolloutServices,
+    endpoint: str,
+    lease: dict[str, Any],
+    rollout: dict[str, Any],
+    current: dict[str, Any] | None,
+    problem: str,
+    now: datetime,
+) -> None:
+    """A rollout's execution died (stopped by hand, timed out) leaving the endpoint half-way: the
+    rollout NEEDS_ATTENTION and keeps the lease, exactly as when its own rollback fails."""
+    reason = (
+        f"its execution {lease.get('execution_arn')} is no longer running but the rollout was "
+        f"{rollout.get('status', 'unknown')}: {problem}"
+    )
+    hold_for_a_human(
+        services,
+        endpoint,
+        str(lease.get("rollout_id")),
+        reason,
+        reason,
+        current,
+        now,
+        hint=f"`sluice resolve {endpoint}`",
+    )
+
+
+def _abandoned(
+    services: RolloutServices,
+    endpoint: str,
+    lease: dict[str, Any],
+    rollout: dict[str, Any],
+    successor: str,
+    now: datetime,
+) -> None:
+    """The dead holder's record says what became of it (it would otherwise show as running for ever)."""
+    dead = str(lease.get("rollout_id"))
+    if rollout.get("status") not in ACTIVE:
+        return
+    services.rollouts.update_rollout(
+        endpoint,
+        dead,
+        {
+            "status": "ABANDONED",
+            "finished_at": utc_iso(now),
+            "reason": f"execution ended while {rollout['status']}",
+        },
+    )
+    decide(
+        services,
+        endpoint,
+        dead,
+        now,
+        "abandoned",
+        f"its execution {lease.get('execution_arn')} ended while the rollout was {rollout['status']}; the "
+        f"endpoint was in one piece, so rollout {successor} took the lease over",
+        notify="ABANDONED",
+    )
+
+
+def _execution_arn(state_machine_arn: str, name: str) -> str:
+    return state_machine_arn.replace(":stateMachine:", ":execution:") + f":{name}"
+
+
+def _queue(
+    services: RolloutServices, endpoint: str, rollout_id: str, version: str, now: datetime, *, behind: str
+) -> None:
+    """Only the newest upload runs next: queued behind the running rollout, it supersedes the version
+    queued before it - unless that one was uploaded later (a late event), then it is itself superseded."""
+    rollout = services.rollouts.rollout(endpoint, rollout_id) or {}
+    uploaded_at = str(rollout.get("uploaded_at") or utc_iso(now))
+    taken, replaced = services.rollouts.queue_if_newest(
+        endpoint,
+        {"rollout_id": rollout_id, "version": version, "queued_at": utc_iso(now), "uploaded_at": uploaded_at},
+    )
+    if not taken:
+        services.rollouts.update_rollout(endpoint, rollout_id, {"status": "SUPERSEDED"})
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "superseded",
+            "a version uploaded after this one is already queued; only the newest queued version runs",
+            notify="SUPERSEDED",
+        )
+        return
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "QUEUED", "queued_behind": behind})
+    blocking = services.rollouts.rollout(endpoint, behind) or {}
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "queued",
+        f"rollout {behind} needs attention and holds the endpoint; this version runs once someone has "
+        f"resolved it (`sluice resolve {endpoint}`)"
+        if blocking.get("status") == "NEEDS_ATTENTION"
+        else f"rollout {behind} holds the endpoint; this version runs when it ends",
+        notify="QUEUED",
+    )
+    if replaced and replaced.get("rollout_id") != rollout_id:
+        old = str(replaced["rollout_id"])
+        services.rollouts.update_rollout(endpoint, old, {"status": "SUPERSEDED", "superseded_by": rollout_id})
+        decide(
+            services,
+            endpoint,
+            old,
+            now,
+            "superseded",
+            f"version {version} was uploaded while this one waited; only the newest queued version runs",
+            notify="SUPERSEDED",
+        )
+
+
+def start_next_queued(services: RolloutServices, endpoint: str, finished: str, now: datetime) -> str | None:
+    """A rollout ended: hand its lease straight to the newest queued version (so no upload can slip in
+    between and run before it), or release the lease when nothing waits. Returns the rollout started."""
+    queued = services.rollouts.pop_queued(endpoint)
+    if not queued:
+        services.rollouts.release_lease(endpoint, finished)
+        queued = services.rollouts.pop_queued(endpoint)  # queued between our look and the release
+        if not queued:
+            return None
+    rollout_id = str(queued["rollout_id"])
+    rollout = services.rollouts.rollout(endpoint, rollout_id) or {}
+    holder = _holder(
+        endpoint,
+        rollout_id,
+        str(queued["version"]),
+        str(rollout.get("suffix", rollout_id[-6:])),
+        services.state_machine_arn,
+        now,
+    )
+    services.rollouts.update_rollout(endpoint, rollout_id, {"status": "STARTING"})
+    if services.rollouts.take_over_lease(endpoint, finished, holder):
+        _start_execution(services, endpoint, holder)
+    elif not _start_or_queue(
+        services, endpoint, rollout_id, holder["version"], str(rollout.get("suffix", "")), now
+    ):
+        return None
+    decide(services, endpoint, rollout_id, now, "dequeued", f"rollout {finished} ended", notify="STARTING")
+    return rollout_id

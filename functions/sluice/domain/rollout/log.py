@@ -1,0 +1,83 @@
+"""The rollout's decision log: every decision with its reason (`sluice history`), and notifications."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sluice.domain.intake import Upload
+from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.rollout.traffic import variants_seen
+
+STATE_CHANGE = "Sluice Rollout State Change"
+
+
+def utc_iso(now: datetime) -> str:
+    return now.astimezone(UTC).isoformat()
+
+
+def uploaded_at(upload: Upload, now: datetime) -> str:
+    """When the upload happened (the S3 event's time, else now), in one fixed, sortable UTC format."""
+    when = now
+    if upload.event_time:
+        try:
+            when = datetime.fromisoformat(upload.event_time.replace("Z", "+00:00"))
+        except ValueError:
+            when = now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def decide(
+    services: RolloutServices,
+    endpoint: str,
+    rollout_id: str,
+    now: datetime,
+    event: str,
+    reason: str,
+    *,
+    notify: str | None = None,
+    **details: Any,
+) -> None:
+    """Record one decision (with its reason) and, when `notify` names a status, tell subscribers."""
+    entry = {"event": event, "reason": reason, **{k: v for k, v in details.items() if v is not None}}
+    services.rollouts.log_decision(endpoint, rollout_id, utc_iso(now), entry)
+    if notify:
+        detail = {
+            "status": notify,
+            "endpoint": endpoint,
+            "rollout_id": rollout_id,
+            "event": event,
+            "reason": reason,
+            **entry,
+        }
+        services.notifier.notify(STATE_CHANGE, detail, subject=f"Sluice rollout on {endpoint}: {notify}")
+
+
+def hold_for_a_human(
+    services: RolloutServices,
+    endpoint: str,
+    rollout_id: str,
+    reason: str,
+    explanation: str,
+    current: dict[str, Any] | None,
+    now: datetime,
+    *,
+    hint: str = "",
+) -> None:
+    """NEEDS_ATTENTION: the exact variants recorded and notified; the rollout keeps the lease."""
+    seen = variants_seen(current)
+    services.rollouts.update_rollout(
+        endpoint, rollout_id, {"status": "NEEDS_ATTENTION", "reason": reason, "endpoint_state": seen}
+    )
+    decide(
+        services,
+        endpoint,
+        rollout_id,
+        now,
+        "needs attention",
+        f"{explanation}; the lease stays held until a human resolves it" + (f" ({hint})" if hint else ""),
+        notify="NEEDS_ATTENTION",
+        variants=seen,
+    )

@@ -1,0 +1,99 @@
+"""The payload statemachines/rollout.asl.json sends the RolloutStepFunction: {"action", "state", "token"?},
+with the execution's state ($) as a declared model (every `$.field` the ASL reads or writes is a field)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel
+
+
+class CaughtError(BaseModel):
+    """A Catch's result (ResultPath $.error): Step Functions' {"Error", "Cause"}."""
+
+    model_config = ConfigDict(extra="allow")
+
+    Error: str
+    Cause: str | None = None
+
+
+class EndpointStatus(BaseModel):
+    """DescribeEndpoint's ResultSelector (ResultPath $.endpoint_state)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str
+
+
+class WaitAnswer(BaseModel):
+    """The SendTaskSuccess output a wait ends with (ResultPath $.signal), e.g. {"action": "promote"}."""
+
+    model_config = ConfigDict(extra="allow")
+
+    action: str | None = None
+
+
+class RolloutState(BaseModel):
+    """The execution's state: its input (rollout_id, endpoint, version) and what the actions and the ASL
+    add. Keys not declared here are kept as they are (the actions return the state they were given)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    rollout_id: str
+    endpoint: str
+    version: str | None = None
+    mode: Literal["first", "rollout"] | None = None  # IsFirstDeployment
+    phase: Literal["first", "rollout", "promote", "rollback"] | None = None  # EndpointUnreadable
+    after: Literal["created", "candidate_added", "weights_set", "promoted", "rolled_back"] | None = None
+    action: Literal["wait", "promote", "pause", "approve"] | None = None  # StepAction (next_step's answer)
+    step_index: int | None = None
+    bake_seconds: int | None = None  # Bake's TimeoutSecondsPath
+    weights: dict[str, int | float] | None = None
+    endpoint_state: EndpointStatus | None = None
+    signal: WaitAnswer | None = None
+    error: CaughtError | None = None
+
+
+class ActionTask(BaseModel):
+    """A Task state that runs one action on the state and returns the state updated (OutputPath $.Payload)."""
+
+    action: Literal[
+        "prepare",
+        "refused",
+        "create_endpoint",
+        "finish_first_deployment",
+        "add_candidate",
+        "create_alarms",
+        "next_step",
+        "check_alarms",
+        "bake_passed",
+        "promote",
+        "finish_promotion",
+        "rollback_weights",
+        "rollback_config",
+        "finish_rollback",
+        "endpoint_unhealthy",
+        "needs_attention",
+    ]
+    state: RolloutState
+    token: str | None = None
+
+
+class WaitTask(BaseModel):
+    """A `.waitForTaskToken` Task state: the action stores the token that a signal answers."""
+
+    action: Literal["bake", "pause", "await_approval"]
+    state: RolloutState
+    token: str
+
+
+RolloutStepTask = Annotated[ActionTask | WaitTask, Field(discriminator="action")]
+
+
+class RolloutStepEvent(RootModel[RolloutStepTask]):
+    """The whole payload as one model class (what Powertools' `parse` is typed to take)."""
+
+
+def state_dict(state: RolloutState) -> dict[str, Any]:
+    """The state as the actions take it: exactly the keys the execution sent (none added by defaults)."""
+    return state.model_dump(mode="json", exclude_unset=True)

@@ -1,0 +1,147 @@
+"""The RolloutStepFunction's payload model (sluice.models.rollout_step) against the ASL that sends it and
+the domain that runs it: every `$.field` the ASL reads or writes on the state is a declared field."""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Literal
+
+import pytest
+from aws_lambda_powertools.utilities.parser import parse
+from pydantic import BaseModel, ValidationError
+from rollout_fakes import ASL
+
+from sluice.domain.rollout.actions import ACTIONS, WAITS
+from sluice.domain.rollout.status import ABORT_ERROR
+from sluice.models.rollout_step import ActionTask, RolloutState, RolloutStepEvent, WaitTask, state_dict
+
+# Paths applied to a task's result, not to the state: OutputPath picks from the Lambda's response,
+# ResultSelector from DescribeEndpoint's.
+NOT_ON_THE_STATE = {"OutputPath", "ResultSelector"}
+ON_THE_STATE = {"Variable", "ResultPath", "TimeoutSecondsPath", "InputPath", "ItemsPath"}
+
+
+def state_paths(node: Any, key: str = "") -> set[str]:
+    """Every JSONPath on the execution's state ($.a.b) the ASL reads or writes."""
+    found: set[str] = set()
+    if key in NOT_ON_THE_STATE:
+        return found
+    if isinstance(node, dict):
+        for name, value in node.items():
+            found |= state_paths(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            found |= state_paths(value, key)
+    elif isinstance(node, str) and node.startswith("$.") and (key in ON_THE_STATE or key.endswith(".$")):
+        found.add(node)
+    return found
+
+
+def model_in(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation such as `EndpointStatus | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next((m for arg in typing.get_args(annotation) if (m := model_in(arg))), None)
+    return None
+
+
+def declared(path: str) -> bool:
+    model: type[BaseModel] | None = RolloutState
+    for part in path.removeprefix("$.").split("."):
+        if model is None or part not in model.model_fields:
+            return False
+        model = model_in(model.model_fields[part].annotation)
+    return True
+
+
+def test_every_state_path_the_asl_uses_is_a_declared_field() -> None:
+    paths = state_paths(ASL)
+    assert {
+        "$.mode",
+        "$.after",
+        "$.bake_seconds",
+        "$.error",
+        "$.endpoint_state.status",
+        "$.signal.action",
+    } <= paths
+    assert [path for path in sorted(paths) if not declared(path)] == []
+
+
+def literals(model: type[BaseModel]) -> set[str]:
+    annotation = model.model_fields["action"].annotation
+    assert typing.get_origin(annotation) is Literal
+    return set(typing.get_args(annotation))
+
+
+def test_the_payload_actions_are_the_asls_and_the_domains() -> None:
+    sent = {
+        state["Parameters"]["Payload"]["action"]
+        for state in ASL["States"].values()
+        if "Payload" in state.get("Parameters", {})
+    }
+    assert literals(ActionTask) == set(ACTIONS)
+    assert literals(WaitTask) == set(WAITS)
+    assert sent == set(ACTIONS) | set(WAITS)
+
+
+STATE = {
+    "rollout_id": "20261125T120000Z-v2-abc123",
+    "endpoint": "fraud",
+    "version": "v2",
+    "mode": "rollout",
+    "phase": "rollout",
+    "step_index": 0,
+    "bake_seconds": 60,
+    "weights": {"v2": 10, "v1": 90},
+    "endpoint_state": {"status": "InService"},
+    "error": {"Error": "States.Timeout", "Cause": ""},
+    "signal": {"action": "promote"},
+    "something_else": [1, {"a": None}],
+}
+
+
+def test_the_state_reaches_the_actions_exactly_as_the_execution_sent_it() -> None:
+    task = parse(event={"action": "bake", "state": STATE, "token": "t-1"}, model=RolloutStepEvent).root
+    assert isinstance(task, WaitTask)
+    assert task.token == "t-1"
+    assert state_dict(task.state) == STATE
+    minimal = {"rollout_id": "r", "endpoint": "fraud", "version": "v2"}
+    assert state_dict(
+        parse(event={"action": "prepare", "state": minimal}, model=RolloutStepEvent).root.state
+    ) == (minimal)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"action": "bake", "state": STATE},  # a wait without its token
+        {"action": "launch", "state": STATE},  # no such action
+        {"action": "prepare", "state": {"rollout_id": "r"}},  # no endpoint
+    ],
+)
+def test_a_payload_the_asl_never_sends_is_refused(payload: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        parse(event=payload, model=RolloutStepEvent)
+
+
+WILDCARDS = {"States.ALL", "States.TaskFailed"}
+
+
+def test_every_wait_catches_the_abort_by_name_and_rolls_back() -> None:
+    waits = {
+        name: state
+        for name, state in ASL["States"].items()
+        if str(state.get("Resource", "")).endswith(".waitForTaskToken")
+    }
+    assert set(waits) == {"Bake", "Paused", "AwaitApproval"}
+    for name, state in waits.items():
+        caught = {error: catcher["Next"] for catcher in state["Catch"] for error in catcher["ErrorEquals"]}
+        assert caught[ABORT_ERROR] == "Rollback", name
+
+
+def test_catchers_name_specific_errors_before_the_wildcards() -> None:
+    for name, state in ASL["States"].items():
+        kinds = [bool(WILDCARDS & set(catcher["ErrorEquals"])) for catcher in state.get("Catch", [])]
+        assert kinds == sorted(kinds), name
