@@ -25,6 +25,13 @@ def _is_missing(exc: ClientError) -> bool:
     )
 
 
+def _already_exists(exc: ClientError) -> bool:
+    """A create of a name that exists. SageMaker answers ValidationException `Cannot create already
+    existing model|endpoint configuration|endpoint "arn:…"` (quoted in public issues, e.g.
+    aws/amazon-sagemaker-examples#2491, hashicorp/terraform-provider-aws#40080); never "already exists"."""
+    return error_code(exc) == "ValidationException" and "Cannot create already existing" in error_message(exc)
+
+
 class SageMakerGateway:
     def describe_multi_model_endpoint(self, endpoint: str) -> MultiModelEndpoint:
         """DescribeEndpoint → DescribeEndpointConfig → DescribeModel, rejecting what cannot host models.
@@ -181,14 +188,14 @@ class EndpointGateway:
         try:
             self._sm().create_model(**request)
         except ClientError as exc:
-            if "already exists" not in error_message(exc):  # a retried step: the model is ours
+            if not _already_exists(exc):  # a retried step: the model is ours
                 raise
 
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
         try:
             self._sm().create_endpoint_config(**request)
         except ClientError as exc:
-            if "already exists" not in error_message(exc):
+            if not _already_exists(exc):
                 raise
 
     def create_endpoint(self, endpoint: str, config_name: str, tags: list[dict[str, str]]) -> None:
@@ -196,7 +203,7 @@ class EndpointGateway:
             self._sm().create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         except ClientError as exc:
             _raise_busy_or(exc, endpoint)
-            if "already exists" not in error_message(exc):
+            if not _already_exists(exc):
                 raise
 
     def update_endpoint(self, endpoint: str, config_name: str) -> None:
