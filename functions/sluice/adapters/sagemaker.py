@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.adapters.clients import client, error_code, error_message
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint
@@ -78,6 +78,10 @@ class SageMakerGateway:
             )
         except ClientError as exc:
             return InvocationResult(ok=False, detail=f"{error_code(exc)}: {error_message(exc)}")
+        except BotoCoreError as exc:
+            # No answer at all: a first load of a large model can outlast botocore's 60 s read timeout
+            # (ReadTimeoutError), or the connection drops. The copy is published already: record it.
+            return InvocationResult(ok=False, detail=f"no answer from the endpoint: {exc}")
         payload = response["Body"].read(512)
         return InvocationResult(ok=True, detail=f"HTTP 200, {len(payload)} bytes of response read")
 
