@@ -213,6 +213,35 @@ def test_invalid_warm_up_file_is_recorded_and_registration_still_succeeds(clean_
     assert stack.keys(f"serving/{endpoint}/") == [f"serving/{endpoint}/churn/v1.tar.gz"]
 
 
+def test_a_warm_up_that_gets_no_answer_is_recorded_and_the_intake_still_ends(
+    clean_notifications: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A first load longer than botocore's 60 s read timeout ends in ReadTimeoutError, not ClientError:
+    the published version is recorded PUBLISHED_WARMUP_FAILED with the reason, never left PUBLISHING."""
+    from botocore.exceptions import ReadTimeoutError
+
+    from sluice.adapters import sagemaker as sagemaker_adapter
+
+    real_client = sagemaker_adapter.client
+
+    class NoAnswer:
+        def invoke_endpoint(self, **_: object) -> None:
+            raise ReadTimeoutError(endpoint_url="https://runtime.sagemaker.us-east-1.amazonaws.com/")
+
+    monkeypatch.setattr(
+        sagemaker_adapter,
+        "client",
+        lambda service: NoAnswer() if service == "sagemaker-runtime" else real_client(service),
+    )
+    stack = clean_notifications
+    endpoint = stack.multi_model_endpoint()
+    stack.put(f"multi-model/{endpoint}/churn.warmup.json", b'{"content_type": "text/csv", "body": "42,0.5"}')
+    _, _, result = upload(stack, endpoint, "churn", make_archive())
+    assert result["status"] == "PUBLISHED_WARMUP_FAILED"
+    assert "Read timeout" in result["warmup"]["detail"]
+    assert stack.latest(endpoint, "churn")["status"] == "PUBLISHED_WARMUP_FAILED"  # type: ignore[index]
+
+
 def test_keys_outside_the_layout_are_ignored(stack: Stack) -> None:
     key = "multi-model/some-endpoint/notes.txt"
     put = stack.put(key, b"hello")

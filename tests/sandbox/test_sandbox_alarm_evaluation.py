@@ -79,18 +79,39 @@ def test_sluices_error_rate_expression() -> None:
     node = parse_expression(error_rate_expression(1))
     series = {
         "errors5xx": (5.0, 0.0, None, 2.0),
-        "modelerrors": (3.0, 0.0, 1.0, 2.0),
         "invocations": (100.0, 50.0, 10.0, None),
     }
-    # the larger of the two error counts over the invocations; missing in, missing out
+    # server errors over the invocations; missing in, missing out
     assert evaluate_expression(node, series, 4) == (0.05, 0.0, None, None)
+
+
+def test_a_burst_of_client_errors_does_not_fire_sluices_error_alarm() -> None:
+    """InvocationModelErrors counts 4xx answers too: 300 malformed requests in a minute of 1,000 are the
+    clients' fault, not the candidate's. Only Invocation5XXErrors reaches the alarm."""
+    names = RolloutNames(
+        model="m",
+        candidate_variant="v2",
+        baseline_variant="v1",
+        candidate_config="c",
+        promote_config="p",
+        baseline_config="b",
+        error_alarm="sluice-ep-v2-errors",
+        latency_alarm="sluice-ep-v2-latency",
+    )
+    alarm = next(a for a in _alarm_requests(parse_deploy_config(b"{}"), "ep", "v2", "v2", names))
+    metrics = {m["MetricStat"]["Metric"]["MetricName"] for m in alarm["Metrics"] if "MetricStat" in m}
+    assert metrics == {"Invocations", "Invocation5XXErrors"}
+    expression = next(m["Expression"] for m in alarm["Metrics"] if "Expression" in m)
+    series = {"errors5xx": (2.0,), "modelerrors": (302.0,), "invocations": (1000.0,)}
+    (rate,) = evaluate_expression(parse_expression(expression), series, 1)
+    assert rate == 0.002
+    assert rate <= alarm["Threshold"]
 
 
 def test_the_error_rate_of_a_quiet_minute_is_over_min_invocations() -> None:
     node = parse_expression(error_rate_expression(100))
     series = {
         "errors5xx": (1.0, 5.0, 2.0, 30.0),
-        "modelerrors": (1.0, 5.0, 0.0, 30.0),
         "invocations": (20.0, 5.0, 400.0, 3000.0),
     }
     # 1 of 20 is 1 % of the floor (not above a 1 % threshold); 5 of 5 failing is 5 %; above the floor

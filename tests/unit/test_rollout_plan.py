@@ -485,20 +485,16 @@ def test_error_rate_alarm() -> None:
     assert errors == {
         "AlarmName": "sluice-fraud-v2-errors",
         "AlarmDescription": (
-            "Error rate of variant 'v2' (version 'v2') of endpoint 'fraud' above 0.01: the larger of "
-            "Invocation5XXErrors and InvocationModelErrors over Invocations (at least 100), per minute. "
+            "Error rate of variant 'v2' (version 'v2') of endpoint 'fraud' above 0.01: Invocation5XXErrors "
+            "over Invocations (at least 100), per minute; client 4xx errors do not count. "
             "Sluice canary alarm: ALARM rolls the rollout back; deleted when the rollout ends."
         ),
         "Metrics": [
             metric("invocations", "Invocations"),
             metric("errors5xx", "Invocation5XXErrors"),
-            metric("modelerrors", "InvocationModelErrors"),
             {
                 "Id": "errorrate",
-                "Expression": (
-                    "(errors5xx + modelerrors + ABS(errors5xx - modelerrors)) / 2"
-                    " / ((invocations + 100 + ABS(invocations - 100)) / 2)"
-                ),
+                "Expression": "errors5xx / ((invocations + 100 + ABS(invocations - 100)) / 2)",
                 "Label": "error rate",
                 "ReturnData": True,
             },

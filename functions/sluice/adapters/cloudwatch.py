@@ -32,19 +32,21 @@ class AlarmGateway:
                 self.cloudwatch.delete_alarms(AlarmNames=names[start : start + 100])
 
     def states(self, names: list[str]) -> list[AlarmState]:
-        """Current state of each named alarm that exists (metric and composite alarms)."""
+        """Current state of each named alarm that exists (metric and composite alarms).
+
+        DescribeAlarms takes at most 100 names and answers at most MaxRecords (default 50) alarms per
+        page, with a NextToken for the rest (DescribeAlarms API reference): every page is read."""
         found: list[AlarmState] = []
+        pages = self.cloudwatch.get_paginator("describe_alarms")
         for start in range(0, len(names), 100):
             chunk = names[start : start + 100]
             if not chunk:
                 continue
-            response = self.cloudwatch.describe_alarms(
-                AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]
-            )
-            for alarm in response.get("MetricAlarms", []) + response.get("CompositeAlarms", []):
-                found.append(
-                    AlarmState(alarm["AlarmName"], alarm["StateValue"], alarm.get("StateReason", ""))
-                )
+            for page in pages.paginate(AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"]):
+                for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []):
+                    found.append(
+                        AlarmState(alarm["AlarmName"], alarm["StateValue"], alarm.get("StateReason", ""))
+                    )
         return found
 
     def firing(self, names: list[str]) -> list[AlarmState]:

@@ -3,11 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sluice.adapters.clients import client
 
 EVENT_SOURCE = "sluice"
+# SNS Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and less than 100
+# characters long" (Publish API reference); anything else is refused with InvalidParameter, and the
+# notification (and the outcome it reports) would be lost. S3 keys may hold any of those characters.
+SUBJECT_MAX_CHARACTERS = 99
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def sns_subject(text: str) -> str:
+    """`text` as SNS takes a Subject: control characters and line breaks become one space, at most 99
+    characters (cut with an ellipsis), never empty."""
+    subject = _CONTROL_CHARACTERS.sub(" ", text).strip() or "Sluice notification"
+    if len(subject) > SUBJECT_MAX_CHARACTERS:
+        subject = subject[: SUBJECT_MAX_CHARACTERS - 1].rstrip() + "…"
+    return subject
 
 
 class Notifier:
@@ -19,7 +34,7 @@ class Notifier:
         body = json.dumps(detail, default=str, sort_keys=True)
         client("sns").publish(
             TopicArn=self.topic_arn,
-            Subject=subject[:100],
+            Subject=sns_subject(subject),
             Message=body,
             MessageAttributes={
                 "detail_type": {"DataType": "String", "StringValue": detail_type},

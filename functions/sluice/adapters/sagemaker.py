@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sluice.adapters.clients import client, error_code, error_message
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint
@@ -23,6 +23,13 @@ def _is_missing(exc: ClientError) -> bool:
     return error_code(exc) == "ValidationException" and (
         "Could not find" in error_message(exc) or "does not exist" in error_message(exc)
     )
+
+
+def _already_exists(exc: ClientError) -> bool:
+    """A create of a name that exists. SageMaker answers ValidationException `Cannot create already
+    existing model|endpoint configuration|endpoint "arn:…"` (quoted in public issues, e.g.
+    aws/amazon-sagemaker-examples#2491, hashicorp/terraform-provider-aws#40080); never "already exists"."""
+    return error_code(exc) == "ValidationException" and "Cannot create already existing" in error_message(exc)
 
 
 class SageMakerGateway:
@@ -71,6 +78,10 @@ class SageMakerGateway:
             )
         except ClientError as exc:
             return InvocationResult(ok=False, detail=f"{error_code(exc)}: {error_message(exc)}")
+        except BotoCoreError as exc:
+            # No answer at all: a first load of a large model can outlast botocore's 60 s read timeout
+            # (ReadTimeoutError), or the connection drops. The copy is published already: record it.
+            return InvocationResult(ok=False, detail=f"no answer from the endpoint: {exc}")
         payload = response["Body"].read(512)
         return InvocationResult(ok=True, detail=f"HTTP 200, {len(payload)} bytes of response read")
 
@@ -181,14 +192,14 @@ class EndpointGateway:
         try:
             self._sm().create_model(**request)
         except ClientError as exc:
-            if "already exists" not in error_message(exc):  # a retried step: the model is ours
+            if not _already_exists(exc):  # a retried step: the model is ours
                 raise
 
     def create_endpoint_config(self, request: dict[str, Any]) -> None:
         try:
             self._sm().create_endpoint_config(**request)
         except ClientError as exc:
-            if "already exists" not in error_message(exc):
+            if not _already_exists(exc):
                 raise
 
     def create_endpoint(self, endpoint: str, config_name: str, tags: list[dict[str, str]]) -> None:
@@ -196,7 +207,7 @@ class EndpointGateway:
             self._sm().create_endpoint(EndpointName=endpoint, EndpointConfigName=config_name, Tags=tags)
         except ClientError as exc:
             _raise_busy_or(exc, endpoint)
-            if "already exists" not in error_message(exc):
+            if not _already_exists(exc):
                 raise
 
     def update_endpoint(self, endpoint: str, config_name: str) -> None:

@@ -55,10 +55,12 @@ ALARM_PERIOD_SECONDS = 60
 ERROR_ALARM_PERIODS = 1
 LATENCY_ALARM_PERIODS = 2
 MICROSECONDS_PER_MILLISECOND = 1000
-# The larger of the two error counts (a model 5XX counts in both metrics, so not their sum) over the
-# larger of the invocations and a floor (max(a, b) = (a + b + |a - b|) / 2, plain arithmetic that
-# CloudWatch metric math and the sandbox both evaluate). No invocations in a minute = no data point.
-ERRORS_EXPRESSION = "(errors5xx + modelerrors + ABS(errors5xx - modelerrors)) / 2"
+# Server errors only: Invocation5XXErrors counts requests the model answered with a 5xx; InvocationModelErrors
+# counts every non-2XX answer, 4xx included ("Monitor Amazon SageMaker with Amazon CloudWatch"), so a burst of
+# malformed client requests would roll back a healthy canary. Divided by the larger of the invocations and a
+# floor (max(a, b) = (a + b + |a - b|) / 2, plain arithmetic that CloudWatch metric math and the sandbox both
+# evaluate). No invocations in a minute = no data point.
+ERRORS_EXPRESSION = "errors5xx"
 
 
 def error_rate_expression(min_invocations: int) -> str:
@@ -457,14 +459,13 @@ def _alarm_requests(
             {
                 "AlarmName": names.error_alarm,
                 "AlarmDescription": (
-                    f"Error rate of {scope} above {auto.error_rate:g}: the larger of Invocation5XXErrors "
-                    f"and InvocationModelErrors over Invocations (at least {auto.min_invocations}), per "
-                    f"minute. {cleanup}"
+                    f"Error rate of {scope} above {auto.error_rate:g}: Invocation5XXErrors over "
+                    f"Invocations (at least {auto.min_invocations}), per minute; client 4xx errors do not "
+                    f"count. {cleanup}"
                 ),
                 "Metrics": [
                     invocation_metric("invocations", "Invocations"),
                     invocation_metric("errors5xx", "Invocation5XXErrors"),
-                    invocation_metric("modelerrors", "InvocationModelErrors"),
                     {
                         "Id": "errorrate",
                         "Expression": error_rate_expression(auto.min_invocations),
