@@ -14,7 +14,7 @@ MAX_SOURCE_LINES = 800
 
 def _modules() -> dict[str, Path]:
     modules = {}
-    for package, root in PACKAGES.items():
+    for root in PACKAGES.values():
         for path in root.rglob("*.py"):
             parts = list(path.relative_to(root.parent).with_suffix("").parts)
             if parts[-1] == "__init__":
