@@ -392,6 +392,33 @@ def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(
     assert "alarm fired" in events
 
 
+def test_a_rollback_waits_out_three_minutes_of_busy_endpoint_and_rolls_back(
+    rollouts: Rollouts, sagemaker_refuses_weights: dict[str, Any]
+) -> None:
+    """An alarm while SageMaker is still applying another update: every weights call answers
+    "Cannot update in-progress endpoint" for 3 minutes (90 calls 2 s apart). The rollback keeps trying
+    and puts the baseline back as soon as SageMaker accepts: ROLLED_BACK, not NEEDS_ATTENTION."""
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    sagemaker_refuses_weights.update(
+        endpoint=endpoint,
+        remaining=90,
+        code="ValidationException",
+        message="Cannot update in-progress endpoint "
+        f'"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}".',
+    )
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
+    )
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
+    assert sagemaker_refuses_weights["refused"] == 90
+    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+
+
 def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
     rollouts.deploy_json(

@@ -145,3 +145,46 @@ def test_catchers_name_specific_errors_before_the_wildcards() -> None:
     for name, state in ASL["States"].items():
         kinds = [bool(WILDCARDS & set(catcher["ErrorEquals"])) for catcher in state.get("Catch", [])]
         assert kinds == sorted(kinds), name
+
+
+def test_retriers_name_specific_errors_before_the_wildcards() -> None:
+    """The first retrier whose ErrorEquals matches wins, and States.TaskFailed matches every error but
+    States.Timeout: a specific retrier after it never runs (Step Functions, "Retrying after an error")."""
+    for name, state in ASL["States"].items():
+        kinds = [bool(WILDCARDS & set(retrier["ErrorEquals"])) for retrier in state.get("Retry", [])]
+        assert kinds == sorted(kinds), name
+
+
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+
+
+def test_every_lambda_task_retries_lambdas_own_transient_errors() -> None:
+    """A transient Lambda service error in a bake must not roll back a healthy canary."""
+    for name, state in ASL["States"].items():
+        if state["Type"] == "Task" and "lambda:invoke" in state["Resource"]:
+            retried = {error for retrier in state.get("Retry", []) for error in retrier["ErrorEquals"]}
+            assert retried >= LAMBDA_ERRORS or "States.ALL" in retried, name
+
+
+def test_sagemaker_busy_is_retried_for_longer_than_a_fleet_update() -> None:
+    """SageMaker refuses updates while one runs ("Cannot update in-progress endpoint"); replacing a fleet
+    of large instances takes tens of minutes, so each task that updates the endpoint keeps trying for
+    at least 30 minutes, and the rollback keeps trying at least every 2 s."""
+    for name, state in ASL["States"].items():
+        for retrier in state.get("Retry", []):
+            if retrier["ErrorEquals"] != ["EndpointBusy"]:
+                continue
+            delay, total = float(retrier["IntervalSeconds"]), 0.0
+            for _ in range(retrier["MaxAttempts"]):
+                total += min(delay, retrier.get("MaxDelaySeconds", delay))
+                delay *= retrier.get("BackoffRate", 2.0)
+            assert total >= 30 * 60, name
+    rollback = ASL["States"]["Rollback"]["Retry"][0]
+    assert rollback["ErrorEquals"] == ["EndpointBusy"]
+    assert rollback["IntervalSeconds"] <= 2
+    assert rollback["BackoffRate"] == 1.0
