@@ -19,6 +19,7 @@ from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
+from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
 
@@ -417,6 +418,66 @@ def test_a_rollback_waits_out_three_minutes_of_busy_endpoint_and_rolls_back(
     assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
     assert sagemaker_refuses_weights["refused"] == 90
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+
+
+def test_a_promotion_sagemaker_could_not_apply_rolls_back_and_keeps_the_baseline(rollouts: Rollouts) -> None:
+    """SageMaker accepts UpdateEndpoint, then fails it: InService again on the *previous* config with a
+    FailureReason. Sluice must not read that InService as done (PROMOTED, the baseline deleted while it
+    still serves): it rolls back with SageMaker's reason."""
+    endpoint = rollouts.endpoint(count=2)
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(
+        endpoint, "Failed to provision instances: insufficient capacity for ml.m5.large"
+    )
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
+    assert "the update did not apply" in final["reason"]
+    assert "insufficient capacity for ml.m5.large" in final["reason"]
+    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+    sm = rollouts.client("sagemaker")
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == f"{endpoint}-v1"
+    assert sm.describe_model(ModelName=f"{endpoint}-v1")["ModelName"] == f"{endpoint}-v1"
+    assert "promoted" not in rollouts.events(endpoint, "v2")
+
+
+def test_a_restore_sagemaker_could_not_apply_needs_attention(rollouts: Rollouts) -> None:
+    """The rollback's UpdateEndpoint back to the baseline config fails after Updating: the traffic is
+    on the baseline already, but the candidate variant is still deployed. A human is needed, not a
+    ROLLED_BACK that cleans up (deletes) the candidate config still in use."""
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(endpoint, "Internal error restoring instances")
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
+    )
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "NEEDS_ATTENTION", rollouts.explain(endpoint, final["version"])
+    assert "Internal error restoring instances" in final["reason"]
+    assert rollouts.weights(endpoint)["v1"][0] == 100.0
+    config = rollouts.client("sagemaker").describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    assert config.endswith("-canary")
+    assert rollouts.client("sagemaker").describe_endpoint_config(EndpointConfigName=config)
+
+
+def test_an_update_whose_rollback_failed_is_not_waited_on_forever(rollouts: Rollouts) -> None:
+    """UpdateRollbackFailed: SageMaker gave up half-way. It is not an update in progress (Sluice used to
+    poll it until the execution's history ran out): the rollout ends NEEDS_ATTENTION with the reason."""
+    endpoint = rollouts.endpoint()
+    rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(
+        endpoint, "Both the deployment and the rollback failed", rollback_failed=True
+    )
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 60}})
+    rollouts.upload(endpoint, "v2")
+    final = rollouts.finish(endpoint, "v2", timeout=60)
+
+    assert final["status"] == "NEEDS_ATTENTION", rollouts.explain(endpoint, final["version"])
+    assert "UpdateRollbackFailed: Both the deployment and the rollback failed" in final["reason"]
 
 
 def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rollouts) -> None:

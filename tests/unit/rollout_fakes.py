@@ -138,13 +138,18 @@ class FakeRolloutStore:
         item.update({k: _stored(v) for k, v in attrs.items()})
         return True
 
-    def signal(self, endpoint: str, rollout_id: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
-        """One UpdateItem with ReturnValues=ALL_NEW: set, then the whole item as it is now (atomic)."""
+    def signal(
+        self, endpoint: str, rollout_id: str, attrs: dict[str, Any], *, keep_existing: bool = False
+    ) -> dict[str, Any] | None:
+        """One UpdateItem with ReturnValues=ALL_NEW: set (if_not_exists with keep_existing), then the
+        whole item as it is now (atomic)."""
         self.calls.append(("rollouts.signal", endpoint, rollout_id, copy.deepcopy(attrs)))
         item = self.items.get((rollout_pk(endpoint), rollout_id))
         if item is None:
             return None
-        item.update({k: _stored(v) for k, v in attrs.items()})
+        for key, value in attrs.items():
+            if not (keep_existing and key in item):
+                item[key] = _stored(value)
         return copy.deepcopy(item)
 
     # -- decision log ------------------------------------------------------------------------------
@@ -669,7 +674,7 @@ class RolloutAslWalk:
     Every Task state is the RolloutStepFunction called with {"action": <its Payload.action>, "state": $};
     its result replaces $ (OutputPath $.Payload). A `.waitForTaskToken` task gets a fresh token and the
     execution then waits for an answer. Choice states are evaluated from the ASL itself (`choose`).
-    The WaitForEndpoint → DescribeEndpoint polling is left out: the fake endpoint is InService at once.
+    The endpoint is read once after each change (ReadEndpoint): the fake endpoint applies changes at once.
     """
 
     TASK_ACTIONS: ClassVar[dict[str, str]] = {
@@ -677,6 +682,7 @@ class RolloutAslWalk:
         "CreateEndpoint": "create_endpoint",
         "FinishFirstDeployment": "finish_first_deployment",
         "AddCandidate": "add_candidate",
+        "ReadEndpoint": "read_endpoint",
         "EndpointUnhealthy": "endpoint_unhealthy",
         "CreateAlarms": "create_alarms",
         "NextStep": "next_step",
@@ -746,7 +752,9 @@ class RolloutAslWalk:
         return self.task(name)
 
     def after_in_service(self) -> str:
-        """WaitForEndpoint … DescribeEndpoint (InService) → AfterInService: where $.after leads."""
+        """ReadEndpoint (the change applied) → EndpointStatus → AfterInService: where $.after leads."""
+        self.task("ReadEndpoint")
+        assert choose("EndpointStatus", self.state) == "AfterInService", self.state.get("endpoint_state")
         return choose("AfterInService", self.state)
 
     # -- the happy path, state by state ------------------------------------------------------------
@@ -759,13 +767,13 @@ class RolloutAslWalk:
         self.task("CreateAlarms")
 
     def next_step(self) -> str:
-        """NextStep → StepAction: returns where the execution goes (WaitForEndpoint, Promote, ...)."""
+        """NextStep → StepAction: returns where the execution goes (ReadEndpoint, Promote, ...)."""
         self.task("NextStep")
         return choose("StepAction", self.state)
 
     def to_bake(self) -> str:
         """NextStep sets the weights → (InService) → CheckAlarms → Bake: the bake's token."""
-        assert self.next_step() == "WaitForEndpoint"
+        assert self.next_step() == "ReadEndpoint"
         assert self.after_in_service() == "CheckAlarms"
         self.task("CheckAlarms")
         return self.wait("Bake")

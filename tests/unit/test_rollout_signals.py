@@ -119,12 +119,34 @@ def test_an_alarm_during_step_2_rolls_back_to_the_baseline_with_its_reason() -> 
     assert world.rollouts.alarm_owners(ERRORS_ALARM) == []
 
 
+def test_the_first_alarm_stays_the_reason_when_a_second_fires_before_the_rollback() -> None:
+    """Alarms can flap (ALARM → OK → ALARM) or fire together: each firing is logged, but the rollout's
+    reason and alarm stay those of the first, the one that caused the rollback."""
+    world = production_world()
+    rollout_id, walk = started(world)
+    walk.start()
+    token = walk.to_bake()
+    fire(world)
+    fire(world, USER_ALARM, "p50 above 80 ms")
+    walk.caught("Rollback", ABORT_ERROR, ALARM_CAUSE)
+
+    rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
+    assert rollout is not None
+    assert (rollout["alarm"], rollout["reason"]) == (ERRORS_ALARM, ALARM_CAUSE)
+    fired = [e for e in world.rollouts.history(ENDPOINT, rollout_id) if e["event"] == "alarm fired"]
+    assert [e["alarm"] for e in fired] == [
+        ERRORS_ALARM,
+        USER_ALARM,
+    ]
+    assert world.workflow.failed[0] == (token, ABORT_ERROR, ALARM_CAUSE)
+
+
 def test_an_alarm_before_the_bake_token_is_stored_is_not_missed() -> None:
     world = production_world()
     rollout_id, walk = started(world)
     walk.start()
     walk.bake_times_out(walk.to_bake())
-    assert walk.next_step() == "WaitForEndpoint"
+    assert walk.next_step() == "ReadEndpoint"
     walk.task("CheckAlarms")
 
     assert fire(world) == [rollout_id]  # no token stored yet: nothing to fail
@@ -156,7 +178,7 @@ def test_an_alarm_between_the_weights_and_the_boundary_check_ends_the_step() -> 
     world = production_world()
     _, walk = started(world)
     walk.start()
-    assert walk.next_step() == "WaitForEndpoint"
+    assert walk.next_step() == "ReadEndpoint"
     fire(world)
     with pytest.raises(RolloutAborted, match=ALARM_REASON.split(":")[0]):
         walk.task("CheckAlarms")
@@ -253,7 +275,7 @@ def test_promote_arriving_before_the_bake_token_is_answered_at_once() -> None:
     world = production_world()
     rollout_id, walk = started(world)
     walk.start()
-    assert walk.next_step() == "WaitForEndpoint"
+    assert walk.next_step() == "ReadEndpoint"
     walk.task("CheckAlarms")
     request_promote(world.services, ENDPOINT, rollout_id, "alice", world.clock())
     assert world.workflow.succeeded == []

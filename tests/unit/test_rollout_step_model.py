@@ -63,7 +63,7 @@ def test_every_state_path_the_asl_uses_is_a_declared_field() -> None:
         "$.after",
         "$.bake_seconds",
         "$.error",
-        "$.endpoint_state.status",
+        "$.endpoint_state.outcome",
         "$.signal.action",
     } <= paths
     assert [path for path in sorted(paths) if not declared(path)] == []

@@ -293,10 +293,12 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
     assert walk.visited == [
         "Prepare",
         "AddCandidate",
+        "ReadEndpoint",
         "CreateAlarms",
-        *["NextStep", "CheckAlarms", "Bake", "BakePassed"] * 3,
+        *["NextStep", "ReadEndpoint", "CheckAlarms", "Bake", "BakePassed"] * 3,
         "NextStep",
         "Promote",
+        "ReadEndpoint",
         "FinishPromotion",
     ]
 
@@ -362,7 +364,7 @@ def test_endpoint_busy_is_raised_for_the_state_machine_to_retry_and_the_retry_is
     for _ in range(2):
         with pytest.raises(EndpointBusy, match="Cannot update in-progress endpoint"):
             walk.task("NextStep")
-    assert walk.next_step() == "WaitForEndpoint"
+    assert walk.next_step() == "ReadEndpoint"
     assert world.endpoints.weight_history == [{"v1": (90.0, 3), "v2": (10.0, 1)}]
     assert events(world, rollout_id).count("weights set") == 1
 

@@ -70,19 +70,27 @@ class RolloutStore(RegistryStore):
     ) -> bool:
         return self.update(rollout_pk(endpoint), rollout_id, attrs, expect=expect)
 
-    def signal(self, endpoint: str, rollout_id: str, attrs: dict[str, Any]) -> dict[str, Any] | None:
+    def signal(
+        self, endpoint: str, rollout_id: str, attrs: dict[str, Any], *, keep_existing: bool = False
+    ) -> dict[str, Any] | None:
         """Set attributes and read the whole item back in the same request (None: no such rollout).
 
         DynamoDB applies updates of one item one at a time, so of two writers (the alarm handler
         setting `abort_requested`, the bake storing its token) the second always sees the first.
+        With keep_existing, an attribute already set keeps its value (if_not_exists): the first abort's
+        reason stays the rollout's reason when a second alarm fires.
         """
         names = {f"#a{i}": name for i, name in enumerate(attrs)}
         values = {f":a{i}": _serializer.serialize(_dynamo(v)) for i, v in enumerate(attrs.values())}
+        assignments = [
+            f"#a{i} = if_not_exists(#a{i}, :a{i})" if keep_existing else f"#a{i} = :a{i}"
+            for i in range(len(attrs))
+        ]
         try:
             response = self.ddb.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": rollout_pk(endpoint)}, "sk": {"S": rollout_id}},
-                UpdateExpression="SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs))),
+                UpdateExpression="SET " + ", ".join(assignments),
                 ConditionExpression="attribute_exists(pk)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,

@@ -18,11 +18,14 @@ class CaughtError(BaseModel):
 
 
 class EndpointStatus(BaseModel):
-    """DescribeEndpoint's ResultSelector (ResultPath $.endpoint_state)."""
+    """read_endpoint's answer ($.endpoint_state): EndpointStatus, and whether what the last action asked
+    for has applied (EndpointStatus Choice reads `outcome`)."""
 
     model_config = ConfigDict(extra="allow")
 
     status: str
+    outcome: Literal["ready", "waiting", "failed"] | None = None
+    reason: str | None = None
 
 
 class WaitAnswer(BaseModel):
@@ -72,6 +75,7 @@ class ActionTask(BaseModel):
         "rollback_weights",
         "rollback_config",
         "finish_rollback",
+        "read_endpoint",
         "endpoint_unhealthy",
         "needs_attention",
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
@@ -39,6 +40,12 @@ def _pending_deployment_summary(
     }
 
 
+@dataclass(frozen=True)
+class _FailedUpdate:
+    reason: str
+    rollback_failed: bool
+
+
 class UpdateEndpoint(Gap):
     """Implements SageMaker UpdateEndpoint on moto's backend (and API), with an optional Updating phase.
 
@@ -65,6 +72,16 @@ class UpdateEndpoint(Gap):
         self.update_delay_seconds = update_delay_seconds
         self._timers = Timers("sandbox-endpoint-update")
         self._lock = threading.RLock()
+        self._failing: dict[str, list[_FailedUpdate]] = {}
+
+    def fail_next_update(self, endpoint_name: str, reason: str, *, rollback_failed: bool = False) -> None:
+        """Make the next UpdateEndpoint of `endpoint_name` fail as SageMaker's do, after its Updating
+        phase: back to InService on the previous config and variants with FailureReason `reason`
+        (DescribeEndpoint: "the status is InService but update operation fails"), or, with
+        `rollback_failed`, stuck in UpdateRollbackFailed ("Both the rolling deployment and auto-rollback
+        failed"). The call itself is accepted, as on AWS: the failure shows only in DescribeEndpoint."""
+        with self._lock:
+            self._failing.setdefault(endpoint_name, []).append(_FailedUpdate(reason, rollback_failed))
 
     def pending(self) -> int:
         return len(self._timers)
@@ -147,14 +164,24 @@ class UpdateEndpoint(Gap):
                 else config.get("DataCaptureConfig")
             )
 
+            failing = self._failing.get(endpoint_name) or []
+            fault = failing.pop(0) if failing else None
+
             def finish() -> None:
                 with self._lock:
+                    endpoint.pending_deployment_summary = None
+                    endpoint.last_modified_time = utcnow()
+                    if fault is not None:  # the previous config and variants stay
+                        endpoint.failure_reason = fault.reason
+                        endpoint.endpoint_status = (
+                            "UpdateRollbackFailed" if fault.rollback_failed else "InService"
+                        )
+                        return
                     endpoint.endpoint_config_name = config_name
                     endpoint.production_variants = variants
                     endpoint.data_capture_config = data_capture
-                    endpoint.pending_deployment_summary = None
+                    endpoint.failure_reason = None
                     endpoint.endpoint_status = "InService"
-                    endpoint.last_modified_time = utcnow()
 
             if self.update_delay_seconds <= 0:
                 finish()

@@ -28,6 +28,7 @@ from sluice.domain.rollout.actions_start import (
     refused,
 )
 from sluice.domain.rollout.actions_walk import bake_passed, check_alarms, next_step, wait_for_signal
+from sluice.domain.rollout.endpoint_check import read_endpoint
 from sluice.domain.rollout.services import RolloutServices
 
 ACTIONS = {
@@ -45,6 +46,7 @@ ACTIONS = {
     "rollback_weights": rollback_weights,
     "rollback_config": rollback_config,
     "finish_rollback": finish_rollback,
+    "read_endpoint": read_endpoint,
     "endpoint_unhealthy": endpoint_unhealthy,
     "needs_attention": needs_attention,
 }

@@ -175,10 +175,15 @@ def finish_rollback(services: RolloutServices, state: dict[str, Any], now: datet
 
 def endpoint_unhealthy(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    current = services.endpoints.state(endpoint) or {}
-    reason = (
-        f"endpoint {endpoint} is {current.get('status', 'missing')}: {current.get('failure_reason') or '-'}"
-    )
+    reading = state.get("endpoint_state") or {}
+    if reading.get("reason"):  # read_endpoint compared the endpoint with what was asked
+        reason = f"endpoint {endpoint}: {reading['reason']}"
+    else:
+        current = services.endpoints.state(endpoint) or {}
+        reason = (
+            f"endpoint {endpoint} is {current.get('status', 'missing')}: "
+            f"{current.get('failure_reason') or '-'}"
+        )
     if state.get("phase") != "rollback":
         services.rollouts.signal(
             endpoint,
@@ -186,7 +191,8 @@ def endpoint_unhealthy(services: RolloutServices, state: dict[str, Any], now: da
             {"abort_requested": {"by": "endpoint status", "reason": reason, "at": utc_iso(now)}},
         )
     decide(services, endpoint, rollout_id, now, "endpoint unhealthy", reason)
-    return state
+    # As a Catch would: what comes next (Rollback, NeedsAttention) reads its reason from $.error.
+    return {**state, "error": {"Error": "EndpointUnhealthy", "Cause": json.dumps({"errorMessage": reason})}}
 
 
 def needs_attention(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:

@@ -28,7 +28,8 @@ def request_abort(
 ) -> dict[str, Any] | None:
     """Flag the abort, then fail the stored wait (if any): the state machine rolls back at once."""
     request = {"by": by, "reason": reason, "at": utc_iso(now), **({"alarm": alarm} if alarm else {})}
-    rollout = services.rollouts.signal(endpoint, rollout_id, {"abort_requested": request})
+    # The first abort's reason stays the rollout's reason; later ones are logged below.
+    rollout = services.rollouts.signal(endpoint, rollout_id, {"abort_requested": request}, keep_existing=True)
     if rollout is None or rollout.get("status") not in ACTIVE:
         return rollout
     decide(

@@ -1,0 +1,107 @@
+"""Has the endpoint done what the rollout asked? The state machine's one poll of the endpoint.
+
+"InService" alone does not mean "applied": a failed UpdateEndpoint returns to InService on the *previous*
+config with a FailureReason (DescribeEndpoint: "If the status of the endpoint is Failed, or the status is
+InService but update operation fails, this provides the reason why it failed"), and a failed weights
+update rolls back to the previous weights. Taking that for success would promote a version that never
+served, or delete the baseline that still serves. So each poll compares the endpoint with what the last
+action asked for (`after`): the config it switched to and, after a step, the weights it set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sluice.domain.rollout.record import load_rollout, plan_weights, stored_first_deployment_plan, stored_plan
+from sluice.domain.rollout.services import RolloutServices
+
+# Statuses an update passes through: poll again. UpdateRollbackFailed is not one of them: SageMaker gave
+# up half-way ("the endpoint is in service with a mix of the old and new endpoint configurations").
+IN_PROGRESS = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
+WEIGHT_TOLERANCE = 1e-6
+
+Outcome = Literal["ready", "waiting", "failed"]
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the endpoint must show once the last change is applied."""
+
+    config: str
+    weights: dict[str, float] | None = None  # variant → percent; None: weights were not changed
+
+
+@dataclass(frozen=True)
+class EndpointReading:
+    status: str
+    outcome: Outcome
+    reason: str = ""
+
+    def to_state(self) -> dict[str, str]:
+        return {"status": self.status, "outcome": self.outcome, "reason": self.reason}
+
+
+def expectation(rollout: dict[str, Any], state: dict[str, Any]) -> Expectation:
+    """The config (and weights) the action that set `state["after"]` asked for."""
+    after = state.get("after")
+    if after == "created":
+        return Expectation(stored_first_deployment_plan(rollout).endpoint_config_name)
+    plan = stored_plan(rollout)
+    if after == "candidate_added":
+        return Expectation(plan.names.candidate_config)
+    if after == "weights_set":
+        weights = plan_weights(plan, int(state["step_index"]))
+        return Expectation(plan.names.candidate_config, {k: float(v) for k, v in weights.items()})
+    if after == "promoted":
+        return Expectation(plan.names.promote_config)
+    if after == "rolled_back":
+        return Expectation(plan.names.baseline_config)
+    raise ValueError(f"nothing to wait for after {after!r}")
+
+
+def _shares(weights: dict[str, float]) -> dict[str, float]:
+    total = sum(weights.values())
+    return {name: (weight / total if total else 0.0) for name, weight in weights.items() if weight > 0}
+
+
+def _weights_differ(expected: dict[str, float], current: dict[str, Any]) -> bool:
+    serving = {v["variant_name"]: float(v.get("current_weight") or 0) for v in current.get("variants", [])}
+    want, have = _shares(expected), _shares(serving)
+    return set(want) != set(have) or any(abs(want[name] - have[name]) > WEIGHT_TOLERANCE for name in want)
+
+
+def read(expected: Expectation, current: dict[str, Any] | None) -> EndpointReading:
+    """Compare DescribeEndpoint (as the endpoint port reads it) with what was asked."""
+    if current is None:
+        return EndpointReading("Deleted", "failed", "the endpoint was deleted during the rollout")
+    status = str(current.get("status"))
+    failure = current.get("failure_reason") or "no FailureReason given"
+    if status in IN_PROGRESS:
+        return EndpointReading(status, "waiting")
+    if status != "InService":
+        return EndpointReading(status, "failed", f"endpoint is {status}: {failure}")
+    if current.get("config_name") != expected.config:
+        return EndpointReading(
+            status,
+            "failed",
+            f"the update did not apply: the endpoint is InService on {current.get('config_name')}, not "
+            f"{expected.config}: {failure}",
+        )
+    if expected.weights is not None and _weights_differ(expected.weights, current):
+        serving = {v["variant_name"]: v.get("current_weight") for v in current.get("variants", [])}
+        return EndpointReading(
+            status,
+            "failed",
+            f"the weights did not apply: the endpoint serves {serving}, not {expected.weights}: {failure}",
+        )
+    return EndpointReading(status, "ready")
+
+
+def read_endpoint(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The poll: `endpoint_state` = {status, outcome (ready | waiting | failed), reason}. A failure is
+    recorded by `endpoint_unhealthy`, where the state machine goes next."""
+    current = services.endpoints.state(state["endpoint"])
+    reading = read(expectation(load_rollout(services, state), state), current)
+    return {**state, "endpoint_state": reading.to_state()}
