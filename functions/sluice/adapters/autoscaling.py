@@ -13,6 +13,12 @@ DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 POLICY_NAME = "sluice-invocations-per-instance"
 
 
+# Application Auto Scaling's answer for a target that is not registered. A ValidationException means
+# something else (a missing permission comes back as one: "User is missing the following permissions"),
+# so it is never read as "not registered".
+NOT_REGISTERED = "ObjectNotFoundException"
+
+
 def resource_id(endpoint: str, variant: str) -> str:
     return f"endpoint/{endpoint}/variant/{variant}"
 
@@ -57,7 +63,7 @@ class AutoscalingGateway:
                 ScalableDimension=DIMENSION,
             )
         except ClientError as exc:
-            if error_code(exc) in {"ObjectNotFoundException", "ValidationException"}:
+            if error_code(exc) == NOT_REGISTERED:
                 return False
             raise
         return True
@@ -72,7 +78,7 @@ class AutoscalingGateway:
         try:
             self.aas.deregister_scalable_target(**deregister)
         except ClientError as exc:
-            if error_code(exc) in {"ObjectNotFoundException", "ValidationException"}:
+            if error_code(exc) == NOT_REGISTERED:
                 return False
             raise
         return True

@@ -5,13 +5,17 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self, TypeVar
 
+from sluice_cli.sandbox.gaps.autoscaling import AutoscalingObjectNotFound
 from sluice_cli.sandbox.gaps.awslambda import LambdaInvokeNeedsDocker, StepFunctionsLambdaTasks
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
+from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
+from sluice_cli.sandbox.gaps.sagemaker_resources import SageMakerDuplicateCreates
 from sluice_cli.sandbox.gaps.sagemaker_transform import TransformJobCreateValidation, TransformJobLifecycle
+from sluice_cli.sandbox.gaps.sns import SnsSubjectValidation
 from sluice_cli.sandbox.gaps.stepfunctions import StopExecutionInterrupts
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
@@ -26,6 +30,10 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     TransformJobCreateValidation,
     LambdaInvokeNeedsDocker,
     UpdateEndpoint,
+    SageMakerDuplicateCreates,
+    AutoscalingObjectNotFound,
+    DescribeAlarmsPaging,
+    SnsSubjectValidation,
     AlarmStateChangeEvents,
     StepFunctionsLambdaTasks,
     TimeCompression,

@@ -1,0 +1,128 @@
+"""The sandbox answers as AWS does where moto is lenient, and Sluice's adapters cope with AWS's answers:
+duplicate SageMaker creates, an unregistered scalable target, DescribeAlarms pages, SNS subjects."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from sluice.adapters.autoscaling import AutoscalingGateway
+from sluice.adapters.cloudwatch import AlarmGateway
+from sluice.adapters.notifications import Notifier
+from sluice.adapters.sagemaker import EndpointGateway
+from sluice_cli.sandbox.server import Sandbox
+
+TEMPLATE = """
+AWSTemplateFormatVersion: 2010-09-09
+Resources:
+  Topic:
+    Type: AWS::SNS::Topic
+Outputs:
+  TopicArn:
+    Value: !Ref Topic
+"""
+ROLE = "arn:aws:iam::123456789012:role/model"
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    template = Path(tmp_path_factory.mktemp("strict")) / "template.yaml"
+    template.write_text(TEMPLATE)
+    with Sandbox(template, stack_name="strict", start_router=False, evaluate_alarms=False) as running:
+        yield running
+
+
+def _model(name: str) -> dict[str, Any]:
+    return {"ModelName": name, "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": "image"}}
+
+
+def _config(name: str, model: str) -> dict[str, Any]:
+    variant = {
+        "VariantName": "v1",
+        "ModelName": model,
+        "InstanceType": "ml.m5.large",
+        "InitialInstanceCount": 1,
+        "InitialVariantWeight": 1.0,
+    }
+    return {"EndpointConfigName": name, "ProductionVariants": [variant]}
+
+
+def test_a_duplicate_create_is_refused_with_sagemakers_message(sandbox: Sandbox) -> None:
+    sagemaker = sandbox.client("sagemaker")
+    sagemaker.create_model(**_model("dup-model"))
+    with pytest.raises(ClientError) as refused:
+        sagemaker.create_model(**_model("dup-model"))
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert refused.value.response["Error"]["Message"] == (
+        'Cannot create already existing model "arn:aws:sagemaker:us-east-1:123456789012:model/dup-model".'
+    )
+
+
+def test_a_retried_create_goes_on_when_the_resource_is_already_there(sandbox: Sandbox) -> None:
+    """A Step Functions retry of AddCandidate / Promote / CreateEndpoint after a crash between creates."""
+    endpoints = EndpointGateway(sandbox.client("sagemaker"))
+    for _ in range(2):
+        endpoints.create_model(_model("retried-model"))
+        endpoints.create_endpoint_config(_config("retried-config", "retried-model"))
+        endpoints.create_endpoint("retried-ep", "retried-config", tags=[])
+    assert sandbox.client("sagemaker").describe_endpoint(EndpointName="retried-ep")["EndpointStatus"]
+
+
+def test_an_unregistered_variant_reads_as_not_registered(sandbox: Sandbox) -> None:
+    autoscaling = AutoscalingGateway(sandbox.client("application-autoscaling"))
+    assert autoscaling.deregister("never-scaled", "v1") is False
+
+
+def test_a_validation_error_from_autoscaling_is_not_taken_for_not_registered(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On AWS a missing permission comes back as ValidationException: it must surface, not be swallowed."""
+    from moto.applicationautoscaling.exceptions import AWSValidationException
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+
+    def missing_permission(*_: Any) -> None:
+        raise AWSValidationException("User is missing the following permissions: sagemaker:UpdateEndpoint")
+
+    monkeypatch.setattr(ApplicationAutoscalingBackend, "deregister_scalable_target", missing_permission)
+    with pytest.raises(ClientError, match="missing the following permissions"):
+        AutoscalingGateway(sandbox.client("application-autoscaling")).deregister("ep", "v1")
+
+
+def test_describe_alarms_answers_in_pages_and_every_page_is_read(sandbox: Sandbox) -> None:
+    cloudwatch = sandbox.client("cloudwatch")
+    names = [f"paged-{index:03d}" for index in range(75)]
+    for name in names:
+        cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            Namespace="AWS/SageMaker",
+            MetricName="Invocation5XXErrors",
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=1.0,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+    first = cloudwatch.describe_alarms(AlarmNames=names)
+    assert len(first["MetricAlarms"]) == 50
+    assert "NextToken" in first
+    assert sorted(alarm.name for alarm in AlarmGateway(cloudwatch).states(names)) == names
+
+
+def test_an_sns_subject_with_a_line_break_is_refused(sandbox: Sandbox) -> None:
+    sns = sandbox.client("sns")
+    with pytest.raises(ClientError, match="Invalid parameter: Subject"):
+        sns.publish(TopicArn=sandbox.outputs.outputs["TopicArn"], Subject="two\nlines", Message="m")
+
+
+def test_a_notification_about_a_key_with_a_line_break_is_still_published(sandbox: Sandbox) -> None:
+    """S3 keys may hold any character: the notification must not be lost to its subject line."""
+    notifier = Notifier(sandbox.outputs.outputs["TopicArn"])
+    notifier.notify(
+        "Sluice Artifact Rejected",
+        {"key": "batch/m/input/a\nb.csv"},
+        subject="Sluice rejected batch/m/input/a\nb.csv",
+    )
