@@ -480,8 +480,9 @@ def test_sluices_error_rate_alarm_fires_from_simulated_traffic(sandbox: Sandbox)
     (rate,) = data["recentDatapoints"]
     assert rate > 0.01  # about 8 % of the candidate's ~600 invocations in one (scaled) minute (the
     # first period the traffic ran in may be partial: a handful of invocations, a rougher rate)
-    # one ALARM event (the alarm may have returned to OK since the traffic stopped: no data, notBreaching)
-    (event,) = [e for e in drain() if e["detail"]["state"]["value"] == ALARM]
+    # the ALARM event (the alarm may have returned to OK since the traffic stopped: no data, notBreaching;
+    # on a loaded machine a starved period can even flap it OK and back: the first event is the one)
+    event = [e for e in drain() if e["detail"]["state"]["value"] == ALARM][0]
     assert event["detail"]["alarmName"] == bad
     assert [m["id"] for m in event["detail"]["configuration"]["metrics"]][-1] == "errorrate"
     assert traffic[0].totals["v1"]["errors"] == 0
