@@ -480,6 +480,62 @@ def test_an_update_whose_rollback_failed_is_not_waited_on_forever(rollouts: Roll
     assert "UpdateRollbackFailed: Both the deployment and the rollback failed" in final["reason"]
 
 
+def test_a_baseline_scaled_out_during_the_canary_keeps_its_capacity_through_steps_and_rollback(
+    rollouts: Rollouts,
+) -> None:
+    """Autoscaling (or an operator) scales the baseline from 2 to 4 instances while v2 bakes at 10 %.
+    The next step must not pin it back to the 2 read at prepare time, and neither must the rollback."""
+    endpoint = rollouts.endpoint(count=2)
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 50, 100], "bake_seconds": 300}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    rollouts.client("sagemaker").update_endpoint_weights_and_capacities(
+        EndpointName=endpoint, DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredInstanceCount": 4}]
+    )
+    rollouts.wait_until(
+        lambda: rollouts.rollout_or_none(endpoint, "v2", "step_index") == 1, what="step 2 (50 %)"
+    )
+    assert rollouts.weights(endpoint)["v1"] == (50.0, 4)
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
+    )
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
+    assert rollouts.weights(endpoint) == {"v1": (100.0, 4)}
+
+
+def test_the_baselines_hosting_settings_are_carried_into_the_canary(rollouts: Rollouts) -> None:
+    """VolumeSizeInGB, download and health-check timeouts of the baseline variant are not reset to
+    SageMaker's defaults by the canary config (which would redeploy the baseline)."""
+    endpoint = rollouts.endpoint(count=2)
+    sm = rollouts.client("sagemaker")
+    hosting = {
+        "VolumeSizeInGB": 64,
+        "ModelDataDownloadTimeoutInSeconds": 1200,
+        "ContainerStartupHealthCheckTimeoutInSeconds": 600,
+    }
+    (variant,) = sm.describe_endpoint_config(EndpointConfigName=f"{endpoint}-v1")["ProductionVariants"]
+    sm.create_endpoint_config(
+        EndpointConfigName=f"{endpoint}-v1-big",
+        ProductionVariants=[{**variant, **hosting}],
+        AsyncInferenceConfig={"OutputConfig": {"S3OutputPath": f"s3://{rollouts.bucket}/async/"}},
+    )
+    sm.update_endpoint(EndpointName=endpoint, EndpointConfigName=f"{endpoint}-v1-big")
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+
+    canary = sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"]
+    described = sm.describe_endpoint_config(EndpointConfigName=canary)
+    baseline = next(v for v in described["ProductionVariants"] if v["VariantName"] == "v1")
+    assert {key: baseline.get(key) for key in hosting} == hosting
+    assert described["AsyncInferenceConfig"]["OutputConfig"]["S3OutputPath"].endswith("/async/")
+    rollouts.client("stepfunctions").stop_execution(
+        executionArn=rollouts.rollout(endpoint, "v2")["execution_arn"]
+    )
+
+
 def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
     rollouts.deploy_json(

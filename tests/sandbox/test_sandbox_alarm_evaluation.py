@@ -482,7 +482,7 @@ def test_sluices_error_rate_alarm_fires_from_simulated_traffic(sandbox: Sandbox)
     # first period the traffic ran in may be partial: a handful of invocations, a rougher rate)
     # the ALARM event (the alarm may have returned to OK since the traffic stopped: no data, notBreaching;
     # on a loaded machine a starved period can even flap it OK and back: the first event is the one)
-    event = [e for e in drain() if e["detail"]["state"]["value"] == ALARM][0]
+    event = next(e for e in drain() if e["detail"]["state"]["value"] == ALARM)
     assert event["detail"]["alarmName"] == bad
     assert [m["id"] for m in event["detail"]["configuration"]["metrics"]][-1] == "errorrate"
     assert traffic[0].totals["v1"]["errors"] == 0

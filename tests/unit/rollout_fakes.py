@@ -362,21 +362,27 @@ class FakeEndpoints:
             self.endpoints[endpoint] = FakeEndpoint(endpoint, config_name)
             self._switch(self.endpoints[endpoint], config_name)
 
-    def update_endpoint(self, endpoint: str, config_name: str) -> None:
+    def update_endpoint(
+        self, endpoint: str, config_name: str, *, retain_variant_properties: bool = False
+    ) -> None:
         self._enter("update_endpoint", endpoint, config_name, mutating=True)
         if endpoint not in self.endpoints:
             raise FakeAwsError(f"Could not find endpoint {endpoint!r}")
-        self._switch(self.endpoints[endpoint], config_name)
+        self._switch(self.endpoints[endpoint], config_name, retain=retain_variant_properties)
 
-    def _switch(self, described: FakeEndpoint, config_name: str) -> None:
+    def _switch(self, described: FakeEndpoint, config_name: str, *, retain: bool = False) -> None:
+        """The config's variants with their initial weight and count; with retain
+        (RetainAllVariantProperties), a variant that stays keeps its current ones."""
         if config_name not in self.configs:
             raise FakeAwsError(f"Could not find endpoint configuration {config_name!r}")
+        before = described.variants
         described.config_name = config_name
         described.variants = {
-            v["VariantName"]: {
-                "weight": float(v["InitialVariantWeight"]),
-                "instances": v["InitialInstanceCount"],
-            }
+            v["VariantName"]: (
+                dict(before[v["VariantName"]])
+                if retain and v["VariantName"] in before
+                else {"weight": float(v["InitialVariantWeight"]), "instances": v["InitialInstanceCount"]}
+            )
             for v in self.configs[config_name]["ProductionVariants"]
         }
 
@@ -386,12 +392,13 @@ class FakeEndpoints:
         for entry in desired:
             if entry["VariantName"] not in variants:
                 raise FakeAwsError(f"The variant {entry['VariantName']!r} does not exist in {endpoint!r}")
-            if "DesiredWeight" not in entry or "DesiredInstanceCount" not in entry:
-                raise FakeAwsError("every entry needs DesiredWeight and DesiredInstanceCount")
-        for entry in desired:
+            if "DesiredWeight" not in entry and "DesiredInstanceCount" not in entry:
+                raise FakeAwsError("an entry needs DesiredWeight or DesiredInstanceCount")
+        for entry in desired:  # as SageMaker: a field left out keeps its current value
+            current = variants[entry["VariantName"]]
             variants[entry["VariantName"]] = {
-                "weight": float(entry["DesiredWeight"]),
-                "instances": int(entry["DesiredInstanceCount"]),
+                "weight": float(entry.get("DesiredWeight", current["weight"])),
+                "instances": int(entry.get("DesiredInstanceCount", current["instances"])),
             }
         self.weight_history.append(self.weights(endpoint))
 

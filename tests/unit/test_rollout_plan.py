@@ -328,17 +328,19 @@ def test_steps_shift_weight_and_capacity_together() -> None:
         (50, 2, 4),
         (100, 4, 4),
     ]
+    # The baseline's count is never sent: it keeps the capacity it has (autoscaling may have scaled it
+    # out during the canary); DesiredInstanceCount left out is unchanged on SageMaker.
     assert planned.steps[2].desired_weights_and_capacities == [
         {"VariantName": "v2", "DesiredWeight": 50.0, "DesiredInstanceCount": 2},
-        {"VariantName": "v1", "DesiredWeight": 50.0, "DesiredInstanceCount": 4},
+        {"VariantName": "v1", "DesiredWeight": 50.0},
     ]
     assert planned.steps[2].rollback_weights_and_capacities == [
         {"VariantName": "v2", "DesiredWeight": 0.0, "DesiredInstanceCount": 2},
-        {"VariantName": "v1", "DesiredWeight": 100.0, "DesiredInstanceCount": 4},
+        {"VariantName": "v1", "DesiredWeight": 100.0},
     ]
     assert planned.rollback_weights == [
         {"VariantName": "v2", "DesiredWeight": 0.0, "DesiredInstanceCount": 1},
-        {"VariantName": "v1", "DesiredWeight": 100.0, "DesiredInstanceCount": 4},
+        {"VariantName": "v1", "DesiredWeight": 100.0},
     ]
     assert not any(step.awaits_approval for step in planned.steps)
 

@@ -88,7 +88,7 @@ def test_an_alarm_during_step_2_rolls_back_to_the_baseline_with_its_reason() -> 
 
     sagemaker = [call[0] for call in world.calls[mark:] if call[0].startswith("endpoints.")]
     assert sagemaker[:2] == ["endpoints.set_weights", "endpoints.update_endpoint"]
-    assert world.endpoints.weights(ENDPOINT) == {"v1": (1.0, 3)}
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (100.0, 3)}  # retained: weight and count as they were
     assert "fraud-v2-" not in " ".join(world.endpoints.models) + " ".join(world.endpoints.configs)
     assert ERRORS_ALARM not in world.alarms.alarms
     assert USER_ALARM in world.alarms.alarms

@@ -404,7 +404,7 @@ def test_an_abort_during_a_bake_rolls_back_weights_first_then_the_config() -> No
 
     writes = [call[0] for call in world.calls[mark:] if call[0] in ENDPOINT_WRITES]
     assert writes[:2] == ["endpoints.set_weights", "endpoints.update_endpoint"]
-    assert world.endpoints.weights(ENDPOINT) == {"v1": (1.0, 3)}
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (100.0, 3)}  # retained: weight and count as they were
     rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
     assert rollout is not None
     assert (rollout["status"], rollout["reason"], rollout["alarm"]) == (
@@ -460,7 +460,7 @@ def test_a_rollback_after_the_candidate_joined_but_before_any_step_zeroes_it(
 
     assert world.endpoints.weight_history[0] == {"v1": (100.0, 3), "v2": (0.0, 1)}
     assert decision(world, rollout_id, "rolling back")["reason"] == "LimitExceeded: too many alarms"
-    assert world.endpoints.weights(ENDPOINT) == {"v1": (1.0, 3)}
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (100.0, 3)}  # retained: weight and count as they were
     assert status(world, rollout_id) == "ROLLED_BACK"
 
 
@@ -478,7 +478,7 @@ def test_a_failed_promotion_rolls_back_and_restores_the_baselines_autoscaling() 
 
     walk.rollback(error, cause)
 
-    assert world.endpoints.weights(ENDPOINT) == {"v1": (1.0, 3)}
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (100.0, 3)}  # retained: weight and count as they were
     assert world.autoscaling.registration(ENDPOINT, "v1") == BASELINE_AUTOSCALING
     assert world.autoscaling.registration(ENDPOINT, "v2") is None
     assert status(world, rollout_id) == "ROLLED_BACK"

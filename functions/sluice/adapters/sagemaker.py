@@ -125,6 +125,16 @@ def _raise_busy_or(exc: ClientError, endpoint: str) -> None:
         raise EndpointBusy(f"{endpoint}: {code}: {message}") from exc
 
 
+# What a rollout's configs set themselves; every other field DescribeEndpointConfig gives is carried over
+# (AsyncInferenceConfig, DataCaptureConfig, KmsKeyId, ShadowProductionVariants, ... and, per variant,
+# VolumeSizeInGB, ModelDataDownloadTimeoutInSeconds, ContainerStartupHealthCheckTimeoutInSeconds,
+# RoutingConfig, InferenceAmiVersion, ...), so the baseline is never redeployed with SageMaker's defaults.
+_CONFIG_IDENTITY = frozenset({"ProductionVariants", "ResponseMetadata"})  # the planner drops the rest
+_VARIANT_IDENTITY = frozenset(
+    {"VariantName", "ModelName", "InstanceType", "InitialInstanceCount", "InitialVariantWeight"}
+)
+
+
 class EndpointGateway:
     """The SageMaker calls of rollouts: read an endpoint's state, create and switch configs, shift weights.
 
@@ -177,6 +187,7 @@ class EndpointGateway:
                         k: model[k] for k in ("VpcConfig", "EnableNetworkIsolation") if model.get(k)
                     },
                     "execution_role_arn": model.get("ExecutionRoleArn"),
+                    "hosting_settings": {k: v for k, v in spec.items() if k not in _VARIANT_IDENTITY},
                 }
             )
         return {
@@ -184,7 +195,9 @@ class EndpointGateway:
             "status": described["EndpointStatus"],
             "failure_reason": described.get("FailureReason"),
             "config_name": described["EndpointConfigName"],
-            "config_settings": {k: config[k] for k in ("DataCaptureConfig", "KmsKeyId") if config.get(k)},
+            "config_settings": {
+                k: v for k, v in config.items() if k not in _CONFIG_IDENTITY and v not in (None, [], {})
+            },
             "variants": variants,
         }
 
@@ -210,9 +223,17 @@ class EndpointGateway:
             if not _already_exists(exc):
                 raise
 
-    def update_endpoint(self, endpoint: str, config_name: str) -> None:
+    def update_endpoint(
+        self, endpoint: str, config_name: str, *, retain_variant_properties: bool = False
+    ) -> None:
+        """UpdateEndpoint. With retain_variant_properties, variants that stay keep their current instance
+        count and weight (RetainAllVariantProperties) instead of the config's initial ones."""
         try:
-            self._sm().update_endpoint(EndpointName=endpoint, EndpointConfigName=config_name)
+            self._sm().update_endpoint(
+                EndpointName=endpoint,
+                EndpointConfigName=config_name,
+                RetainAllVariantProperties=retain_variant_properties,
+            )
         except ClientError as exc:
             _raise_busy_or(exc, endpoint)
             raise

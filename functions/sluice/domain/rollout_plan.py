@@ -75,7 +75,12 @@ MISSING_DATA_TREATMENT = {"continue": "notBreaching", "rollback": "breaching"}
 # Fields of the production model / endpoint config that the candidate keeps (network isolation, VPC,
 # data capture, volume encryption): a rollout changes the model, not how it is hosted.
 CARRIED_MODEL_SETTINGS = ("VpcConfig", "EnableNetworkIsolation")
-CARRIED_CONFIG_SETTINGS = ("DataCaptureConfig", "KmsKeyId")
+# Every other field of the endpoint config (AsyncInferenceConfig, DataCaptureConfig, KmsKeyId, ...) and of
+# the production variant (VolumeSizeInGB, ModelDataDownloadTimeoutInSeconds, RoutingConfig,
+# InferenceAmiVersion, ...) is carried into the rollout's configs as DescribeEndpointConfig gave it: a
+# field left out would redeploy the baseline with SageMaker's default.
+SHADOW_VARIANTS = "ShadowProductionVariants"
+CONFIG_IDENTITY = frozenset({"EndpointConfigName", "EndpointConfigArn", "CreationTime", "ProductionVariants"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -117,7 +122,9 @@ class BaselineAutoscaling(_Record):
 
 class BaselineVariant(_Record):
     """A production variant of the endpoint. `model_settings` holds the production model's
-    CreateModel fields as DescribeModel returned them; those in CARRIED_MODEL_SETTINGS are kept."""
+    CreateModel fields as DescribeModel returned them; those in CARRIED_MODEL_SETTINGS are kept.
+    `hosting_settings`: the variant's other ProductionVariant fields (VolumeSizeInGB, timeouts,
+    RoutingConfig, ...), all kept."""
 
     variant_name: str
     model_name: str
@@ -127,12 +134,13 @@ class BaselineVariant(_Record):
     containers: list[BaselineContainer] = Field(min_length=1)
     inference_execution_mode: Literal["Serial", "Direct"] | None = None
     model_settings: dict[str, Any] = Field(default_factory=dict)
+    hosting_settings: dict[str, Any] = Field(default_factory=dict)
     autoscaling: BaselineAutoscaling | None = None
 
 
 class BaselineState(_Record):
-    """The endpoint before the rollout. `config_settings` holds the endpoint config's fields as
-    DescribeEndpointConfig returned them; those in CARRIED_CONFIG_SETTINGS are kept."""
+    """The endpoint before the rollout. `config_settings` holds the endpoint config's other fields as
+    DescribeEndpointConfig returned them, all kept in the rollout's configs."""
 
     endpoint_config_name: str
     variants: list[BaselineVariant] = Field(min_length=1)
@@ -331,9 +339,15 @@ def _model_containers(
 
 
 def _production_variant(
-    variant: str, model: str, instance_type: str, count: int, weight: float
+    variant: str,
+    model: str,
+    instance_type: str,
+    count: int,
+    weight: float,
+    hosting_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
+        **(hosting_settings or {}),
         "VariantName": variant,
         "ModelName": model,
         "InstanceType": instance_type,
@@ -343,20 +357,18 @@ def _production_variant(
 
 
 def _weights(
-    candidate: str, candidate_weight: int, candidate_count: int, baseline: str, baseline_count: int
+    candidate: str, candidate_weight: int, candidate_count: int, baseline: str
 ) -> list[dict[str, Any]]:
-    """A DesiredWeightsAndCapacities list: both fields for both variants, weights adding up to 100."""
+    """A DesiredWeightsAndCapacities list, weights adding up to 100. The candidate's capacity follows its
+    weight; the baseline's count is left out, so it keeps the capacity it has now (DesiredInstanceCount
+    is optional: a field left out is unchanged), including a scale-out by autoscaling during the canary."""
     return [
         {
             "VariantName": candidate,
             "DesiredWeight": float(candidate_weight),
             "DesiredInstanceCount": candidate_count,
         },
-        {
-            "VariantName": baseline,
-            "DesiredWeight": float(100 - candidate_weight),
-            "DesiredInstanceCount": baseline_count,
-        },
+        {"VariantName": baseline, "DesiredWeight": float(100 - candidate_weight)},
     ]
 
 
@@ -548,11 +560,9 @@ def plan_rollout(
         for key in CARRIED_MODEL_SETTINGS
         if key in production.model_settings
     }
-    carried_config = {
-        key: baseline.config_settings[key]
-        for key in CARRIED_CONFIG_SETTINGS
-        if key in baseline.config_settings
-    }
+    carried_config = {k: v for k, v in baseline.config_settings.items() if k not in CONFIG_IDENTITY}
+    # The baseline's hosting settings suit the candidate when it runs on the same instance type.
+    candidate_hosting = production.hosting_settings if instance_type == production.instance_type else {}
     tags = _tags(endpoint, version, suffix)
     create_model = {
         "ModelName": names.model,
@@ -576,10 +586,10 @@ def plan_rollout(
                 candidate_instances=count,
                 baseline_instances=baseline_count,
                 desired_weights_and_capacities=_weights(
-                    names.candidate_variant, percent, count, names.baseline_variant, baseline_count
+                    names.candidate_variant, percent, count, names.baseline_variant
                 ),
                 rollback_weights_and_capacities=_weights(
-                    names.candidate_variant, 0, count, names.baseline_variant, baseline_count
+                    names.candidate_variant, 0, count, names.baseline_variant
                 ),
                 awaits_approval=config.rollout.manual_approval and percent == final,
             )
@@ -594,8 +604,11 @@ def plan_rollout(
                 production.instance_type,
                 baseline_count,
                 production.current_weight,
+                production.hosting_settings,
             ),
-            _production_variant(names.candidate_variant, names.model, instance_type, first_count, 0.0),
+            _production_variant(
+                names.candidate_variant, names.model, instance_type, first_count, 0.0, candidate_hosting
+            ),
         ],
         **carried_config,
         "Tags": tags,
@@ -603,7 +616,9 @@ def plan_rollout(
     promote_config = {
         "EndpointConfigName": names.promote_config,
         "ProductionVariants": [
-            _production_variant(names.candidate_variant, names.model, instance_type, promote_count, 1.0)
+            _production_variant(
+                names.candidate_variant, names.model, instance_type, promote_count, 1.0, candidate_hosting
+            )
         ],
         **carried_config,
         "Tags": tags,
@@ -631,9 +646,7 @@ def plan_rollout(
         create_model=create_model,
         candidate_config=candidate_config,
         promote_config=promote_config,
-        rollback_weights=_weights(
-            names.candidate_variant, 0, first_count, names.baseline_variant, baseline_count
-        ),
+        rollback_weights=_weights(names.candidate_variant, 0, first_count, names.baseline_variant),
         steps=steps,
         autoscaling=autoscaling,
         baseline_autoscaling=baseline_autoscaling,
@@ -661,6 +674,12 @@ def _single_production_variant(endpoint: str, baseline: BaselineState) -> Baseli
             f"endpoint {endpoint!r} has {len(baseline.variants)} production variants ({listed}): Sluice "
             "rolls a version out against a single production variant. Another rollout or an A/B test is in "
             "place: finish it (sluice status / abort) before uploading"
+        )
+    if baseline.config_settings.get(SHADOW_VARIANTS):
+        raise RejectedTarget(
+            f"endpoint {endpoint!r} runs a shadow test (ShadowProductionVariants): SageMaker allows one "
+            "production variant beside a shadow variant, so a canary cannot add the candidate. End the "
+            "shadow test (UpdateEndpoint to a config without ShadowProductionVariants) before uploading"
         )
     return baseline.variants[0]
 

@@ -12,7 +12,7 @@ from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAla
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
-from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
+from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint, WeightsKeepOmittedFields
 from sluice_cli.sandbox.gaps.sagemaker_resources import SageMakerDuplicateCreates
 from sluice_cli.sandbox.gaps.sagemaker_transform import TransformJobCreateValidation, TransformJobLifecycle
 from sluice_cli.sandbox.gaps.sns import SnsSubjectValidation
@@ -29,6 +29,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     TransformJobLifecycle,
     TransformJobCreateValidation,
     LambdaInvokeNeedsDocker,
+    WeightsKeepOmittedFields,
     UpdateEndpoint,
     SageMakerDuplicateCreates,
     AutoscalingObjectNotFound,

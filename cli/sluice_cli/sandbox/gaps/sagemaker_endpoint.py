@@ -60,8 +60,8 @@ class UpdateEndpoint(Gap):
     EndpointStatus "Updating" (UpdateEndpoint: the old config and variants plus PendingDeploymentSummary;
     weights: DesiredWeight/DesiredInstanceCount new, Current* old), then InService with the new ones.
     Any update while Updating fails with the in-progress error, which lets tests drive the retry path.
-    moto's own UpdateEndpointWeightsAndCapacities semantics are kept, including that omitting
-    DesiredWeight or DesiredInstanceCount for a variant erases that field (docs/EMULATION.md, SageMaker).
+    moto's own UpdateEndpointWeightsAndCapacities validation is kept; a field the request leaves out
+    stays as it is (WeightsKeepOmittedFields, installed first).
     """
 
     name = "sagemaker-update-endpoint"
@@ -265,3 +265,70 @@ class UpdateEndpoint(Gap):
             except ClientError:
                 return False
             return False
+
+
+class WeightsKeepOmittedFields(Gap):
+    """UpdateEndpointWeightsAndCapacities leaves a variant's count (or weight) as it is when the request
+    leaves DesiredInstanceCount (or DesiredWeight) out, as SageMaker does (DesiredWeightAndCapacity: both
+    fields optional). moto sets the omitted field to null, which erases it from DescribeEndpoint.
+
+    Installed before UpdateEndpoint, whose Updating phase then wraps this behaviour."""
+
+    name = "sagemaker-weights-keep-omitted-fields"
+    reason = "moto's UpdateEndpointWeightsAndCapacities erases DesiredInstanceCount/DesiredWeight left out"
+
+    def _patch(self) -> None:
+        from moto.sagemaker.models import SageMakerModelBackend
+
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def update_endpoint_weights_and_capacities(
+                backend: Any, endpoint_name: str, desired_weights_and_capacities: list[dict[str, Any]]
+            ) -> Any:
+                endpoint = backend.endpoints.get(endpoint_name)
+                current = {v["VariantName"]: v for v in endpoint.production_variants} if endpoint else {}
+                completed = []
+                for entry in desired_weights_and_capacities:
+                    variant = current.get(entry.get("VariantName"), {})
+                    completed.append(
+                        {
+                            "DesiredWeight": variant.get("CurrentWeight", variant.get("DesiredWeight")),
+                            "DesiredInstanceCount": variant.get(
+                                "CurrentInstanceCount", variant.get("DesiredInstanceCount")
+                            ),
+                            **entry,
+                        }
+                    )
+                return original(backend, endpoint_name, completed)
+
+            return update_endpoint_weights_and_capacities
+
+        self._apply(SageMakerModelBackend, "update_endpoint_weights_and_capacities", make)
+
+    @classmethod
+    def still_present(cls) -> bool:
+        with plain_moto() as clients:
+            sagemaker = clients("sagemaker")
+            sagemaker.create_model(
+                ModelName="gap-probe",
+                ExecutionRoleArn="arn:aws:iam::123456789012:role/probe",
+                PrimaryContainer={"Image": "probe"},
+            )
+            sagemaker.create_endpoint_config(
+                EndpointConfigName="gap-probe",
+                ProductionVariants=[
+                    {
+                        "VariantName": "v1",
+                        "ModelName": "gap-probe",
+                        "InitialInstanceCount": 2,
+                        "InstanceType": "ml.m5.large",
+                        "InitialVariantWeight": 1.0,
+                    }
+                ],
+            )
+            sagemaker.create_endpoint(EndpointName="gap-probe", EndpointConfigName="gap-probe")
+            sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName="gap-probe",
+                DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 3.0}],
+            )
+            (variant,) = sagemaker.describe_endpoint(EndpointName="gap-probe")["ProductionVariants"]
+            return bool(variant.get("CurrentInstanceCount") != 2)

@@ -131,7 +131,11 @@ def rollback_config(services: RolloutServices, state: dict[str, Any], now: datet
     plan = stored_plan(load_rollout(services, state))
     current = services.endpoints.state(endpoint)
     if current is not None and current["config_name"] != plan.names.baseline_config:
-        services.endpoints.update_endpoint(endpoint, plan.names.baseline_config)
+        # The baseline keeps the capacity it has now (an autoscaling scale-out during the canary), not
+        # its config's initial count (RetainAllVariantProperties).
+        services.endpoints.update_endpoint(
+            endpoint, plan.names.baseline_config, retain_variant_properties=True
+        )
         decide(
             services,
             endpoint,

@@ -48,6 +48,7 @@ def baseline_from(
                 containers=[BaselineContainer(**c) for c in variant["containers"]],
                 inference_execution_mode=variant.get("inference_execution_mode"),
                 model_settings=variant.get("model_settings", {}),
+                hosting_settings=variant.get("hosting_settings", {}),
                 autoscaling=BaselineAutoscaling(**registration) if registration else None,
             )
         )
