@@ -320,7 +320,8 @@ def test_a_batch_csv_runs_a_transform_job_to_completed(user: User) -> None:
 
 def test_an_alarm_rolls_the_canary_back_and_the_cli_shows_it(user: User) -> None:
     endpoint = user.demo["realtime_endpoint"]
-    deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 600}}
+    # Bakes far longer than the test: the alarm ends them, and a loaded machine cannot outrun one.
+    deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 3600}}
     user.upload(f"endpoints/{endpoint}/deploy.json", json.dumps(deploy).encode())
     user.upload(f"endpoints/{endpoint}/v2/model.tar.gz", make_archive({"model.pth": b"v2"}))
 

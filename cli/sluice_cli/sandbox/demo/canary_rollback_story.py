@@ -220,16 +220,18 @@ def when_alarm_fired(outcome: RolloutOutcome) -> WhenAlarmFired:
 
 
 def check_v3_alarm_fired_from_data(checks: Checks, rollback: Rollback) -> None:
-    """The alarm fired during an early bake, from the metric data (the evaluator's reason), and the time
+    """The alarm fired early (v3 at 10 or 25 %), from the metric data (the evaluator's reason), and the time
     from it to v2 at 100 % was measured."""
     alarm, went, latency = rollback.alarm, rollback.to_baseline.went, rollback.to_baseline.latency
     moment, shares = when_alarm_fired(rollback.outcome), rollback.run.watch.shares()
     checks.that(
         "when v3's alarm fired",
-        "during the bake of step 1 or 2 (v3 10 or 25 %), never 50 %",
+        "while v3 served 10 or 25 % (steps 1-2, baking or between states), never 50 %",
         f"{moment.phase or '—'}, step {moment.steps}, v3 {shown_percent(moment.share)} %; "
         f"v3 observed {shown([shown_percent(p) for p in shares])} %",
-        moment.phase == "baking" and moment.share in (10.0, 25.0) and bool(shares) and max(shares) <= 25.0,
+        # Compressed time makes a state change and a period's judgement near-simultaneous: the alarm may
+        # land just after "weights set" or "bake passed"; what matters is that v3 never reached 50 %.
+        moment.share in (10.0, 25.0) and bool(shares) and max(shares) <= 25.0,
     )
     reason_value = breaching_value(went.reason) if went else None
     checks.that(
