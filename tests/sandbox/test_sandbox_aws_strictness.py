@@ -126,3 +126,27 @@ def test_a_notification_about_a_key_with_a_line_break_is_still_published(sandbox
         {"key": "batch/m/input/a\nb.csv"},
         subject="Sluice rejected batch/m/input/a\nb.csv",
     )
+
+
+def test_an_update_that_removes_a_scaled_variant_is_refused(sandbox: Sandbox) -> None:
+    """SageMaker: "If you are trying to update the endpoint by calling the UpdateEndpoint API, the call
+    fails" while a variant it removes is registered with Application Auto Scaling."""
+    sagemaker = sandbox.client("sagemaker")
+    sagemaker.create_model(**_model("scaled-model"))
+    sagemaker.create_endpoint_config(**_config("scaled-config", "scaled-model"))
+    other = _config("other-config", "scaled-model")
+    other["ProductionVariants"][0]["VariantName"] = "v2"
+    sagemaker.create_endpoint_config(**other)
+    sagemaker.create_endpoint(EndpointName="scaled-ep", EndpointConfigName="scaled-config")
+    autoscaling = sandbox.client("application-autoscaling")
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/scaled-ep/variant/v1",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    autoscaling.register_scalable_target(**target, MinCapacity=1, MaxCapacity=4)
+
+    with pytest.raises(ClientError, match="registered as a scalable target"):
+        sagemaker.update_endpoint(EndpointName="scaled-ep", EndpointConfigName="other-config")
+    autoscaling.deregister_scalable_target(**target)
+    sagemaker.update_endpoint(EndpointName="scaled-ep", EndpointConfigName="other-config")

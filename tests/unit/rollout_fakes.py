@@ -478,6 +478,9 @@ class FakeAutoscaling:
     calls: list[Call] = field(default_factory=list)
     # (endpoint, variant) → {min, max, target, scale_in_cooldown, scale_out_cooldown}
     registrations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # scalable targets whose policies are not target tracking (step scaling, scheduled actions): registered,
+    # but nothing the adapter's registration() can carry over
+    other_targets: set[tuple[str, str]] = field(default_factory=set)
 
     @staticmethod
     def _key(resource_id: str) -> tuple[str, str]:
@@ -501,7 +504,10 @@ class FakeAutoscaling:
 
     def remove(self, deregister: dict[str, Any]) -> bool:
         self.calls.append(("autoscaling.remove", deregister["ResourceId"]))
-        return self.registrations.pop(self._key(deregister["ResourceId"]), None) is not None
+        key = self._key(deregister["ResourceId"])
+        other = key in self.other_targets
+        self.other_targets.discard(key)
+        return self.registrations.pop(key, None) is not None or other
 
 
 @dataclass

@@ -313,7 +313,27 @@ def test_an_endpoint_without_autoscaling_is_promoted_without_any() -> None:
     assert status(world, rollout_id) == "PROMOTED"
     assert world.endpoints.weights(ENDPOINT) == {"v2": (1.0, 3)}
     assert world.autoscaling.registrations == {}
-    assert world.calls_to("autoscaling.apply", "autoscaling.remove") == []
+    assert world.calls_to("autoscaling.apply") == []
+    assert "autoscaling removed" not in events(world, rollout_id)
+
+
+def test_a_baseline_scaled_by_step_policies_is_deregistered_before_the_promotion() -> None:
+    """SageMaker refuses an UpdateEndpoint that removes a variant still registered as a scalable target,
+    whatever its policies: a step-scaling baseline is deregistered too, and the log says it is not
+    re-created."""
+    world = production_world()
+    del world.autoscaling.registrations[(ENDPOINT, "v1")]
+    world.autoscaling.other_targets.add((ENDPOINT, "v1"))
+    rollout_id, walk = started(world)
+
+    walk_happy_path_like_rollout_asl(walk)
+
+    assert status(world, rollout_id) == "PROMOTED"
+    assert world.autoscaling.other_targets == set()
+    assert "not re-create" in decision(world, rollout_id, "autoscaling removed")["reason"]
+    removed = world.calls_to("autoscaling.remove")
+    updated = world.calls_to("endpoints.update_endpoint")
+    assert world.calls.index(removed[0]) < world.calls.index(updated[-1])
 
 
 def test_auto_alarms_null_in_deploy_json_arms_only_the_users_alarms() -> None:

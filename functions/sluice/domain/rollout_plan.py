@@ -378,6 +378,15 @@ def candidate_instances(baseline_count: int, percent: int) -> int:
     return max(1, -(-baseline_count * percent // 100))
 
 
+def scalable_target(endpoint: str, variant: str) -> dict[str, str]:
+    """A variant's scalable target (the Application Auto Scaling key of its instance count)."""
+    return {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{endpoint}/variant/{variant}",
+        "ScalableDimension": SCALABLE_DIMENSION,
+    }
+
+
 def _autoscaling_plan(
     endpoint: str,
     variant: str,
@@ -387,12 +396,8 @@ def _autoscaling_plan(
     scale_in_cooldown: int | None,
     scale_out_cooldown: int | None,
 ) -> AutoscalingPlan:
-    resource_id = f"endpoint/{endpoint}/variant/{variant}"
-    target_key = {
-        "ServiceNamespace": "sagemaker",
-        "ResourceId": resource_id,
-        "ScalableDimension": SCALABLE_DIMENSION,
-    }
+    target_key = scalable_target(endpoint, variant)
+    resource_id = target_key["ResourceId"]
     tracking: dict[str, Any] = {
         "TargetValue": target,
         "PredefinedMetricSpecification": {"PredefinedMetricType": SCALING_METRIC},

@@ -40,6 +40,28 @@ def _pending_deployment_summary(
     }
 
 
+def _refuse_removing_a_scalable_target(backend: Any, endpoint: Any, config: dict[str, Any]) -> None:
+    """SageMaker's "Update or delete endpoints that use auto scaling": an UpdateEndpoint that removes a
+    variant registered as a scalable target, or changes its instance type, fails (the docs give no error
+    text: this one is the sandbox's)."""
+    from moto.applicationautoscaling.models import applicationautoscaling_backends
+    from moto.sagemaker.exceptions import ValidationError
+
+    targets = applicationautoscaling_backends[backend.account_id][backend.region_name]
+    new = {v["VariantName"]: v for v in config.get("ProductionVariants") or []}
+    for variant in endpoint.production_variants:
+        name = variant["VariantName"]
+        kept = new.get(name)
+        if kept is not None and kept.get("InstanceType") == variant.get("InstanceType"):
+            continue
+        resource_id = f"endpoint/{endpoint.endpoint_name}/variant/{name}"
+        if targets._scalable_target_exists(resource_id, "sagemaker:variant:DesiredInstanceCount"):
+            raise ValidationError(
+                message=f'The variant "{name}" is registered as a scalable target with Application Auto '
+                "Scaling: deregister it before UpdateEndpoint removes it or changes its instance type."
+            )
+
+
 @dataclass(frozen=True)
 class _FailedUpdate:
     reason: str
@@ -156,6 +178,7 @@ class UpdateEndpoint(Gap):
         with self._lock:
             if endpoint.endpoint_status != "InService":
                 raise _in_progress(endpoint)
+            _refuse_removing_a_scalable_target(backend, endpoint, config)
             current = {v["VariantName"]: v for v in endpoint.production_variants}
             variants = endpoint_variants(list(config.get("ProductionVariants") or []), current, retained)
             data_capture = (

@@ -12,15 +12,27 @@ from sluice.domain.rollout.log import decide, hold_for_a_human, utc_iso
 from sluice.domain.rollout.record import CLEARED_WAIT, error_reason, load_rollout, plan_weights, stored_plan
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.traffic import variants_seen
-from sluice.domain.rollout_plan import RolloutPlan
+from sluice.domain.rollout_plan import RolloutPlan, scalable_target
 
 
 def promote(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """A config with only the candidate; autoscaling deregistered first (else UpdateEndpoint fails)."""
+    """A config with only the candidate. The baseline's scalable target is deregistered first, whatever its
+    policies (target tracking, step scaling, scheduled actions): UpdateEndpoint fails while a variant it
+    removes is a scalable target ("Update or delete endpoints that use auto scaling")."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     plan = stored_plan(load_rollout(services, state))
-    if plan.baseline_autoscaling:
-        services.autoscaling.remove(plan.baseline_autoscaling.deregister_scalable_target)
+    removed = services.autoscaling.remove(scalable_target(endpoint, plan.names.baseline_variant))
+    if removed and plan.baseline_autoscaling is None:
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "autoscaling removed",
+            f"{plan.names.baseline_variant}'s scalable target (policies other than target tracking on "
+            "SageMakerVariantInvocationsPerInstance, or scheduled actions) was deregistered for the "
+            "promotion; Sluice does not re-create it",
+        )
     services.endpoints.create_endpoint_config(plan.promote_config)
     services.endpoints.update_endpoint(endpoint, plan.names.promote_config)
     services.rollouts.update_rollout(endpoint, rollout_id, {"status": "PROMOTING", **CLEARED_WAIT})
