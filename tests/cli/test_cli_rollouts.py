@@ -239,7 +239,7 @@ def test_status_during_a_bake_then_abort_rolls_back_to_the_baseline(canary: Cana
     final = canary.wait_for_status(endpoint, "ROLLED_BACK", "NEEDS_ATTENTION")
     assert final["status"] == "ROLLED_BACK"
     assert final["reason"] == "p99 regression seen by on-call"
-    assert canary.weights(endpoint) == {"v1": (1.0, 2)}  # the baseline only, the candidate gone
+    assert canary.weights(endpoint) == {"v1": (100.0, 2)}  # the baseline only, the candidate gone
 
     history = canary.json("history", endpoint)["rollouts"][0]["decisions"]
     (requested,) = [d for d in history if d["event"] == "abort requested"]

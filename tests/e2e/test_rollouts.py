@@ -19,6 +19,7 @@ from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
+from sluice_cli.sandbox.faults import Fault
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
@@ -202,7 +203,7 @@ def test_an_alarm_during_step_two_rolls_back_to_the_baseline(rollouts: Rollouts)
     assert seconds_to_baseline < 30  # seconds, not a bake's worth of minutes (not a timing benchmark)
     assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
     assert final["alarm"] == f"sluice-{endpoint}-v3-errors"
-    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}  # the candidate variant is gone
+    assert rollouts.weights(endpoint) == {"v1": (100.0, 2)}  # the candidate variant is gone
     history = rollouts.history(endpoint, final["rollout_id"])
     fired = [e for e in history if e["event"] == "alarm fired"]
     assert fired
@@ -307,53 +308,33 @@ def test_an_invalid_deploy_json_is_rejected_and_nothing_changes(rollouts: Rollou
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
 
 
-@pytest.fixture
-def sagemaker_refuses_weights(rollouts: Rollouts) -> Iterator[dict[str, Any]]:
-    """UpdateEndpointWeightsAndCapacities answers with `error` while `remaining` > 0 (for `endpoint`)."""
-    from moto.sagemaker.exceptions import SagemakerClientError
-    from moto.sagemaker.models import SageMakerModelBackend
-
-    control: dict[str, Any] = {
-        "endpoint": None,
-        "remaining": 0,
-        "code": "ValidationException",
-        "message": "",
-        "refused": 0,
-    }
-    original = SageMakerModelBackend.update_endpoint_weights_and_capacities
-
-    def refusing(self: Any, endpoint_name: str, *args: Any, **kwargs: Any) -> Any:
-        if endpoint_name == control["endpoint"] and control["remaining"] > 0:
-            control["remaining"] -= 1
-            control["refused"] += 1
-            error = SagemakerClientError(control["message"])
-            error.code = control["code"]
-            raise error
-        return original(self, endpoint_name, *args, **kwargs)
-
-    SageMakerModelBackend.update_endpoint_weights_and_capacities = refusing  # type: ignore[method-assign]
-    try:
-        yield control
-    finally:
-        SageMakerModelBackend.update_endpoint_weights_and_capacities = original  # type: ignore[method-assign]
-
-
-def test_in_progress_and_throttling_errors_are_retried(
-    rollouts: Rollouts, sagemaker_refuses_weights: dict[str, Any]
-) -> None:
-    endpoint = rollouts.endpoint()
-    sagemaker_refuses_weights.update(
-        endpoint=endpoint,
-        remaining=3,
-        code="ValidationException",
-        message="Cannot update in-progress endpoint "
-        f'"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}".',
+def refuse_weights(rollouts: Rollouts, endpoint: str, code: str, message: str, times: int) -> Fault:
+    """UpdateEndpointWeightsAndCapacities on `endpoint` answers `code` the next `times` times (the
+    sandbox's faults on demand, as SageMaker answers them)."""
+    return rollouts.sandbox.faults.fail(
+        "sagemaker",
+        "UpdateEndpointWeightsAndCapacities",
+        code,
+        message,
+        times=times,
+        when={"EndpointName": endpoint},
     )
+
+
+def in_progress(endpoint: str) -> str:
+    return (
+        f'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}".'
+    )
+
+
+def test_in_progress_and_throttling_errors_are_retried(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint()
+    refused = refuse_weights(rollouts, endpoint, "ValidationException", in_progress(endpoint), times=3)
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 1}})
     rollouts.upload(endpoint, "v2")
     final = rollouts.finish(endpoint, "v2")
 
-    assert sagemaker_refuses_weights["refused"] == 3
+    assert refused.failed == 3
     assert final["status"] == "PROMOTED", rollouts.explain(endpoint, final["version"])
     busy = [
         i
@@ -363,16 +344,12 @@ def test_in_progress_and_throttling_errors_are_retried(
     assert len(busy) == 3  # each refusal surfaced as EndpointBusy and the state machine retried it
 
 
-def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(
-    rollouts: Rollouts, sagemaker_refuses_weights: dict[str, Any]
-) -> None:
+def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
-    sagemaker_refuses_weights.update(
-        endpoint=endpoint, remaining=1000, code="InternalFailure", message="SageMaker is having a bad day"
-    )
+    refuse_weights(rollouts, endpoint, "InternalFailure", "SageMaker is having a bad day", times=1000)
     rollouts.client("cloudwatch").set_alarm_state(
         AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
     )
@@ -393,9 +370,7 @@ def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(
     assert "alarm fired" in events
 
 
-def test_a_rollback_waits_out_three_minutes_of_busy_endpoint_and_rolls_back(
-    rollouts: Rollouts, sagemaker_refuses_weights: dict[str, Any]
-) -> None:
+def test_a_rollback_waits_out_three_minutes_of_busy_endpoint_and_rolls_back(rollouts: Rollouts) -> None:
     """An alarm while SageMaker is still applying another update: every weights call answers
     "Cannot update in-progress endpoint" for 3 minutes (90 calls 2 s apart). The rollback keeps trying
     and puts the baseline back as soon as SageMaker accepts: ROLLED_BACK, not NEEDS_ATTENTION."""
@@ -403,21 +378,15 @@ def test_a_rollback_waits_out_three_minutes_of_busy_endpoint_and_rolls_back(
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
-    sagemaker_refuses_weights.update(
-        endpoint=endpoint,
-        remaining=90,
-        code="ValidationException",
-        message="Cannot update in-progress endpoint "
-        f'"arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}".',
-    )
+    busy = refuse_weights(rollouts, endpoint, "ValidationException", in_progress(endpoint), times=90)
     rollouts.client("cloudwatch").set_alarm_state(
         AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
     )
     final = rollouts.finish(endpoint, "v2")
 
     assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
-    assert sagemaker_refuses_weights["refused"] == 90
-    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+    assert busy.failed == 90
+    assert rollouts.weights(endpoint) == {"v1": (100.0, 2)}
 
 
 def test_a_promotion_sagemaker_could_not_apply_rolls_back_and_keeps_the_baseline(rollouts: Rollouts) -> None:
@@ -436,7 +405,7 @@ def test_a_promotion_sagemaker_could_not_apply_rolls_back_and_keeps_the_baseline
     assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
     assert "the update did not apply" in final["reason"]
     assert "insufficient capacity for ml.m5.large" in final["reason"]
-    assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
+    assert rollouts.weights(endpoint) == {"v1": (100.0, 2)}
     sm = rollouts.client("sagemaker")
     assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == f"{endpoint}-v1"
     assert sm.describe_model(ModelName=f"{endpoint}-v1")["ModelName"] == f"{endpoint}-v1"

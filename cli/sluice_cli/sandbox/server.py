@@ -49,6 +49,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from sluice_cli.sandbox.faults import FaultInjection
 from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
 from sluice_cli.sandbox.gaps.registry import EmulatorGaps
 from sluice_cli.sandbox.provision.clients import Clients
@@ -339,6 +340,7 @@ class Sandbox:
         self._outputs: StackOutputs | None = None
         self._router: EventRouter | None = None
         self._gaps: EmulatorGaps | None = None
+        self._faults: FaultInjection | None = None
 
     # -- what the caller uses -----------------------------------------------------------------------
     @property
@@ -361,6 +363,13 @@ class Sandbox:
         if self._router is None:
             raise RuntimeError("the sandbox is not running")
         return self._router
+
+    @property
+    def faults(self) -> FaultInjection:
+        """Arm AWS errors on demand (sluice_cli/sandbox/faults.py)."""
+        if self._faults is None:
+            raise RuntimeError("the sandbox is not running")
+        return self._faults
 
     @property
     def gaps(self) -> EmulatorGaps:
@@ -424,6 +433,8 @@ class Sandbox:
             alarm_evaluation_interval=self.alarm_evaluation_interval,
         )
         stack.enter_context(self._gaps)  # (the alarm evaluator's thread starts and stops with it)
+        self._faults = FaultInjection()
+        stack.enter_context(self._faults)
 
         self._clients = Clients(
             boto3.session.Session(region_name=self.region), endpoint_url=self.endpoint_url

@@ -49,7 +49,8 @@ def _refuse_removing_a_scalable_target(backend: Any, endpoint: Any, config: dict
 
     targets = applicationautoscaling_backends[backend.account_id][backend.region_name]
     new = {v["VariantName"]: v for v in config.get("ProductionVariants") or []}
-    for variant in endpoint.production_variants:
+    serving = backend.describe_endpoint_config(endpoint.endpoint_config_name)
+    for variant in serving.get("ProductionVariants") or []:
         name = variant["VariantName"]
         kept = new.get(name)
         if kept is not None and kept.get("InstanceType") == variant.get("InstanceType"):
