@@ -260,7 +260,12 @@ def _reset_moto() -> None:
     moto_api_backend.reset()
 
 
-STEP_FUNCTIONS_EXECUTE = {"stepfunctions": {"execute_state_machine": True}}
+# Step Functions execute mode (moto's interpreter runs the ASL) and AWS's managed policies in IAM (SAM's
+# roles attach AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess).
+SANDBOX_MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "iam": {"load_aws_managed_policies": True},
+}
 
 
 @contextmanager
@@ -414,7 +419,7 @@ class Sandbox:
         stack.enter_context(sandbox_environment(self.endpoint_url, self.region))
         _reset_moto()
         # Before provisioning: execute mode keeps its state machines in a backend of its own.
-        stack.enter_context(moto_config(self.endpoint_url, STEP_FUNCTIONS_EXECUTE))
+        stack.enter_context(moto_config(self.endpoint_url, SANDBOX_MOTO_CONFIG))
 
         self._gaps = EmulatorGaps.default(
             transform_delay_seconds=self.transform_delay_seconds,
