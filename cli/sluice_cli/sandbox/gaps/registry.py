@@ -9,6 +9,7 @@ from sluice_cli.sandbox.gaps.awslambda import LambdaInvokeNeedsDocker, StepFunct
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
+from sluice_cli.sandbox.gaps.iam import IamRequestResources, StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.gaps.sagemaker_transform import TransformJobCreateValidation, TransformJobLifecycle
@@ -31,6 +32,8 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     TimeCompression,
     StopExecutionInterrupts,
     MetricAlarmEvaluation,
+    IamRequestResources,
+    StepFunctionsTaskCredentials,
 )
 
 
