@@ -287,6 +287,8 @@ def moto_config(endpoint_url: str, config: Mapping[str, Any]) -> Iterator[None]:
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
             response.read()
+        for key, value in config.items():  # moto-api takes batch/lambda/stepfunctions only (not iam)
+            default_user_config[key] = copy.deepcopy(value)  # type: ignore[literal-required]
         yield
     finally:
         for key, value in saved.items():
@@ -424,6 +426,7 @@ class Sandbox:
         _reset_moto()
         # Before provisioning: execute mode keeps its state machines in a backend of its own.
         stack.enter_context(moto_config(self.endpoint_url, SANDBOX_MOTO_CONFIG))
+        _reset_moto()  # backends made before the config (IAM reads load_aws_managed_policies at creation)
 
         self._gaps = EmulatorGaps.default(
             transform_delay_seconds=self.transform_delay_seconds,
