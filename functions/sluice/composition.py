@@ -44,8 +44,10 @@ def multi_model_services(settings: Settings | None = None) -> MultiModelServices
     )
 
 
-@lru_cache(maxsize=4)
-def _persistence(table_name: str, endpoint: str | None) -> DynamoDBPersistenceLayer:
+@lru_cache(maxsize=16)
+def _persistence(
+    table_name: str, endpoint: str | None, access_key_id: str | None
+) -> DynamoDBPersistenceLayer:
     return DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client("dynamodb"))
 
 
@@ -65,7 +67,9 @@ def idempotent_upload(
     )
     if lambda_context is not None:
         config.register_lambda_context(lambda_context)
-    persistence = _persistence(settings.idempotency_table, os.environ.get("AWS_ENDPOINT_URL"))
+    persistence = _persistence(
+        settings.idempotency_table, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID")
+    )
 
     @idempotent_function(  # type: ignore[untyped-decorator]
         data_keyword_argument="upload", persistence_store=persistence, config=config, key_prefix=key_prefix

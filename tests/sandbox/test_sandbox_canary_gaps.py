@@ -42,7 +42,7 @@ Clients = Callable[[str], Any]
 # --------------------------------------------------------------------------------------------------
 @pytest.fixture
 def aws() -> Iterator[Clients]:
-    with mock_aws():
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):  # as the sandbox runs moto
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
         )

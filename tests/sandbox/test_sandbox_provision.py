@@ -158,7 +158,8 @@ Outputs:
 
 @pytest.fixture
 def clients() -> Iterator[Clients]:
-    with mock_aws():
+    # As the sandbox runs moto: AWS managed policies (SAM's roles attach AWSLambdaBasicExecutionRole).
+    with mock_aws(config={"iam": {"load_aws_managed_policies": True}}):
         session = boto3.session.Session(
             aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
         )
@@ -575,11 +576,10 @@ def test_real_template_lambda_log_level_follows_powertools(
         assert function.application_log_level == lambda_level
 
 
+# (Tags on the resource: SAM's Globals.StateMachine takes only PropagateTags, and the sandbox runs SAM's
+# translator on every template.)
 MACHINE = """
 Transform: AWS::Serverless-2016-10-31
-Globals:
-  StateMachine:
-    Tags: {team: ml}
 Resources:
   Fn:
     Type: AWS::Serverless::Function
@@ -591,6 +591,7 @@ Resources:
     Properties:
       Name: !Sub "${AWS::StackName}-machine"
       Type: EXPRESS
+      Tags: {team: ml}
       Definition:
         StartAt: Call
         States:

@@ -92,11 +92,16 @@ def load_handler(dotted: str) -> Callable[[Any, Any], Any]:
 
 
 def run_handler(
-    function: FunctionSpec, event: Any, region: str, request_id: str
+    function: FunctionSpec,
+    event: Any,
+    region: str,
+    request_id: str,
+    credentials: Mapping[str, str] | None = None,
 ) -> tuple[Any, Exception | None]:
-    """The function's handler called with `event` and a context, in the function's environment:
-    (its result, None), or (None, the exception it raised)."""
-    with function_environment(runtime_environment(function, region)):
+    """The function's handler called with `event` and a context, in the function's environment (with
+    `credentials`, its role's session, when IAM is enforced): (its result, None), or (None, the
+    exception it raised)."""
+    with function_environment({**runtime_environment(function, region), **dict(credentials or {})}):
         try:
             handler = load_handler(function.handler)
             return handler(event, LambdaContext(function, request_id)), None

@@ -36,7 +36,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -104,8 +104,11 @@ class EventRouter:
         poll_wait_seconds: int = 1,
         retry_delay_seconds: float = 0.0,
         busy_probes: Sequence[Callable[[], int]] = (),
+        role_credentials: Callable[[str], Mapping[str, str]] | None = None,
     ) -> None:
         self.outputs = outputs
+        # role ARN -> the credential variables of a session of it (IAM enforced), set for each handler
+        self.role_credentials = role_credentials
         self.clients = clients
         self.poll_wait_seconds = poll_wait_seconds
         self.retry_delay_seconds = retry_delay_seconds
@@ -400,7 +403,10 @@ class EventRouter:
         request_id = request_id or str(uuid.uuid4())
         started = time.time()
         begin = time.perf_counter()
-        result, error = run_handler(function, event, self.outputs.region, request_id)
+        credentials = (
+            self.role_credentials(function.role_arn) if self.role_credentials and function.role_arn else None
+        )
+        result, error = run_handler(function, event, self.outputs.region, request_id, credentials)
         duration_ms = (time.perf_counter() - begin) * 1000
         self._record(
             Invocation(

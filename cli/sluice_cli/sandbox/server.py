@@ -51,7 +51,9 @@ from typing import Any, ClassVar, Self
 
 from sluice_cli.sandbox.faults import FaultInjection
 from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.iam import StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.registry import EmulatorGaps
+from sluice_cli.sandbox.iam_enforcement import RoleSessions, iam_enforced
 from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.stack import StackOutputs
 from sluice_cli.sandbox.provision.stack_creation import provision_stack
@@ -261,7 +263,12 @@ def _reset_moto() -> None:
     moto_api_backend.reset()
 
 
-STEP_FUNCTIONS_EXECUTE = {"stepfunctions": {"execute_state_machine": True}}
+# Step Functions execute mode (moto's interpreter runs the ASL) and AWS's managed policies in IAM (SAM's
+# roles attach AWSLambdaBasicExecutionRole, AWSXrayWriteOnlyAccess).
+SANDBOX_MOTO_CONFIG = {
+    "stepfunctions": {"execute_state_machine": True},
+    "iam": {"load_aws_managed_policies": True},
+}
 
 
 @contextmanager
@@ -281,6 +288,8 @@ def moto_config(endpoint_url: str, config: Mapping[str, Any]) -> Iterator[None]:
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310  # nosec B310
             response.read()
+        for key, value in config.items():  # moto-api takes batch/lambda/stepfunctions only (not iam)
+            default_user_config[key] = copy.deepcopy(value)  # type: ignore[literal-required]
         yield
     finally:
         for key, value in saved.items():
@@ -319,6 +328,7 @@ class Sandbox:
         skipped_types: Mapping[str, str] | None = None,
         evaluate_alarms: bool = True,
         alarm_evaluation_interval: float = 1.0,
+        enforce_iam: bool = False,
     ) -> None:
         self.template_path = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
         self.stack_name = stack_name
@@ -334,6 +344,7 @@ class Sandbox:
         self.skipped_types = dict(skipped_types or {})
         self.evaluate_alarms = evaluate_alarms
         self.alarm_evaluation_interval = alarm_evaluation_interval
+        self.enforce_iam = enforce_iam
         self.endpoint_url = ""
         self._exit_stack: ExitStack | None = None
         self._clients: Clients | None = None
@@ -423,7 +434,8 @@ class Sandbox:
         stack.enter_context(sandbox_environment(self.endpoint_url, self.region))
         _reset_moto()
         # Before provisioning: execute mode keeps its state machines in a backend of its own.
-        stack.enter_context(moto_config(self.endpoint_url, STEP_FUNCTIONS_EXECUTE))
+        stack.enter_context(moto_config(self.endpoint_url, SANDBOX_MOTO_CONFIG))
+        _reset_moto()  # backends made before the config (IAM reads load_aws_managed_policies at creation)
 
         self._gaps = EmulatorGaps.default(
             transform_delay_seconds=self.transform_delay_seconds,
@@ -448,12 +460,14 @@ class Sandbox:
             skipped_types=self.skipped_types,
         )
         stack.callback(self._stop_executions)  # after the router stopped starting new ones
+        role_sessions = self._enforce_iam(stack) if self.enforce_iam else None
         self._router = EventRouter(
             self._outputs,
             self._clients,
             poll_wait_seconds=self.poll_wait_seconds,
             retry_delay_seconds=self.retry_delay_seconds,
             busy_probes=[self._gaps.pending],
+            role_credentials=role_sessions.environment if role_sessions else None,
         )
         lambda_tasks = self._gaps.get(StepFunctionsLambdaTasks)
         lambda_tasks.bind(self._router.invoke_lambda)
@@ -462,6 +476,17 @@ class Sandbox:
             self._router.start()
             stack.callback(self._router.stop)
         log.info("sandbox up at %s (stack %s)", self.endpoint_url, self.stack_name)
+
+    def _enforce_iam(self, stack: ExitStack) -> RoleSessions:
+        """IAM enforced from now on (iam_enforcement.py): the dummy key is the administrator, the
+        handlers and the state machines' service integrations act with sessions of their roles."""
+        outputs = self.outputs
+        sessions = RoleSessions(outputs.account_id, outputs.region)
+        stack.enter_context(iam_enforced(DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]))
+        task_credentials = self.gaps.get(StepFunctionsTaskCredentials)
+        task_credentials.bind(sessions.credentials)
+        stack.callback(task_credentials.bind, None)
+        return sessions
 
     def _stop_executions(self) -> None:
         """Stop every execution still running, so that no interpreter thread outlives the sandbox."""

@@ -1,7 +1,9 @@
 """boto3 clients, created lazily and shared per process.
 
 Lazily, so that an endpoint set by the sandbox (`AWS_ENDPOINT_URL`) before the first call is honoured;
-keyed on that endpoint so a new sandbox in the same process gets fresh clients.
+keyed on that endpoint so a new sandbox in the same process gets fresh clients, and on the access key
+(in Lambda, one per execution environment) because the sandbox runs every function in one process, each
+with its own role's credentials.
 """
 
 from __future__ import annotations
@@ -17,20 +19,30 @@ _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_ext
 
 
 def client(service: str) -> Any:
-    return _client(service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"))
+    return _client(
+        service,
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_DEFAULT_REGION"),
+        os.environ.get("AWS_ACCESS_KEY_ID"),
+    )
 
 
-@lru_cache(maxsize=32)
-def _client(service: str, endpoint_url: str | None, region: str | None) -> Any:
+@lru_cache(maxsize=128)
+def _client(service: str, endpoint_url: str | None, region: str | None, access_key_id: str | None) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG)
 
 
 def resource(service: str) -> Any:
-    return _resource(service, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_DEFAULT_REGION"))
+    return _resource(
+        service,
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_DEFAULT_REGION"),
+        os.environ.get("AWS_ACCESS_KEY_ID"),
+    )
 
 
-@lru_cache(maxsize=8)
-def _resource(service: str, endpoint_url: str | None, region: str | None) -> Any:
+@lru_cache(maxsize=32)
+def _resource(service: str, endpoint_url: str | None, region: str | None, access_key_id: str | None) -> Any:
     return boto3.session.Session().resource(service, config=_CONFIG)
 
 

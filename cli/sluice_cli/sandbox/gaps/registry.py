@@ -11,6 +11,7 @@ from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
+from sluice_cli.sandbox.gaps.iam import IamRequestResources, StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint, WeightsKeepOmittedFields
 from sluice_cli.sandbox.gaps.sagemaker_resources import SageMakerDuplicateCreates
@@ -40,6 +41,8 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     TimeCompression,
     StopExecutionInterrupts,
     MetricAlarmEvaluation,
+    IamRequestResources,
+    StepFunctionsTaskCredentials,
 )
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from sluice_cli.sandbox.provision.clients import ClientFactory
 from sluice_cli.sandbox.provision.properties import IGNORED_PROPERTIES, Properties, physical_name
+from sluice_cli.sandbox.provision.sam_roles import sam_generated_roles
 from sluice_cli.sandbox.provision.stack import ProvisionedResource, StackOutputs
 from sluice_cli.sandbox.template import IntrinsicResolver, Resource, ResourceRef, Template
 
@@ -28,6 +30,11 @@ class StackBuild:
             account_id=self.pseudo.account_id,
             template=template,
         )
+
+    @cached_property
+    def sam_roles(self) -> dict[str, dict[str, Any]]:
+        """The roles SAM generates (`<LogicalId>Role` -> properties), translated once per stack."""
+        return sam_generated_roles(self.template)
 
     def record(self, provisioned: ProvisionedResource) -> None:
         self.stack.resources[provisioned.logical_id] = provisioned

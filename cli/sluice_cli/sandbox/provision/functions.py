@@ -3,6 +3,7 @@ in moto's Lambda, and its events (EventBridge rules to route queues, SQS event s
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import uuid
@@ -79,6 +80,8 @@ def create_function(build: StackBuild, resource: Resource) -> ProvisionedResourc
         role_arn = text_value(build.resolver.resolve(raw["Role"]))
     else:
         role_arn = generated_role(build, f"{fid}Role", LAMBDA_TRUST_POLICY)
+    spec = dataclasses.replace(spec, role_arn=role_arn)
+    build.stack.functions[fid] = spec
     runtime = build.resolver.resolve(raw.get("Runtime")) or DEFAULT_LAMBDA_RUNTIME
     _lambda_function(build, spec, str(runtime), role_arn)
     _function_events(build, spec, dict(raw.get("Events") or {}))

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from sluice_cli.sandbox.provision.build import StackBuild
-from sluice_cli.sandbox.provision.properties import api_tags, json_text, physical_name, truthy
+from sluice_cli.sandbox.provision.properties import Properties, api_tags, json_text, physical_name, truthy
 from sluice_cli.sandbox.provision.stack import ProvisionedResource
 from sluice_cli.sandbox.template import Resource
 
@@ -37,15 +37,7 @@ def create_role(build: StackBuild, resource: Resource) -> ProvisionedResource:
     if props.get("Tags"):
         request["Tags"] = api_tags(props.get("Tags"))
     role = iam.create_role(**request)["Role"]
-    for policy in props.get("Policies") or []:
-        iam.put_role_policy(
-            RoleName=name, PolicyName=policy["PolicyName"], PolicyDocument=json_text(policy["PolicyDocument"])
-        )
-    for policy_arn in props.get("ManagedPolicyArns") or []:
-        try:
-            iam.attach_role_policy(RoleName=name, PolicyArn=policy_arn)
-        except Exception as exc:  # moto knows only some AWS managed policies; IAM is not enforced
-            build.stack.warnings.append(f"{resource.logical_id}: cannot attach {policy_arn}: {exc}")
+    _put_policies(build, resource.logical_id, name, props)
     build.warn_unread(resource, props)
     return ProvisionedResource(
         resource.logical_id, resource.type, name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
@@ -53,18 +45,44 @@ def create_role(build: StackBuild, resource: Resource) -> ProvisionedResource:
 
 
 def generated_role(build: StackBuild, logical_id: str, trust_policy: Mapping[str, Any]) -> str:
-    """The IAM role SAM generates for a function or state machine without `Role` (`<Id>Role`),
-    created in moto (Lambda refuses a role it cannot find); its policies are not emulated."""
+    """The IAM role SAM generates for a function or state machine without `Role` (`<Id>Role`), created
+    in moto with what the SAM translator gives it on deploy (provision/sam_roles.py): its trust policy,
+    its inline policies (policy templates expanded, intrinsics resolved to the sandbox's names and
+    ARNs) and its managed policies. `trust_policy` is for a role the translator does not generate."""
     role_name = physical_name(build.pseudo.stack_name, logical_id, max_length=64)
-    role = build.clients.client("iam").create_role(
-        RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust_policy)
+    translated = Properties(build.resolver.resolve(build.sam_roles.get(logical_id) or {}))
+    iam = build.clients.client("iam")
+    role = iam.create_role(
+        RoleName=role_name,
+        AssumeRolePolicyDocument=json_text(translated.get("AssumeRolePolicyDocument") or trust_policy),
     )["Role"]
+    _put_policies(build, logical_id, role_name, translated)
     build.record(
         ProvisionedResource(
             logical_id, "AWS::IAM::Role", role_name, {"Arn": role["Arn"], "RoleId": role["RoleId"]}
         )
     )
     return str(role["Arn"])
+
+
+def _put_policies(build: StackBuild, logical_id: str, role_name: str, props: Properties) -> None:
+    """A role's inline `Policies` and its `ManagedPolicyArns` (moto knows only the AWS managed policies
+    it loads: the others are a warning)."""
+    iam = build.clients.client("iam")
+    for policy in props.get("Policies") or []:
+        document = policy["PolicyDocument"]
+        if isinstance(document, dict) and "Version" not in document:
+            # IAM takes a document without Version (as 2008-10-17: no policy variables), moto refuses
+            # it; SAM's EventInvokeConfig destination policies have none, and no policy variable.
+            document = {"Version": "2012-10-17", **document}
+        iam.put_role_policy(
+            RoleName=role_name, PolicyName=str(policy["PolicyName"]), PolicyDocument=json_text(document)
+        )
+    for policy_arn in props.get("ManagedPolicyArns") or []:
+        try:
+            iam.attach_role_policy(RoleName=role_name, PolicyArn=str(policy_arn))
+        except iam.exceptions.NoSuchEntityException as exc:
+            build.stack.warnings.append(f"{logical_id}: cannot attach {policy_arn}: {exc}")
 
 
 def sandbox_role(build: StackBuild) -> str:

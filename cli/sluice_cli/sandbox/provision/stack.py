@@ -42,6 +42,7 @@ class FunctionSpec:
     log_group: str = ""  # LoggingConfig.LogGroup, else Lambda's default /aws/lambda/<name>
     log_format: str = "Text"  # Text | JSON
     application_log_level: str | None = None  # JSON format only (AWS_LAMBDA_LOG_LEVEL)
+    role_arn: str = ""  # the execution role (its session's credentials when IAM is enforced)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,433 @@
+"""IAM gaps: what moto 5.2.5 authorizes differently from AWS once IAM is enforced (docs/EMULATION.md,
+"IAM authorization").
+
+`IamRequestResources`: moto authorizes every request of DynamoDB, SNS, Step Functions, CloudWatch,
+SageMaker, EventBridge and Lambda against resource `*` (only S3, SQS, IAM and STS name a resource), so a
+policy scoped to a table, topic, state machine, alarm or endpoint ARN - least privilege, as the template
+writes it - denies even the resource it names. CloudWatch is signed as `monitoring`, so moto asks for
+`monitoring:PutMetricAlarm` where IAM's action is `cloudwatch:PutMetricAlarm`. And a call that needs a
+second action (PutMetricAlarm with Tags also needs `cloudwatch:TagResource`) is checked for its own
+action only. The filler authorizes each request as AWS does, from the Service Authorization Reference
+(docs.aws.amazon.com/service-authorization/latest/reference/):
+  - DynamoDB: item and table actions on `arn:aws:dynamodb:<region>:<account>:table/<TableName>`
+    (`/index/<IndexName>` for a Query or Scan of an index); batch and transaction calls on every table
+    they name.
+  - SNS: Publish, Subscribe... on the topic ARN (`TopicArn`, or `TargetArn`).
+  - Step Functions: StartExecution, DescribeStateMachine... on `stateMachine:<name>`;
+    DescribeExecution, StopExecution, GetExecutionHistory on `execution:<machine>:<id>`;
+    SendTaskSuccess/Failure/Heartbeat on the state machine whose execution issued the token.
+  - CloudWatch: PutMetricAlarm, DeleteAlarms, DescribeAlarms (by name), SetAlarmState, TagResource on
+    `alarm:<name>`; PutMetricAlarm with `Tags` also needs `cloudwatch:TagResource` ("Dependent
+    actions"); PutMetricData, GetMetricData and the like on `*`.
+  - SageMaker: endpoint, endpoint-config, model, transform-job actions on `<type>/<name>`
+    (SageMaker ARNs spell the name in lower case); AddTags on the ARN it tags.
+  - EventBridge: PutEvents on `event-bus/<name>` of each entry (`default` when none).
+  - Lambda: Invoke, GetFunction... on `function:<name>`.
+Other services keep moto's own check.
+
+`StepFunctionsTaskCredentials`: moto's Step Functions interpreter signs every service integration
+(`arn:aws:states:::aws-sdk:*`, `lambda:invoke`, `sns:publish`...) with the fixed key "ak"/"sk", which
+IAM enforcement refuses (InvalidClientTokenId); Step Functions makes them with the state machine's
+execution role. The filler signs them with credentials of that role (an assumed-role session the
+sandbox binds: `bind(credentials_for)`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sluice_cli.sandbox.gaps.base import Gap
+from sluice_cli.sandbox.gaps.probes import plain_moto
+
+# Signing name (credential scope) -> IAM's service prefix, where they differ.
+IAM_PREFIX = {"monitoring": "cloudwatch"}
+_SAGEMAKER_PARAMETERS = {
+    "EndpointName": "endpoint",
+    "EndpointConfigName": "endpoint-config",
+    "ModelName": "model",
+    "TransformJobName": "transform-job",
+}
+_CLOUDWATCH_ALARM_ACTIONS = frozenset(
+    {"PutMetricAlarm", "DeleteAlarms", "DescribeAlarms", "SetAlarmState", "DescribeAlarmHistory"}
+)
+# (action, resource ARN) pairs one request is authorized against.
+Checks = list[tuple[str, str]]
+
+
+class RequestView:
+    """What the resource rules read of a moto request: its action, parameters, region and account."""
+
+    def __init__(self, response: Any) -> None:
+        self.response = response
+        self.action = str(response._get_action())
+        self.region = str(response.region)
+        self.account = str(response.current_account)
+        self._body: dict[str, Any] | None = None
+
+    def param(self, name: str) -> Any:
+        try:
+            value = self.response._get_param(name)
+        except Exception:  # a protocol moto parses only once the action runs
+            value = None
+        if value is not None:
+            return value
+        body = self._json_body()
+        if name in body:
+            return body[name]
+        values = getattr(self.response, "querystring", {}).get(name)
+        if values:
+            return values[0]
+        return None
+
+    def query_list(self, prefix: str) -> list[str]:
+        """Query-protocol list members (`AlarmNames.member.1`...)."""
+        querystring = getattr(self.response, "querystring", {})
+        return [values[0] for key, values in sorted(querystring.items()) if key.startswith(prefix) and values]
+
+    def _json_body(self) -> dict[str, Any]:
+        if self._body is None:
+            try:
+                loaded = json.loads(self.response.body or "{}")
+            except (TypeError, ValueError):
+                loaded = {}
+            self._body = loaded if isinstance(loaded, dict) else {}
+        return self._body
+
+    def arn(self, service: str, resource: str) -> str:
+        return f"arn:aws:{service}:{self.region}:{self.account}:{resource}"
+
+
+def _dynamodb(request: RequestView) -> Checks:
+    action = request.action
+    table = request.param("TableName")
+    if table:
+        index = request.param("IndexName")
+        resource = f"table/{table}" + (f"/index/{index}" if index and action in {"Query", "Scan"} else "")
+        return [(action, request.arn("dynamodb", resource))]
+    if action in {"TransactWriteItems", "TransactGetItems"}:  # each item's own action (PutItem...)
+        return _transaction_checks(request)
+    tables = sorted(dict(request.param("RequestItems") or {}))  # BatchGetItem, BatchWriteItem
+    return [(action, request.arn("dynamodb", f"table/{name}")) for name in tables] or [(action, "*")]
+
+
+def _transaction_checks(request: RequestView) -> Checks:
+    operation_actions = {
+        "Put": "PutItem",
+        "Update": "UpdateItem",
+        "Delete": "DeleteItem",
+        "ConditionCheck": "ConditionCheckItem",
+        "Get": "GetItem",
+    }
+    checks: Checks = []
+    for item in request.param("TransactItems") or []:
+        for operation, body in dict(item).items():
+            table_arn = request.arn("dynamodb", f"table/{body.get('TableName')}")
+            checks.append((operation_actions.get(operation, request.action), table_arn))
+    return checks
+
+
+def _sns(request: RequestView) -> Checks:
+    topic = request.param("TopicArn") or request.param("TargetArn")
+    return [(request.action, str(topic) if topic else "*")]
+
+
+def _stepfunctions(request: RequestView) -> Checks:
+    action = request.action
+    if request.param("executionArn"):
+        return [(action, str(request.param("executionArn")))]
+    if request.param("stateMachineArn"):
+        return [(action, str(request.param("stateMachineArn")))]
+    if action in {"SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat"}:
+        machine = _token_state_machine(request, str(request.param("taskToken")))
+        return [(action, machine or "*")]
+    return [(action, "*")]
+
+
+def _token_state_machine(request: RequestView, token: str) -> str | None:
+    """The state machine whose running execution waits for `token` (moto's Step Functions store)."""
+    from moto.stepfunctions.parser.backend.store import sfn_stores
+
+    store = sfn_stores[request.account][request.region]
+    for execution in list(store.executions.values()):
+        worker = getattr(execution, "exec_worker", None)
+        if worker is not None and worker.env.callback_pool_manager.get(token) is not None:
+            return str(execution.state_machine_arn)
+    return None
+
+
+def _cloudwatch(request: RequestView) -> Checks:
+    action = request.action
+    if action not in _CLOUDWATCH_ALARM_ACTIONS and action not in {"TagResource", "UntagResource"}:
+        return [(action, "*")]
+    if action in {"TagResource", "UntagResource"}:
+        return [(action, str(request.param("ResourceARN") or "*"))]
+    names = request.param("AlarmNames") or request.query_list("AlarmNames.member.")
+    single = request.param("AlarmName")
+    alarm_names = [str(single)] if single else [str(name) for name in names or []]
+    if not alarm_names:
+        return [(action, "*")]
+    checks: Checks = [(action, request.arn("cloudwatch", f"alarm:{name}")) for name in alarm_names]
+    if action == "PutMetricAlarm" and (request.param("Tags") or request.query_list("Tags.member.")):
+        checks.append(("TagResource", checks[0][1]))
+    return checks
+
+
+def _sagemaker(request: RequestView) -> Checks:
+    action = request.action
+    if action in {"AddTags", "DeleteTags", "ListTags"}:
+        return [(action, str(request.param("ResourceArn") or "*"))]
+    named = {kind: str(request.param(parameter)) for parameter, kind in _SAGEMAKER_PARAMETERS.items()}
+    named = {kind: name for kind, name in named.items() if name != "None"}
+    # The resource the action is about (CreateTransformJob names a model too: the job is its resource).
+    nouns = {kind: kind.replace("-", " ").title().replace(" ", "") for kind in named}
+    kind = next((k for k, noun in nouns.items() if action.endswith(noun)), next(iter(named), None))
+    checks: Checks = (
+        [] if kind is None else [(action, request.arn("sagemaker", f"{kind}/{named[kind].lower()}"))]
+    )
+    if checks and action.startswith("Create") and request.param("Tags"):
+        checks.append(("AddTags", checks[0][1]))
+    return checks or [(action, "*")]
+
+
+def _events(request: RequestView) -> Checks:
+    if request.action != "PutEvents":
+        name = request.param("EventBusName") or "default"
+        return [
+            (request.action, "*" if request.param("Name") else request.arn("events", f"event-bus/{name}"))
+        ]
+    buses = {str(entry.get("EventBusName") or "default") for entry in request.param("Entries") or []}
+    return [
+        ("PutEvents", bus if bus.startswith("arn:") else request.arn("events", f"event-bus/{bus}"))
+        for bus in sorted(buses or {"default"})
+    ]
+
+
+def _lambda(request: RequestView) -> Checks:
+    path = str(getattr(request.response, "path", ""))
+    parts = path.split("/functions/", 1)
+    if len(parts) < 2:
+        return [(request.action, "*")]
+    name = parts[1].split("/", 1)[0].replace("%3A", ":")
+    if name.startswith("arn:"):
+        return [(request.action, name.split(":$")[0])]
+    return [(request.action, request.arn("lambda", f"function:{name.split(':', 1)[0]}"))]
+
+
+RESOURCE_RULES: dict[str, Callable[[RequestView], Checks]] = {
+    "dynamodb": _dynamodb,
+    "sns": _sns,
+    "states": _stepfunctions,
+    "monitoring": _cloudwatch,
+    "sagemaker": _sagemaker,
+    "events": _events,
+    "lambda": _lambda,
+}
+
+
+def signing_name(headers: Any) -> str:
+    """The service of a SigV4 request's credential scope (`Credential=<key>/<date>/<region>/<service>/`)."""
+    authorization = str(headers.get("Authorization") or "")
+    scope = authorization.partition("Credential=")[2].partition(",")[0].split("/")
+    return scope[3] if len(scope) > 3 else ""
+
+
+class IamRequestResources(Gap):
+    """Authorize DynamoDB, SNS, Step Functions, CloudWatch, SageMaker, EventBridge and Lambda requests
+    against the resource ARNs and the actions AWS checks (this module's docstring)."""
+
+    name = "iam-request-resources"
+    reason = "moto authorizes most services against resource '*', CloudWatch as 'monitoring:'"
+
+    def _patch(self) -> None:
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        def make(original: Callable[..., None]) -> Callable[..., None]:
+            def authorize(response: Any, resource: str = "*") -> None:
+                service = signing_name(getattr(response, "headers", {}))
+                if resource != "*" or service not in RESOURCE_RULES or not _enforcing():
+                    original(response, resource)
+                    return
+                for action, arn in RESOURCE_RULES[service](RequestView(response)):
+                    authorize_action(response, service, action, arn)
+
+            return authorize
+
+        self._apply(ActionAuthenticatorMixin, "_authenticate_and_authorize_normal_action", make)
+
+    @classmethod
+    def still_present(cls) -> bool:
+        with plain_moto() as clients, enforced_in_plain_moto():
+            table_arn = _probe_table(clients)
+            session = _probe_role_session(clients, "dynamodb:GetItem", table_arn)
+            try:
+                session.client("dynamodb").get_item(TableName="gap-probe", Key={"id": {"S": "x"}})
+            except Exception as exc:
+                return "AccessDenied" in str(exc) or "403" in str(exc)
+            return False
+
+
+def _enforcing() -> bool:
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    return ActionAuthenticatorMixin.request_count >= settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def authorize_action(response: Any, service: str, action: str, resource: str) -> None:
+    """moto's signature and policy check of `response`'s request for `action` on `resource`, with IAM's
+    service prefix (AccessDenied names the principal and the action, as AWS's message does)."""
+    from moto.iam.access_control import IAMRequest
+
+    request = IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=response.raw_path + (f"?{response.uri.partition('?')[2]}" if "?" in response.uri else ""),
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=action,
+    )
+    request._action = f"{IAM_PREFIX.get(service, service)}:{action}"
+    request.check_signature()
+    request.check_action_permitted(resource)
+
+
+class enforced_in_plain_moto:
+    """IAM enforcement on in plain moto for a probe (every request checked), restored after."""
+
+    def __enter__(self) -> None:
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        self.saved = (settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count)
+
+    def __exit__(self, *exc_info: object) -> None:
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT, ActionAuthenticatorMixin.request_count = self.saved
+
+
+def _probe_table(clients: Callable[[str], Any]) -> str:
+    table = clients("dynamodb").create_table(
+        TableName="gap-probe",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return str(table["TableDescription"]["TableArn"])
+
+
+def _probe_role_session(clients: Callable[[str], Any], action: str, resource: str) -> Any:
+    """A boto3 session of a role allowed `action` on `resource`; IAM enforced from then on."""
+    import boto3
+
+    iam = clients("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    role_arn = iam.create_role(RoleName="gap-probe", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+        "Arn"
+    ]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": action, "Resource": resource}],
+    }
+    iam.put_role_policy(RoleName="gap-probe", PolicyName="probe", PolicyDocument=json.dumps(policy))
+    credentials = clients("sts").assume_role(RoleArn=role_arn, RoleSessionName="gap-probe")["Credentials"]
+    from moto import settings
+    from moto.core.authorization import ActionAuthenticatorMixin
+
+    ActionAuthenticatorMixin.request_count = 0
+    settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+    return boto3.session.Session(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name="us-east-1",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Step Functions service integrations signed with the execution role
+# --------------------------------------------------------------------------------------------------
+# role ARN -> (access key id, secret access key, session token), or None for moto's own "ak"/"sk".
+RoleCredentials = Callable[[str], tuple[str, str, str] | None]
+BOTO_CLIENT_MODULE = "moto.stepfunctions.parser.asl.utils.boto_client"
+
+
+def _modules_using_boto_client_for() -> Iterable[Any]:
+    """moto's interpreter modules that imported `boto_client_for` by name (each holds its own binding)."""
+    import importlib
+    import pkgutil
+
+    import moto.stepfunctions.parser as parser
+
+    for info in pkgutil.walk_packages(parser.__path__, parser.__name__ + "."):
+        if "boto_client_for" in info.name or ".state_task" in info.name or ".resource_eval" in info.name:
+            try:
+                module = importlib.import_module(info.name)
+            except ImportError:
+                continue
+            if "boto_client_for" in module.__dict__:
+                yield module
+    yield sys.modules[BOTO_CLIENT_MODULE]
+
+
+class StepFunctionsTaskCredentials(Gap):
+    """Sign moto's Step Functions service integrations with the execution role's credentials."""
+
+    name = "stepfunctions-task-credentials"
+    reason = "moto's Step Functions interpreter signs service integrations with 'ak'/'sk', not the role"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.credentials_for: RoleCredentials | None = None
+
+    def bind(self, credentials_for: RoleCredentials | None) -> None:
+        self.credentials_for = credentials_for
+
+    def _patch(self) -> None:
+        gap = self
+
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def boto_client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+                client = original(region=region, service=service, state_credentials=state_credentials)
+                role_arn = getattr(state_credentials, "role_arn", None)
+                credentials = gap.credentials_for(role_arn) if gap.credentials_for and role_arn else None
+                if credentials is None:
+                    return client
+                import boto3
+
+                key, secret, token = credentials
+                return boto3.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=client.meta.endpoint_url,
+                    aws_access_key_id=key,
+                    aws_secret_access_key=secret,
+                    aws_session_token=token,
+                    config=client.meta.config,
+                )
+
+            return boto_client_for
+
+        for module in set(_modules_using_boto_client_for()):
+            self._apply(module, "boto_client_for", make)
+
+    @classmethod
+    def still_present(cls) -> bool:
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.credentials import StateCredentials
+
+        module = sys.modules.get(BOTO_CLIENT_MODULE) or __import__(BOTO_CLIENT_MODULE, fromlist=["x"])
+        with plain_moto():
+            client = module.boto_client_for(
+                region="us-east-1",
+                service="sts",
+                state_credentials=StateCredentials(role_arn="arn:aws:iam::123456789012:role/x"),
+            )
+            return bool(client._request_signer._credentials.access_key == "ak")
