@@ -63,6 +63,29 @@ def _refuse_removing_a_scalable_target(backend: Any, endpoint: Any, config: dict
             )
 
 
+def _probe_endpoint(sagemaker: Any, configs: dict[str, str], *, count: int) -> None:
+    """A probe's model, its endpoint configs (name → variant name) and endpoint "gap-probe" on the first."""
+    sagemaker.create_model(
+        ModelName="gap-probe",
+        ExecutionRoleArn="arn:aws:iam::123456789012:role/probe",
+        PrimaryContainer={"Image": "probe"},
+    )
+    for config, variant in configs.items():
+        sagemaker.create_endpoint_config(
+            EndpointConfigName=config,
+            ProductionVariants=[
+                {
+                    "VariantName": variant,
+                    "ModelName": "gap-probe",
+                    "InitialInstanceCount": count,
+                    "InstanceType": "ml.m5.large",
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+        )
+    sagemaker.create_endpoint(EndpointName="gap-probe", EndpointConfigName=next(iter(configs)))
+
+
 @dataclass(frozen=True)
 class _FailedUpdate:
     reason: str
@@ -263,25 +286,7 @@ class UpdateEndpoint(Gap):
 
         with plain_moto() as clients:
             sagemaker = clients("sagemaker")
-            sagemaker.create_model(
-                ModelName="gap-probe",
-                ExecutionRoleArn="arn:aws:iam::123456789012:role/probe",
-                PrimaryContainer={"Image": "probe"},
-            )
-            for config in ("gap-probe-1", "gap-probe-2"):
-                sagemaker.create_endpoint_config(
-                    EndpointConfigName=config,
-                    ProductionVariants=[
-                        {
-                            "VariantName": config,
-                            "ModelName": "gap-probe",
-                            "InitialInstanceCount": 1,
-                            "InstanceType": "ml.m5.large",
-                            "InitialVariantWeight": 1.0,
-                        }
-                    ],
-                )
-            sagemaker.create_endpoint(EndpointName="gap-probe", EndpointConfigName="gap-probe-1")
+            _probe_endpoint(sagemaker, {"gap-probe-1": "gap-probe-1", "gap-probe-2": "gap-probe-2"}, count=1)
             try:
                 sagemaker.update_endpoint(EndpointName="gap-probe", EndpointConfigName="gap-probe-2")
             except NotImplementedError:
@@ -332,24 +337,7 @@ class WeightsKeepOmittedFields(Gap):
     def still_present(cls) -> bool:
         with plain_moto() as clients:
             sagemaker = clients("sagemaker")
-            sagemaker.create_model(
-                ModelName="gap-probe",
-                ExecutionRoleArn="arn:aws:iam::123456789012:role/probe",
-                PrimaryContainer={"Image": "probe"},
-            )
-            sagemaker.create_endpoint_config(
-                EndpointConfigName="gap-probe",
-                ProductionVariants=[
-                    {
-                        "VariantName": "v1",
-                        "ModelName": "gap-probe",
-                        "InitialInstanceCount": 2,
-                        "InstanceType": "ml.m5.large",
-                        "InitialVariantWeight": 1.0,
-                    }
-                ],
-            )
-            sagemaker.create_endpoint(EndpointName="gap-probe", EndpointConfigName="gap-probe")
+            _probe_endpoint(sagemaker, {"gap-probe": "v1"}, count=2)
             sagemaker.update_endpoint_weights_and_capacities(
                 EndpointName="gap-probe",
                 DesiredWeightsAndCapacities=[{"VariantName": "v1", "DesiredWeight": 3.0}],
