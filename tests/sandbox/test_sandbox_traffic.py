@@ -338,7 +338,7 @@ def test_a_canary_rolls_back_by_itself_when_simulated_errors_cross_its_alarm(san
 
     assert final["status"] == "ROLLED_BACK"
     assert final["alarm"] == f"sluice-{endpoint}-v2-errors"
-    assert canary.weights(endpoint) == {"v1": 1.0}
+    assert canary.weights(endpoint) == {"v1": 100.0}  # the baseline alone (weight retained on rollback)
     history = canary.history(endpoint, final["rollout_id"])
     fired = [e for e in history if e["event"] == "alarm fired"]
     assert fired
