@@ -28,6 +28,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
@@ -467,6 +468,37 @@ def test_serve_starts_and_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path) ->
         assert started.stop(signum) == 0, started.stderr
         assert port_is_free(port)
         assert "threads still running" not in started.stderr
+
+
+def test_update_seconds_keeps_endpoint_updates_in_progress_as_sagemaker_does(tmp_path: Path) -> None:
+    """`--update-seconds 3`: a weights change leaves the endpoint Updating for 3 s, and SageMaker's
+    "Cannot update in-progress endpoint" answers another update meanwhile."""
+    started = start_server(tmp_path, free_port(), "--update-seconds", "3")
+    try:
+        document = json.loads(started.read_line())
+        sagemaker = boto3.client(
+            "sagemaker",
+            endpoint_url=document["endpoint_url"],
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        endpoint = document["demo"]["realtime_endpoint"]
+        change = [{"VariantName": "v1", "DesiredWeight": 2.0, "DesiredInstanceCount": 2}]
+        sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName=endpoint, DesiredWeightsAndCapacities=change
+        )
+        assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+        with pytest.raises(ClientError, match="Cannot update in-progress endpoint"):
+            sagemaker.update_endpoint_weights_and_capacities(
+                EndpointName=endpoint, DesiredWeightsAndCapacities=change
+            )
+        wait_for(
+            lambda: sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService",
+            "InService again",
+        )
+    finally:
+        assert started.stop(signal.SIGTERM) == 0, started.stderr
 
 
 def test_serving_on_another_host_is_refused() -> None:

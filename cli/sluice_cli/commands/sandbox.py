@@ -68,6 +68,16 @@ def serve(
         bool,
         typer.Option("--handler-logs", help="Show the handlers' Powertools logs and metrics (on stderr)."),
     ] = False,
+    update_seconds: Annotated[
+        float,
+        typer.Option(
+            "--update-seconds",
+            min=0.0,
+            help="SageMaker endpoint updates (UpdateEndpoint, weight changes) stay Updating this many wall "
+            'seconds, refusing other updates with "Cannot update in-progress endpoint" meanwhile, as '
+            "SageMaker does for minutes. 0: applied at once.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the sandbox until Ctrl-C / SIGTERM.
 
@@ -80,7 +90,14 @@ def serve(
     from sluice_cli.sandbox.serve import ServeOptions, main
 
     code = main(
-        ServeOptions(port=port, time_scale=time_scale, host=host, seed=seed, handler_logs=handler_logs)
+        ServeOptions(
+            port=port,
+            time_scale=time_scale,
+            host=host,
+            seed=seed,
+            handler_logs=handler_logs,
+            update_seconds=update_seconds,
+        )
     )
     raise typer.Exit(code)
 

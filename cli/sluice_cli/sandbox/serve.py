@@ -75,6 +75,7 @@ class ServeOptions:
     host: str = BIND_HOST
     seed: bool = True
     handler_logs: bool = False
+    update_seconds: float = 0.0  # how long a SageMaker endpoint update stays Updating (wall seconds)
 
 
 @dataclass
@@ -277,7 +278,12 @@ def serve(
         stack.enter_context(stop_on_signals(stop, say))
         stack.enter_context(redirect_stdout(err))  # stdout carries the JSON line only
         stack.enter_context(quiet_handler_output(not options.handler_logs))
-        sandbox = Sandbox(port=options.port, time_scale=options.time_scale, parameters=parameters)
+        sandbox = Sandbox(
+            port=options.port,
+            time_scale=options.time_scale,
+            parameters=parameters,
+            endpoint_update_delay_seconds=options.update_seconds,
+        )
         try:
             stack.enter_context(sandbox)
         except OSError as error:
