@@ -207,6 +207,35 @@ def test_an_upload_while_a_rollout_holds_the_lease_is_queued() -> None:
     assert lease["rollout_id"] == first
 
 
+def test_an_upload_queued_while_the_running_rollout_frees_the_lease_still_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The race of check-and-queue: v3 finds v2 holding the lease, and before v3's queue entry is written,
+    v2 ends, finds nothing queued and frees the lease. v3 must not be stranded behind a lease nobody
+    holds: having queued, it looks again and starts."""
+    world = production_world()
+    first = upload_version(world, "v2").details["rollout_id"]
+    original = world.rollouts.queue_if_newest
+
+    def queue_as_the_running_rollout_ends(endpoint: str, queued: dict[str, Any]) -> Any:
+        assert start_next_queued(world.services, endpoint, first, world.clock()) is None  # nothing queued yet
+        assert world.rollouts.lease(endpoint) is None
+        return original(endpoint, queued)
+
+    monkeypatch.setattr(world.rollouts, "queue_if_newest", queue_as_the_running_rollout_ends)
+    outcome = upload_version(world, "v3")
+
+    second = outcome.details["rollout_id"]
+    lease = world.rollouts.lease(ENDPOINT)
+    assert lease is not None
+    assert lease["rollout_id"] == second
+    assert world.rollouts.queued(ENDPOINT) is None
+    assert [payload["rollout_id"] for _, payload in world.workflow.started] == [first, second]
+    assert status(world, second) == "STARTING"
+    assert outcome.status == "STARTED"
+    assert events(world, second)[-2:] == ["queued", "dequeued"]
+
+
 def test_a_third_upload_supersedes_the_queued_one() -> None:
     world = production_world()
     upload_version(world, "v2")

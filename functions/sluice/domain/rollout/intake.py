@@ -202,6 +202,11 @@ def _start_or_queue(
             _start_execution(services, endpoint, holder)
             return True
     _queue(services, endpoint, rollout_id, version, now, behind=str(current.get("rollout_id")))
+    # Check-and-queue is two writes: the running rollout may have ended between them, found nothing
+    # queued and freed the lease. Look again, so a version is never left queued behind no one.
+    if services.rollouts.lease(endpoint) is None and services.rollouts.queued(endpoint):
+        started = start_next_queued(services, endpoint, str(current.get("rollout_id")), now)
+        return started == rollout_id
     return False
 
 
