@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from sluice.domain.rollout.record import load_rollout, plan_weights, stored_first_deployment_plan, stored_plan
 from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.rollout.traffic import current_weights, weight_fractions
 
 # Statuses an update passes through: poll again. UpdateRollbackFailed is not one of them: SageMaker gave
 # up half-way ("the endpoint is in service with a mix of the old and new endpoint configurations").
@@ -61,14 +62,9 @@ def expectation(rollout: dict[str, Any], state: dict[str, Any]) -> Expectation:
     raise ValueError(f"nothing to wait for after {after!r}")
 
 
-def _shares(weights: dict[str, float]) -> dict[str, float]:
-    total = sum(weights.values())
-    return {name: (weight / total if total else 0.0) for name, weight in weights.items() if weight > 0}
-
-
 def _weights_differ(expected: dict[str, float], current: dict[str, Any]) -> bool:
-    serving = {v["variant_name"]: float(v.get("current_weight") or 0) for v in current.get("variants", [])}
-    want, have = _shares(expected), _shares(serving)
+    want = {n: f for n, f in weight_fractions(expected).items() if f > 0}
+    have = {n: f for n, f in weight_fractions(current_weights(current.get("variants", []))).items() if f > 0}
     return set(want) != set(have) or any(abs(want[name] - have[name]) > WEIGHT_TOLERANCE for name in want)
 
 
@@ -90,7 +86,7 @@ def read(expected: Expectation, current: dict[str, Any] | None) -> EndpointReadi
             f"{expected.config}: {failure}",
         )
     if expected.weights is not None and _weights_differ(expected.weights, current):
-        serving = {v["variant_name"]: v.get("current_weight") for v in current.get("variants", [])}
+        serving = current_weights(current.get("variants", []))
         return EndpointReading(
             status,
             "failed",

@@ -7,11 +7,20 @@ from dataclasses import dataclass
 from typing import Any
 
 
-def traffic_shares(variants: list[dict[str, Any]]) -> dict[str, float]:
-    """Each variant's share of traffic in percent (SageMaker weights are relative)."""
-    weights = {str(v["variant_name"]): float(v.get("current_weight") or 0) for v in variants}
+def weight_fractions(weights: dict[str, float]) -> dict[str, float]:
+    """Each variant's fraction of traffic (SageMaker weights are relative: 50/50 and 1/1 are the same)."""
     total = sum(weights.values())
-    return {name: round(100 * w / total, 2) if total else 0.0 for name, w in weights.items()}
+    return {name: w / total if total else 0.0 for name, w in weights.items()}
+
+
+def current_weights(variants: list[dict[str, Any]]) -> dict[str, float]:
+    """Each variant's CurrentWeight, as the endpoint port reads it."""
+    return {str(v["variant_name"]): float(v.get("current_weight") or 0) for v in variants}
+
+
+def traffic_shares(variants: list[dict[str, Any]]) -> dict[str, float]:
+    """Each variant's share of traffic in percent."""
+    return {name: round(100 * f, 2) for name, f in weight_fractions(current_weights(variants)).items()}
 
 
 def split_text(shares: dict[str, float]) -> str:
