@@ -35,10 +35,11 @@ class Fault:
     when: Mapping[str, str] = field(default_factory=dict)  # request parameters that must match
     failed: int = 0  # how many requests it answered so far
 
-    def matches(self, service: str, operation: str, parameter: Callable[[str], Any]) -> bool:
+    def matches(self, operation: str, parameter: Callable[[str], Any]) -> bool:
+        """This request (of this fault's service) is one to fail: its operation and `when` parameters."""
         return (
             self.failed < self.times
-            and (service, operation) == (self.service, self.operation)
+            and operation == self.operation
             and all(str(parameter(name)) == value for name, value in self.when.items())
         )
 
@@ -83,7 +84,7 @@ class FaultInjection(Gap):
                 return None
             operation = str(response._get_action())
             for fault in armed:
-                if fault.matches(fault.service, operation, response._get_param):
+                if fault.matches(operation, response._get_param):
                     fault.failed += 1
                     return fault
         return None

@@ -11,7 +11,7 @@ from typing import Any
 from sluice_cli.sandbox.alarms.evaluator import AlarmEvaluator, Transition
 from sluice_cli.sandbox.aws_state.cloudwatch import AlarmState, put_alarm_state_change_event
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import drain_queue, plain_moto, probe_rule_to_queue
+from sluice_cli.sandbox.gaps.probes import drain_queue, plain_moto, probe_rule_to_queue, put_probe_alarm
 from sluice_cli.sandbox.time_scale import TimeScale, current_time_scale
 
 
@@ -45,16 +45,7 @@ class AlarmStateChangeEvents(Gap):
         with plain_moto() as clients:
             url = probe_rule_to_queue(clients, {"source": ["aws.cloudwatch"]})
             cloudwatch = clients("cloudwatch")
-            cloudwatch.put_metric_alarm(
-                AlarmName="gap-probe",
-                MetricName="Errors",
-                Namespace="Probe",
-                Statistic="Sum",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=1.0,
-                ComparisonOperator="GreaterThanOrEqualToThreshold",
-            )
+            put_probe_alarm(cloudwatch, ComparisonOperator="GreaterThanOrEqualToThreshold")
             cloudwatch.set_alarm_state(AlarmName="gap-probe", StateValue="ALARM", StateReason="probe")
             state = cloudwatch.describe_alarms(AlarmNames=["gap-probe"])["MetricAlarms"][0]["StateValue"]
             return state == "ALARM" and not drain_queue(clients, url)
@@ -109,17 +100,7 @@ class MetricAlarmEvaluation(Gap):
     def still_present(cls) -> bool:
         with plain_moto() as clients:
             cloudwatch = clients("cloudwatch")
-            cloudwatch.put_metric_alarm(
-                AlarmName="gap-probe",
-                Namespace="Probe",
-                MetricName="Errors",
-                Statistic="Sum",
-                Period=60,
-                EvaluationPeriods=1,
-                Threshold=5.0,
-                ComparisonOperator="GreaterThanThreshold",
-                TreatMissingData="notBreaching",
-            )
+            put_probe_alarm(cloudwatch, Threshold=5.0, TreatMissingData="notBreaching")
             now = dt.datetime.now(dt.UTC)
             cloudwatch.put_metric_data(
                 Namespace="Probe",

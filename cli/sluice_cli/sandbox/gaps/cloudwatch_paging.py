@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import plain_moto
+from sluice_cli.sandbox.gaps.probes import plain_moto, put_probe_alarm
 
 DEFAULT_MAX_RECORDS = 50  # DescribeAlarms API reference: MaxRecords from 1 to 100, default 50
 
@@ -54,15 +54,6 @@ class DescribeAlarmsPaging(Gap):
         with plain_moto() as clients:
             cloudwatch = clients("cloudwatch")
             for index in range(DEFAULT_MAX_RECORDS + 1):
-                cloudwatch.put_metric_alarm(
-                    AlarmName=f"gap-probe-{index:03d}",
-                    Namespace="probe",
-                    MetricName="probe",
-                    Statistic="Sum",
-                    Period=60,
-                    EvaluationPeriods=1,
-                    Threshold=1.0,
-                    ComparisonOperator="GreaterThanThreshold",
-                )
+                put_probe_alarm(cloudwatch, f"gap-probe-{index:03d}")
             answer = cloudwatch.describe_alarms(AlarmNamePrefix="gap-probe-")
             return len(answer["MetricAlarms"]) > DEFAULT_MAX_RECORDS and "NextToken" not in answer

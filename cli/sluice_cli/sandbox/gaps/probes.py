@@ -68,3 +68,20 @@ def plain_moto_executing() -> Iterator[Callable[[str], Any]]:
 
 def probe_role(clients: Callable[[str], Any]) -> str:
     return str(clients("iam").create_role(RoleName="gap-probe", AssumeRolePolicyDocument="{}")["Role"]["Arn"])
+
+
+def put_probe_alarm(cloudwatch: Any, name: str = "gap-probe", **settings: Any) -> None:
+    """A plain metric alarm for a probe (Probe/Errors, Sum per minute, above 1), `settings` overriding."""
+    cloudwatch.put_metric_alarm(
+        **{
+            "AlarmName": name,
+            "Namespace": "Probe",
+            "MetricName": "Errors",
+            "Statistic": "Sum",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 1.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            **settings,
+        }
+    )

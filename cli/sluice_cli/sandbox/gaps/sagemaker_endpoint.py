@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sluice.domain.rollout_plan import scalable_target
 from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
 from sluice_cli.sandbox.gaps.base import Gap, Timers
 from sluice_cli.sandbox.gaps.probes import plain_moto
@@ -55,8 +56,8 @@ def _refuse_removing_a_scalable_target(backend: Any, endpoint: Any, config: dict
         kept = new.get(name)
         if kept is not None and kept.get("InstanceType") == variant.get("InstanceType"):
             continue
-        resource_id = f"endpoint/{endpoint.endpoint_name}/variant/{name}"
-        if targets._scalable_target_exists(resource_id, "sagemaker:variant:DesiredInstanceCount"):
+        target = scalable_target(endpoint.endpoint_name, name)
+        if targets._scalable_target_exists(target["ResourceId"], target["ScalableDimension"]):
             raise ValidationError(
                 message=f'The variant "{name}" is registered as a scalable target with Application Auto '
                 "Scaling: deregister it before UpdateEndpoint removes it or changes its instance type."
