@@ -7,9 +7,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from sluice.adapters.clients import client, error_code
+from sluice.domain.rollout_plan import SCALABLE_DIMENSION, scalable_target
 
 NAMESPACE = "sagemaker"
-DIMENSION = "sagemaker:variant:DesiredInstanceCount"
+DIMENSION = SCALABLE_DIMENSION
 POLICY_NAME = "sluice-invocations-per-instance"
 
 
@@ -20,7 +21,7 @@ NOT_REGISTERED = "ObjectNotFoundException"
 
 
 def resource_id(endpoint: str, variant: str) -> str:
-    return f"endpoint/{endpoint}/variant/{variant}"
+    return scalable_target(endpoint, variant)["ResourceId"]
 
 
 class AutoscalingGateway:
@@ -56,17 +57,7 @@ class AutoscalingGateway:
 
     def deregister(self, endpoint: str, variant: str) -> bool:
         """Remove a variant's scalable target (and its policies). False when it was not registered."""
-        try:
-            self.aas.deregister_scalable_target(
-                ServiceNamespace=NAMESPACE,
-                ResourceId=resource_id(endpoint, variant),
-                ScalableDimension=DIMENSION,
-            )
-        except ClientError as exc:
-            if error_code(exc) == NOT_REGISTERED:
-                return False
-            raise
-        return True
+        return self.remove(scalable_target(endpoint, variant))
 
     def apply(self, register: dict[str, Any], policy: dict[str, Any]) -> None:
         """A plan's RegisterScalableTarget + PutScalingPolicy requests, as planned (boto3 kwargs)."""
