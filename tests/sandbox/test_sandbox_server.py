@@ -92,7 +92,14 @@ Resources:
   Role:
     Type: AWS::IAM::Role
     Properties:
-      AssumeRolePolicyDocument: {Version: "2012-10-17", Statement: []}
+      AssumeRolePolicyDocument:
+        Version: "2012-10-17"
+        Statement: [{Effect: Allow, Principal: {Service: states.amazonaws.com}, Action: sts:AssumeRole}]
+      Policies:
+        - PolicyName: send-tokens
+          PolicyDocument:
+            Version: "2012-10-17"
+            Statement: [{Effect: Allow, Action: sqs:SendMessage, Resource: !GetAtt Tokens.Arn}]
   Bake:
     Type: AWS::StepFunctions::StateMachine
     Properties:

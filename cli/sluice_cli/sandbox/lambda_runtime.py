@@ -1,5 +1,6 @@
 """A function's handler run in-process as Lambda's Python runtime runs it: the handler loaded from
-`module.function`, its environment in os.environ (one invocation at a time), the context object."""
+`module.function`, its environment in os.environ as its own thread sees it (one invocation at a time),
+the context object."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -63,21 +64,91 @@ def runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
     }
 
 
-@contextmanager
-def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """`variables` in os.environ for the duration, the previous values put back afterwards."""
-    with _INVOKE_LOCK:
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        _settings_cache_clear()
+_DELETED = object()
+
+
+class ThreadEnviron(MutableMapping[str, str]):
+    """os.environ as each thread sees it. In Lambda, a function's variables (and its role's credentials)
+    are its process's environment; in the sandbox every function runs in one process, next to the
+    router, the demo and the CLI. A thread running an invocation sees the function's variables over the
+    process's; every other thread sees the process's own, so a `sluice` command or a sandbox client made
+    while a handler runs keeps the administrator's credentials instead of borrowing the function's role.
+    """
+
+    def __init__(self, base: MutableMapping[str, str]) -> None:
+        self.base = base
+        self._local = threading.local()
+
+    @contextmanager
+    def overlay(self, variables: Mapping[str, str]) -> Iterator[None]:
+        saved = getattr(self._local, "overlay", None)
+        self._local.overlay = {**(saved or {}), **variables}
         try:
             yield
         finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            self._local.overlay = saved
+
+    def _layer(self) -> dict[str, Any] | None:
+        return getattr(self._local, "overlay", None)  # type: ignore[no-any-return]
+
+    def __getitem__(self, name: str) -> str:
+        layer = self._layer()
+        if layer is not None and name in layer:
+            value = layer[name]
+            if value is _DELETED:
+                raise KeyError(name)
+            return str(value)
+        return self.base[name]
+
+    def __setitem__(self, name: str, value: str) -> None:
+        layer = self._layer()
+        if layer is None:
+            self.base[name] = value
+        else:
+            layer[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        layer = self._layer()
+        if layer is None:
+            del self.base[name]
+        elif name not in self:
+            raise KeyError(name)
+        else:
+            layer[name] = _DELETED
+
+    def __iter__(self) -> Iterator[str]:
+        layer = self._layer() or {}
+        names = (set(self.base) | set(layer)) - {k for k, v in layer.items() if v is _DELETED}
+        return iter(sorted(names))
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def copy(self) -> dict[str, str]:
+        return dict(self)
+
+
+@contextmanager
+def thread_environ() -> Iterator[ThreadEnviron]:
+    """os.environ replaced by a ThreadEnviron over it for the duration (the sandbox's lifetime)."""
+    original = os.environ
+    environ = original if isinstance(original, ThreadEnviron) else ThreadEnviron(original)
+    os.environ = environ  # type: ignore[assignment]  # noqa: B003 (a view over it, not a new environment)
+    try:
+        yield environ
+    finally:
+        os.environ = original  # noqa: B003
+
+
+@contextmanager
+def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
+    """`variables` in os.environ for the duration, as this thread sees it (ThreadEnviron)."""
+    with _INVOKE_LOCK, thread_environ() as environ:
+        _settings_cache_clear()
+        try:
+            with environ.overlay(variables):
+                yield
+        finally:
             _settings_cache_clear()
 
 

@@ -328,7 +328,7 @@ class Sandbox:
         skipped_types: Mapping[str, str] | None = None,
         evaluate_alarms: bool = True,
         alarm_evaluation_interval: float = 1.0,
-        enforce_iam: bool = False,
+        enforce_iam: bool = True,
     ) -> None:
         self.template_path = Path(template_path) if template_path is not None else DEFAULT_TEMPLATE
         self.stack_name = stack_name

@@ -147,14 +147,16 @@ def _stepfunctions(request: RequestView) -> Checks:
 
 
 def _token_state_machine(request: RequestView, token: str) -> str | None:
-    """The state machine whose running execution waits for `token` (moto's Step Functions store)."""
-    from moto.stepfunctions.parser.backend.store import sfn_stores
+    """The state machine whose running execution waits for `token` (moto's Step Functions backend in
+    execute mode, which the sandbox runs: `stepfunctions_parser_backends`)."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
-    store = sfn_stores[request.account][request.region]
-    for execution in list(store.executions.values()):
-        worker = getattr(execution, "exec_worker", None)
-        if worker is not None and worker.env.callback_pool_manager.get(token) is not None:
-            return str(execution.state_machine_arn)
+    backend = stepfunctions_parser_backends[request.account][request.region]
+    for machine in list(backend.state_machines):
+        for execution in list(machine.executions):
+            worker = getattr(execution, "exec_worker", None)
+            if worker is not None and worker.env.callback_pool_manager.get(token) is not None:
+                return str(execution.state_machine_arn)
     return None
 
 
@@ -205,15 +207,21 @@ def _events(request: RequestView) -> Checks:
     ]
 
 
+# Lambda API operations whose IAM action has another name (Service Authorization Reference, Lambda:
+# "Invoke" is authorized as lambda:InvokeFunction).
+_LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeFunction"}
+
+
 def _lambda(request: RequestView) -> Checks:
+    action = _LAMBDA_ACTIONS.get(request.action, request.action)
     path = str(getattr(request.response, "path", ""))
     parts = path.split("/functions/", 1)
     if len(parts) < 2:
-        return [(request.action, "*")]
+        return [(action, "*")]
     name = parts[1].split("/", 1)[0].replace("%3A", ":")
     if name.startswith("arn:"):
-        return [(request.action, name.split(":$")[0])]
-    return [(request.action, request.arn("lambda", f"function:{name.split(':', 1)[0]}"))]
+        return [(action, name.split(":$")[0])]
+    return [(action, request.arn("lambda", f"function:{name.split(':', 1)[0]}"))]
 
 
 RESOURCE_RULES: dict[str, Callable[[RequestView], Checks]] = {
