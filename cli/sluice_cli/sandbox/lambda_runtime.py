@@ -89,7 +89,7 @@ class ThreadEnviron(MutableMapping[str, str]):
             self._local.overlay = saved
 
     def _layer(self) -> dict[str, Any] | None:
-        return getattr(self._local, "overlay", None)  # type: ignore[no-any-return]
+        return getattr(self._local, "overlay", None)
 
     def __getitem__(self, name: str) -> str:
         layer = self._layer()
