@@ -212,6 +212,70 @@ def test_an_alarm_during_step_two_rolls_back_to_the_baseline(rollouts: Rollouts)
     assert events.index("alarm fired") < events.index("rolling back") < events.index("rolled back")
 
 
+def test_the_candidate_serves_the_validated_bytes_after_the_upload_key_is_overwritten(
+    rollouts: Rollouts,
+) -> None:
+    """Issue 9, finding 24. SageMaker downloads ModelDataUrl again on every scale-out or instance
+    replacement: the candidate model must name the validated object version's bytes, not the upload
+    key, which anyone with write access to endpoints/ may overwrite (here: with bytes that are not even
+    an archive) while the canary bakes."""
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    validated = make_archive({"model.pth": b"v2 weights, validated"})
+    put = rollouts.upload(endpoint, "v2", validated)
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    s3, sm = rollouts.client("s3"), rollouts.client("sagemaker")
+    s3.put_object(Bucket=rollouts.bucket, Key=f"endpoints/{endpoint}/v2/model.tar.gz", Body=b"not validated")
+    rollouts.sandbox.wait_idle(timeout=30, include_delayed=False)  # that upload's own intake: rejected
+
+    rollout = rollouts.rollout(endpoint, "v2")
+    model = sm.describe_model(ModelName=rollout["plan"]["create_model"]["ModelName"])
+    url = model["PrimaryContainer"]["ModelDataUrl"]
+    bucket, _, key = url.removeprefix("s3://").partition("/")
+    served = s3.get_object(Bucket=bucket, Key=key)
+    assert served["Body"].read() == validated
+    assert served["Metadata"]["sluice-source-version-id"] == put["VersionId"]
+    assert key.startswith(f"published/endpoints/{endpoint}/v2/")
+    assert (
+        rollout["model_data_url"],
+        rollouts.history(endpoint, rollout["rollout_id"])[0]["model_data_url"],
+    ) == (
+        url,
+        url,
+    )
+    # the copy started no rollout of its own: v2 is still the only one on the endpoint
+    assert [r["version"] for r in rollouts.rollouts(endpoint)] == ["v2"]
+
+    rollouts.client("cloudwatch").set_alarm_state(
+        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
+    )
+    assert rollouts.finish(endpoint, "v2")["status"] == "ROLLED_BACK", rollouts.explain(endpoint, "v2")
+    # kept after the rollback (Sluice never deletes published model data), and never overwritten
+    versions = s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]
+    assert [v["VersionId"] for v in versions] == [served["VersionId"]]
+
+
+def test_the_intake_may_publish_the_model_data_under_its_own_role() -> None:
+    """IAM proof of finding 24's copy: with IAM enforced, StartRolloutFunction runs under the role SAM
+    makes from template.yaml, and CopyObject into published/endpoints/ is allowed (AccessDenied without
+    the PublishRolloutModelData statement)."""
+    with Sandbox(
+        time_scale=0.01, enforce_iam=True, parameters={"SageMakerExecutionRoleArn": ROLE}
+    ) as sandbox:
+        bucket = sandbox.outputs.outputs["ArtifactBucketName"]
+        endpoint = create_realtime_endpoint(sandbox, bucket, "iam-copy", instances=2)
+        s3 = sandbox.client("s3")
+        s3.put_object(
+            Bucket=bucket, Key=f"endpoints/{endpoint}/v2/model.tar.gz", Body=make_archive({"m": b"2"})
+        )
+        sandbox.wait_idle(timeout=60, include_delayed=False)
+
+        errors = [i.error for i in sandbox.router.invocations_of("StartRolloutFunction") if i.error]
+        published = s3.list_objects_v2(Bucket=bucket, Prefix=f"published/endpoints/{endpoint}/v2/")
+        assert errors == []
+        assert len(published.get("Contents", [])) == 1
+
+
 def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
     cloudwatch = rollouts.client("cloudwatch")
@@ -529,7 +593,8 @@ def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rol
     model = sm.describe_model(ModelName=config["ProductionVariants"][0]["ModelName"])
     assert [c.get("ContainerHostname") for c in model["Containers"]] == ["preprocess", "predict"]
     assert "ModelDataUrl" not in model["Containers"][0]
-    assert model["Containers"][1]["ModelDataUrl"].endswith(f"endpoints/{endpoint}/v2/model.tar.gz")
+    assert model["Containers"][1]["ModelDataUrl"] == final["model_data_url"]
+    assert final["model_data_url"].startswith(f"s3://{rollouts.bucket}/published/endpoints/{endpoint}/v2/")
     # moto 5.2.5 drops InferenceExecutionConfig from DescribeModel: check what Sluice asked for instead.
     assert final["plan"]["create_model"]["InferenceExecutionConfig"] == {"Mode": "Serial"}
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
+from sluice.domain.layout import EndpointArtifact, classify_key
 from sluice_cli.sandbox.template import load_yaml
 
 TEMPLATE = load_yaml((Path(__file__).parents[2] / "template.yaml").read_text())
@@ -53,3 +54,23 @@ def test_batch_inputs_reach_the_batch_function(key: str) -> None:
 def test_transform_output_and_settings_never_reach_the_batch_function(key: str) -> None:
     """A 100,000-object job writes 100,000 outputs: none of them may cost an invocation."""
     assert not _pattern("StartBatchFunction", "BatchInputCreated").matches_event(_object_created(key))
+
+
+S3_RULES = [
+    ("RegisterModelFunction", "ArtifactCreated"),
+    ("StartBatchFunction", "BatchInputCreated"),
+    ("StartRolloutFunction", "EndpointVersionCreated"),
+]
+
+
+def test_an_upload_reaches_the_rollout_function_and_its_published_copy_reaches_no_function() -> None:
+    """The copy a rollout's model serves is written by StartRolloutFunction itself: an event for it
+    must not start another rollout (or any intake)."""
+    upload = classify_key("endpoints/fraud/v2/model.tar.gz")
+    assert isinstance(upload, EndpointArtifact)
+    published = upload.published_key("0" * 64)
+
+    assert _pattern("StartRolloutFunction", "EndpointVersionCreated").matches_event(
+        _object_created(upload.key)
+    )
+    assert [rule for rule in S3_RULES if _pattern(*rule).matches_event(_object_created(published))] == []

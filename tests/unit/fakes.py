@@ -18,27 +18,44 @@ from sluice.errors import CapacityUnavailable, RejectedConfiguration, RejectedTa
 
 @dataclass
 class FakeObjectStore:
+    """A versioned bucket: `objects` holds each key's current version, `versions` every version written
+    (a version id is a hash of key and bytes, so the same bytes put again are the same version)."""
+
     objects: dict[tuple[str, str], tuple[bytes, dict[str, str], str]] = field(default_factory=dict)
+    versions: dict[tuple[str, str, str], tuple[bytes, dict[str, str]]] = field(default_factory=dict)
     tags: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
     copies: list[tuple[str, str]] = field(default_factory=list)
 
     def put(self, bucket: str, key: str, body: bytes, metadata: dict[str, str] | None = None) -> ObjectHead:
         version = hashlib.md5(body + key.encode(), usedforsecurity=False).hexdigest()[:8]
         self.objects[(bucket, key)] = (body, dict(metadata or {}), version)
+        self.versions[(bucket, key, version)] = (body, dict(metadata or {}))
         return self.head(bucket, key)  # type: ignore[return-value]
 
+    def _version(
+        self, bucket: str, key: str, version_id: str | None
+    ) -> tuple[bytes, dict[str, str], str] | None:
+        if version_id is None:
+            return self.objects.get((bucket, key))
+        found = self.versions.get((bucket, key, version_id))
+        return None if found is None else (*found, version_id)
+
     def head(self, bucket: str, key: str, version_id: str | None = None) -> ObjectHead | None:
-        if (bucket, key) not in self.objects:
+        found = self._version(bucket, key, version_id)
+        if found is None:
             return None
-        body, metadata, version = self.objects[(bucket, key)]
-        if version_id is not None and version_id != version:
-            return None
+        body, metadata, version = found
         return ObjectHead(
             bucket, key, len(body), hashlib.md5(body, usedforsecurity=False).hexdigest(), version, metadata
         )
 
+    def body(self, bucket: str, key: str, version_id: str | None = None) -> bytes:
+        found = self._version(bucket, key, version_id)
+        assert found is not None, f"no s3://{bucket}/{key} (version {version_id})"
+        return found[0]
+
     def open_stream(self, bucket: str, key: str, version_id: str | None) -> BinaryIO:
-        return io.BytesIO(self.objects[(bucket, key)][0])
+        return io.BytesIO(self.body(bucket, key, version_id))
 
     def read_small(self, bucket: str, key: str, *, max_bytes: int) -> bytes | None:
         if (bucket, key) not in self.objects:
@@ -49,7 +66,7 @@ class FakeObjectStore:
         return body
 
     def copy_published(self, source: ObjectHead, bucket: str, key: str, *, sha256: str) -> ObjectHead:
-        body = self.objects[(source.bucket, source.key)][0]
+        body = self.body(source.bucket, source.key, source.version_id)  # the exact version, as the adapter
         self.copies.append((bucket, key))
         return self.put(bucket, key, body, {"sluice-origin": "published", "sluice-sha256": sha256})
 

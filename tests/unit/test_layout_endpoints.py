@@ -39,6 +39,18 @@ def test_deploy_config_keys_are_looked_up_version_first() -> None:
     assert target.deploy_config_keys == ("endpoints/fraud/v2/deploy.json", "endpoints/fraud/deploy.json")
 
 
+@given(endpoint=segments, version=segments, sha256=st.from_regex(r"\A[0-9a-f]{64}\Z"))
+def test_the_published_copy_of_an_upload_is_outside_the_layout(
+    endpoint: str, version: str, sha256: str
+) -> None:
+    """The copy the candidate serves must start no rollout (and no other intake) of its own."""
+    target = classify_key(f"endpoints/{endpoint}/{version}/model.tar.gz")
+    assert isinstance(target, EndpointArtifact)
+    published = target.published_key(sha256)
+    assert published == f"published/endpoints/{endpoint}/{version}/{sha256}/model.tar.gz"
+    assert isinstance(classify_key(published), OutsideLayout)
+
+
 @pytest.mark.parametrize(
     ("key", "reason"),
     [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -64,7 +65,8 @@ def test_a_valid_upload_takes_the_lease_and_starts_its_execution() -> None:
     assert rollout is not None
     assert rollout["status"] == "STARTING"
     assert rollout["config_source"] == VERSION_DEPLOY
-    assert rollout["model_data_url"] == f"s3://{BUCKET}/endpoints/fraud/v2/model.tar.gz"
+    sha256 = hashlib.sha256(archive()).hexdigest()
+    assert rollout["model_data_url"] == f"s3://{BUCKET}/published/endpoints/fraud/v2/{sha256}/model.tar.gz"
     assert json.loads(rollout["config"]) == DEPLOY
 
     name = execution_name(ENDPOINT, "v2", rollout["suffix"])
@@ -105,6 +107,101 @@ def test_the_same_object_version_is_not_rolled_out_twice() -> None:
     )
     assert again.status == "ROLLOUT_STARTED"
     assert len(world.workflow.started) == 1
+
+
+# -- the model data: an immutable copy of the validated version (issue 9, finding 24) ---------------
+
+
+def published_copy(world: RolloutWorld, rollout_id: str) -> str:
+    rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
+    assert rollout is not None
+    return str(rollout["model_data_url"])
+
+
+def test_the_candidate_serves_a_copy_of_the_validated_version_not_the_upload_key() -> None:
+    """SageMaker downloads ModelDataUrl again on every scale-out or instance replacement: pointing it at
+    the upload key would serve whatever was uploaded there later, unvalidated."""
+    world = production_world()
+    validated = archive({"model.pth": b"validated weights"})
+    rollout_id = upload_version(world, "v2", body=validated).details["rollout_id"]
+    key = "endpoints/fraud/v2/model.tar.gz"
+    upload = world.store.head(BUCKET, key)
+    assert upload is not None
+    world.store.put(BUCKET, key, b"overwritten after validation, never validated")
+
+    url = published_copy(world, rollout_id)
+    sha256 = hashlib.sha256(validated).hexdigest()
+    assert url == f"s3://{BUCKET}/published/endpoints/fraud/v2/{sha256}/model.tar.gz"
+    copy_key = url.removeprefix(f"s3://{BUCKET}/")
+    assert world.store.body(BUCKET, copy_key) == validated
+    copied = world.store.head(BUCKET, copy_key)
+    assert copied is not None
+    assert copied.written_by_sluice  # an intake would ignore it even under an intake prefix
+    assert copied.metadata["sluice-sha256"] == sha256
+    assert url in decision(world, rollout_id, "received")["reason"]
+    assert decision(world, rollout_id, "received")["model_data_url"] == url
+
+    RolloutAslWalk.of_started(world).start()  # the candidate model is created from the record
+    rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
+    assert rollout is not None
+    created = world.endpoints.models[rollout["plan"]["create_model"]["ModelName"]]
+    assert created["PrimaryContainer"]["ModelDataUrl"] == url
+
+
+def test_the_copy_is_of_the_version_the_event_names_even_if_the_key_moved_on() -> None:
+    """The key overwritten between the upload and the intake: the event's version is validated and
+    copied, never the newer bytes at the key."""
+    world = production_world()
+    put_deploy_json(world, "endpoints/fraud/v2/deploy.json", DEPLOY)
+    key = "endpoints/fraud/v2/model.tar.gz"
+    validated = archive({"model.pth": b"first"})
+    first = world.store.put(BUCKET, key, validated)
+    world.store.put(BUCKET, key, archive({"model.pth": b"second"}))
+
+    outcome = start_rollout_upload(
+        Upload(BUCKET, key, "raw", first.version_id, first.etag), world.services, world.clock(), "aaaaaa"
+    )
+    url = published_copy(world, outcome.details["rollout_id"])
+    assert world.store.body(BUCKET, url.removeprefix(f"s3://{BUCKET}/")) == validated
+
+
+def test_a_retried_intake_reuses_the_copy_it_already_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    world = production_world()
+    original = world.workflow.start
+
+    def unavailable(*args: Any) -> str:
+        raise RuntimeError("Step Functions is unavailable")
+
+    monkeypatch.setattr(world.workflow, "start", unavailable)
+    with pytest.raises(RuntimeError):
+        upload_version(world, "v2")
+    (failed,) = world.rollouts.rollouts(ENDPOINT)
+    monkeypatch.setattr(world.workflow, "start", original)
+    head = world.store.head(BUCKET, "endpoints/fraud/v2/model.tar.gz")
+    assert head is not None
+    retried = start_rollout_upload(
+        Upload(BUCKET, head.key, "raw", head.version_id, head.etag), world.services, world.clock(), "bbbbbb"
+    )
+
+    assert len(world.store.copies) == 1
+    assert published_copy(world, retried.details["rollout_id"]) == failed["model_data_url"]
+
+
+def test_a_published_key_holding_other_bytes_is_never_overwritten() -> None:
+    """The copy's key names the validated bytes (their sha256): other bytes there are not Sluice's copy
+    (someone wrote them), and may be in service. The upload is refused and the object left alone."""
+    world = production_world()
+    validated = archive()
+    squatter = f"published/endpoints/fraud/v2/{hashlib.sha256(validated).hexdigest()}/model.tar.gz"
+    world.store.put(BUCKET, squatter, b"someone else's bytes")
+    outcome = upload_version(world, "v2", body=validated)
+
+    assert outcome.status == "REJECTED"
+    assert rejection(world)["code"] == "InvalidTarget"
+    assert f"s3://{BUCKET}/{squatter} already holds other bytes" in outcome.message
+    assert world.store.body(BUCKET, squatter) == b"someone else's bytes"
+    assert world.store.copies == []
+    nothing_started(world)
 
 
 # -- rejections: nothing started -------------------------------------------------------------------

@@ -350,9 +350,12 @@ def test_a_container_with_model_data_null_does_not_get_the_upload() -> None:
     rollout_id, walk = started(world, deploy={"containers": containers})
     walk.start()
     created = world.endpoints.models[plan_of(world, rollout_id).names.model]
+    rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
+    assert rollout is not None
+    assert rollout["model_data_url"].startswith("s3://artifacts/published/endpoints/fraud/v2/")
     assert [container.get("ModelDataUrl") for container in created["Containers"]] == [
         None,
-        "s3://artifacts/endpoints/fraud/v2/model.tar.gz",
+        rollout["model_data_url"],  # the published copy of the upload
     ]
 
 

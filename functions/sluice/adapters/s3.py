@@ -9,11 +9,11 @@ from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
 from sluice.adapters.clients import client, error_code
-from sluice.domain.ports import ORIGIN_METADATA, ObjectHead
+from sluice.domain.ports import ORIGIN_METADATA, SHA256_METADATA, ObjectHead
 from sluice.errors import TransientAwsError
 
-SHA256_METADATA = "sluice-sha256"
 SOURCE_METADATA = "sluice-source"
+SOURCE_VERSION_METADATA = "sluice-source-version-id"
 
 # Multipart above 64 MiB: CopyObject's single-request limit is 5 GB, so large models must be copied in parts.
 _COPY_CONFIG = TransferConfig(multipart_threshold=64 * 1024**2, multipart_chunksize=64 * 1024**2)
@@ -71,6 +71,8 @@ class S3ObjectStore:
             SHA256_METADATA: sha256,
             SOURCE_METADATA: quote(f"s3://{source.bucket}/{source.key}", safe=":/"),
         }
+        if source.version_id:
+            metadata[SOURCE_VERSION_METADATA] = source.version_id
         try:
             client("s3").copy(
                 copy_source,

@@ -9,7 +9,13 @@
     endpoints/<endpoint>/<version>/deploy.json     -> that version's rollout settings (read, not an intake)
     endpoints/<endpoint>/deploy.json               -> the endpoint's rollout settings (read, not an intake)
 
-Every other key is outside the layout and ignored. Pure: no I/O.
+Every other key is outside the layout and ignored. Sluice writes its own copies outside the intake
+prefixes (and marks them, so an intake ignores them wherever they land):
+
+    published/endpoints/<endpoint>/<version>/<sha256>/model.tar.gz -> the validated archive a rollout's
+                                                                      model serves (never overwritten)
+
+Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ SAGEMAKER_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 MULTI_MODEL_PREFIX = "multi-model/"
 BATCH_PREFIX = "batch/"
 ENDPOINTS_PREFIX = "endpoints/"
+PUBLISHED_ENDPOINTS_PREFIX = "published/endpoints/"  # no intake rule matches it (template.yaml)
 ARTIFACT_SUFFIX = ".tar.gz"
 WARMUP_SUFFIX = ".warmup.json"
 MANIFEST_SUFFIX = ".manifest.json"
@@ -123,6 +130,15 @@ class EndpointArtifact:
             f"{endpoint_prefix}{self.version}/{DEPLOY_SETTINGS_NAME}",
             f"{endpoint_prefix}{DEPLOY_SETTINGS_NAME}",
         )
+
+    def published_key(self, sha256: str) -> str:
+        """Where the validated archive is copied for the candidate model to serve.
+
+        SageMaker downloads ModelDataUrl again whenever it starts an instance (scale-out, replacement),
+        so it must name bytes that never change: the key holds the archive's sha256, and is outside
+        endpoints/, so the copy starts no rollout.
+        """
+        return f"{PUBLISHED_ENDPOINTS_PREFIX}{self.endpoint}/{self.version}/{sha256}/{ENDPOINT_ARTIFACT_NAME}"
 
 
 @dataclass(frozen=True)

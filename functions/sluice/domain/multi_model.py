@@ -27,6 +27,7 @@ from sluice.domain.intake import (
 )
 from sluice.domain.layout import MultiModelArtifact, validate_sagemaker_name
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint, ObjectHead, SageMakerPort
+from sluice.domain.publishing import publish_once
 from sluice.domain.registry import (
     IntakeStatus,
     S3Uri,
@@ -42,7 +43,6 @@ REGISTERED_DETAIL_TYPE = "Sluice Model Registered"
 UNCHANGED_DETAIL_TYPE = "Sluice Model Unchanged"
 MAX_WARMUP_BYTES = 1024 * 1024
 MAX_RESERVE_ATTEMPTS = 20
-SHA256_METADATA = "sluice-sha256"
 
 
 class WarmupRequest(BaseModel):
@@ -226,11 +226,9 @@ def _reserve_and_copy(
                 candidate = None  # another upload of this model took the number first
                 continue
         key = published_key(prefix.key, target.model, candidate)
-        occupant = services.store.head(prefix.bucket, key)
-        if occupant is None:
-            return candidate, services.store.copy_published(head, prefix.bucket, key, sha256=report.sha256)
-        if occupant.metadata.get(SHA256_METADATA) == report.sha256:
-            return candidate, occupant  # a retried event: the copy already landed
+        published = publish_once(services.store, head, prefix.bucket, key, sha256=report.sha256)
+        if published is not None:
+            return candidate, published
         services.registry.update(
             *_version_key(target, candidate),
             {"status": "SKIPPED", "reason": f"s3://{prefix.bucket}/{key} already holds other bytes"},

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
 ORIGIN_METADATA = "sluice-origin"  # x-amz-meta-sluice-origin on every object Sluice writes
+SHA256_METADATA = "sluice-sha256"  # on every published copy: the sha256 of the validated bytes
 
 
 @dataclass(frozen=True)

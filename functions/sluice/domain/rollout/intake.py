@@ -12,11 +12,12 @@ from sluice.domain.deploy_config import DeployConfig, check_image, parse_deploy_
 from sluice.domain.intake import Outcome, Upload, open_intake, reject
 from sluice.domain.layout import EndpointArtifact, validate_sagemaker_name, validate_version
 from sluice.domain.ports import ObjectHead
+from sluice.domain.publishing import publish_once
 from sluice.domain.rollout.log import decide, hold_for_a_human, uploaded_at, utc_iso
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.status import ACTIVE
 from sluice.domain.rollout.traffic import traffic_of
-from sluice.errors import Rejected, RejectedConfiguration
+from sluice.errors import Rejected, RejectedConfiguration, RejectedTarget
 
 KIND = "endpoint"
 
@@ -54,6 +55,7 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
             check_image(image, services.allowed_registries)
         with services.store.open_stream(head.bucket, head.key, head.version_id) as stream:
             report = validate_archive(stream, services.limits)
+        model_data = _publish_model_data(services, head, target, report.sha256)
     except Rejected as error:
         return reject(services, head, KIND, error, now, **context)
 
@@ -63,7 +65,8 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         "version": target.version,
         "suffix": suffix,
         "source": {"bucket": head.bucket, "key": head.key, "version_id": head.version_id},
-        "model_data_url": head.uri,
+        "model_data_url": model_data.uri,
+        "model_data_version_id": model_data.version_id,
         "uploaded_at": uploaded_at(upload, now),
         "sha256": report.sha256,
         # JSON text: the registry drops None inside maps, and an explicit null means something here
@@ -79,7 +82,8 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         rollout_id,
         now,
         "received",
-        f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}",
+        f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}; the model serves {model_data.uri}",
+        model_data_url=model_data.uri,
     )
     started = _start_or_queue(services, target.endpoint, rollout_id, target.version, suffix, now)
     # Only now: if starting failed, the retried event must find the upload still to be done.
@@ -95,6 +99,22 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         message=message,
         details={**context, "rollout_id": rollout_id},
     )
+
+
+def _publish_model_data(
+    services: RolloutServices, head: ObjectHead, target: EndpointArtifact, sha256: str
+) -> ObjectHead:
+    """The validated object version, copied by its version id to a key that never changes: the
+    candidate's ModelDataUrl (SageMaker reads it again on every scale-out or instance replacement, so
+    the upload key, which anyone may overwrite, must not be it). A retried intake finds its copy."""
+    key = target.published_key(sha256)
+    published = publish_once(services.store, head, head.bucket, key, sha256=sha256)
+    if published is None:
+        raise RejectedTarget(
+            f"s3://{head.bucket}/{key} already holds other bytes than this archive; Sluice never overwrites "
+            "model data (move that object away if no model serves it, then upload again)"
+        )
+    return published
 
 
 def _deploy_config(
