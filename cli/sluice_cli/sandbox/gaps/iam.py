@@ -22,7 +22,8 @@ action only. The filler authorizes each request as AWS does, from the Service Au
   - SageMaker: endpoint, endpoint-config, model, transform-job actions on `<type>/<name>`
     (SageMaker ARNs spell the name in lower case); AddTags on the ARN it tags.
   - EventBridge: PutEvents on `event-bus/<name>` of each entry (`default` when none).
-  - Lambda: Invoke, GetFunction... on `function:<name>`.
+  - Lambda: GetFunction... on `function:<name>`; the Invoke API is IAM's `lambda:InvokeFunction` (moto
+    asks for `lambda:Invoke`, which no policy grants).
 Other services keep moto's own check.
 
 `StepFunctionsTaskCredentials`: moto's Step Functions interpreter signs every service integration
@@ -53,6 +54,9 @@ _SAGEMAKER_PARAMETERS = {
 _CLOUDWATCH_ALARM_ACTIONS = frozenset(
     {"PutMetricAlarm", "DeleteAlarms", "DescribeAlarms", "SetAlarmState", "DescribeAlarmHistory"}
 )
+# API operation -> IAM action, where they differ (Service Authorization Reference, AWS Lambda: the Invoke
+# API is authorized as lambda:InvokeFunction).
+_LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeFunction"}
 # (action, resource ARN) pairs one request is authorized against.
 Checks = list[tuple[str, str]]
 
@@ -206,14 +210,15 @@ def _events(request: RequestView) -> Checks:
 
 
 def _lambda(request: RequestView) -> Checks:
+    action = _LAMBDA_ACTIONS.get(request.action, request.action)
     path = str(getattr(request.response, "path", ""))
     parts = path.split("/functions/", 1)
     if len(parts) < 2:
-        return [(request.action, "*")]
+        return [(action, "*")]
     name = parts[1].split("/", 1)[0].replace("%3A", ":")
     if name.startswith("arn:"):
-        return [(request.action, name.split(":$")[0])]
-    return [(request.action, request.arn("lambda", f"function:{name.split(':', 1)[0]}"))]
+        return [(action, name.split(":$")[0])]
+    return [(action, request.arn("lambda", f"function:{name.split(':', 1)[0]}"))]
 
 
 RESOURCE_RULES: dict[str, Callable[[RequestView], Checks]] = {
