@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,8 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyItemNotFoundError
+from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import STATUS_CONSTANTS
 
 from sluice.adapters.autoscaling import AutoscalingGateway
 from sluice.adapters.clients import client
@@ -29,6 +32,7 @@ from sluice.domain.batch_intake import BatchServices
 from sluice.domain.deploy_config import default_allowed_registries
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import MultiModelServices
+from sluice.domain.redelivery import HeldRecord
 from sluice.domain.rollout.services import RolloutServices
 from sluice.settings import Settings, get_settings
 
@@ -52,21 +56,19 @@ def _persistence(
 
 
 def idempotent_upload(
-    function: Callable[[Upload], dict[str, Any]], key_prefix: str, lambda_context: Any = None
+    function: Callable[[Upload], dict[str, Any]], key_prefix: str, lambda_context: Any
 ) -> Callable[[Upload], dict[str, Any]]:
     """Wrap an intake so that the same object version (bucket, key, version id, ETag) acts once.
 
     Powertools idempotency on DynamoDB: a second delivery returns the first result; a failed attempt
-    leaves no record, so the platform's retry runs it again.
+    leaves no record, so the platform's retry runs it again. The Lambda context is registered so that
+    the INPROGRESS record of an invocation that dies without raising holds the event only until that
+    invocation's deadline (sluice.domain.redelivery); meanwhile the same event is refused with
+    IdempotencyAlreadyInProgressError.
     """
     settings = get_settings()
-    config = IdempotencyConfig(
-        expires_after_seconds=settings.idempotency_ttl_seconds,
-        raise_on_no_idempotency_key=True,
-        event_key_jmespath="[bucket, key_in_event, version_id, etag]",
-    )
-    if lambda_context is not None:
-        config.register_lambda_context(lambda_context)
+    config = _idempotency_config(settings)
+    config.register_lambda_context(lambda_context)
     persistence = _persistence(
         settings.idempotency_table, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID")
     )
@@ -78,6 +80,37 @@ def idempotent_upload(
         return function(Upload(**upload))
 
     return lambda upload: run(upload=asdict(upload))
+
+
+def held_record(upload: Upload, key_prefix: str) -> HeldRecord | None:
+    """The idempotency record of `upload` while it is INPROGRESS; None once it is completed or gone."""
+    settings = get_settings()
+    persistence = _persistence(
+        settings.idempotency_table, os.environ.get("AWS_ENDPOINT_URL"), os.environ.get("AWS_ACCESS_KEY_ID")
+    )
+    persistence.configure(_idempotency_config(settings), key_prefix=key_prefix)
+    try:
+        record = persistence.get_record(data=asdict(upload))
+    except IdempotencyItemNotFoundError:
+        return None
+    if record is None or record.status != STATUS_CONSTANTS["INPROGRESS"]:
+        return None
+    deadline_ms = record.in_progress_expiry_timestamp
+    # in milliseconds, read back from DynamoDB as a Decimal
+    until = None if deadline_ms is None else datetime.fromtimestamp(int(deadline_ms) / 1000, tz=UTC)
+    return HeldRecord(key=record.idempotency_key, in_progress_until=until)
+
+
+def redelivery_queue(settings: Settings | None = None) -> RetryQueue:
+    return RetryQueue((settings or get_settings()).upload_redelivery_queue_url)
+
+
+def _idempotency_config(settings: Settings) -> IdempotencyConfig:
+    return IdempotencyConfig(
+        expires_after_seconds=settings.idempotency_ttl_seconds,
+        raise_on_no_idempotency_key=True,
+        event_key_jmespath="[bucket, key_in_event, version_id, etag]",
+    )
 
 
 def batch_services(settings: Settings | None = None) -> BatchServices:

@@ -64,6 +64,12 @@ class EndpointBusy(TransientAwsError):
     """
 
 
+class UploadInProgressElsewhere(SluiceError):
+    """Another invocation holds the upload's idempotency record (INPROGRESS) and the event cannot simply
+    wait for it: it waited once already, or the record has no deadline. The message names the upload,
+    the record and what to do (README, "Rejections, failures, notifications")."""
+
+
 class RolloutRefused(Rejected):
     """Pre-flight refused a rollout before anything changed (endpoint not InService, alarm firing...)."""
 

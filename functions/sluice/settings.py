@@ -22,6 +22,8 @@ class Settings(BaseModel):
     notification_topic_arn: str = Field(alias="NOTIFICATION_TOPIC_ARN")
     event_bus_name: str = Field(default="default", alias="EVENT_BUS_NAME")
     batch_retry_queue_url: str = Field(alias="BATCH_RETRY_QUEUE_URL")
+    # Events another invocation holds, delivered again past its deadline (sluice.domain.redelivery).
+    upload_redelivery_queue_url: str = Field(alias="UPLOAD_REDELIVERY_QUEUE_URL")
 
     # Artifact validation limits (see README "Limits").
     max_archive_members: int = Field(default=10_000, ge=1, alias="MAX_ARCHIVE_MEMBERS")

@@ -21,6 +21,9 @@ Lambda semantics kept:
   the result, or Lambda's error payload, goes back to the caller; no retry here (the state machine's
   Retry decides). A handler must not invoke a function of the stack synchronously itself: the second
   invocation would wait for the first (one `os.environ`).
+- lambda:Invoke with InvocationType Event (bound to gaps.awslambda.LambdaEventInvocations) is answered
+  at once and runs as an asynchronous invocation (retries, destinations) on a thread of its own, which
+  takes its turn after the invocation that asked for it.
 
 EventBridge -> state machine (a `StateMachineRoute`): one StartExecution per event, with a unique
 execution name (moto names unnamed executions "None", so a second one would clash) and the event (or
@@ -69,7 +72,9 @@ class Invocation:
     """One call of a handler (each retry is its own invocation)."""
 
     function: str
-    source: str  # "eventbridge" | "sqs" | "direct" | "lambda" (through moto's Lambda: Step Functions)
+    # "eventbridge" | "sqs" | "direct" | "lambda" (through moto's Lambda: Step Functions) | "event"
+    # (lambda:Invoke with InvocationType Event)
+    source: str
     trigger: str  # the template's event name
     event_id: str | None  # EventBridge event id, or the SQS message ids of the batch
     request_id: str
@@ -115,6 +120,7 @@ class EventRouter:
         self._busy_probes = list(busy_probes)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._event_threads: list[threading.Thread] = []  # InvocationType Event invocations
         self._state = threading.Condition()
         self._active = 0
         self._generation = 0
@@ -153,10 +159,14 @@ class EventRouter:
         """Stop polling and join every thread (an invocation in progress finishes first)."""
         self._stop.set()
         deadline = time.monotonic() + timeout
-        for thread in self._threads:
+        with self._state:
+            threads = self._threads + self._event_threads
+        for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()))
-        alive = [t.name for t in self._threads if t.is_alive()]
-        self._threads = []
+        alive = [t.name for t in threads if t.is_alive()]
+        with self._state:
+            self._threads = []
+            self._event_threads = [t for t in self._event_threads if t.is_alive()]
         if alive:
             raise RuntimeError(f"router threads did not stop: {', '.join(alive)}")
 
@@ -548,7 +558,39 @@ class EventRouter:
         except HandlerFailed as failed:
             raise failed.original from None
 
-    def invoke_async(self, function_id: str, event: Any, *, trigger: str = "direct") -> bool:
+    def invoke_event(self, function_name: str, event: Any) -> bool:
+        """lambda:Invoke with InvocationType Event of a function of the stack (bound to
+        gaps.awslambda.LambdaEventInvocations): accepted at once (False for a function not in the stack,
+        left to moto), then run by `invoke_async` on a thread of its own, after the invocation that asked
+        for it (one `os.environ`)."""
+        function = self.outputs.function_named(function_name)
+        if function is None:
+            return False
+        with self._state:
+            self._active += 1
+            self._generation += 1
+        thread = threading.Thread(
+            target=self._run_event,
+            args=(function.logical_id, event),
+            name=f"sandbox-event-{function.logical_id}",
+            daemon=True,
+        )
+        with self._state:
+            self._event_threads = [t for t in self._event_threads if t.is_alive()] + [thread]
+        thread.start()
+        return True
+
+    def _run_event(self, function_id: str, event: Any) -> None:
+        try:
+            self.invoke_async(function_id, event, trigger="invoke", source="event")
+        except Exception:
+            log.exception("sandbox router: %s: the Event invocation could not run", function_id)
+        finally:
+            self._done()
+
+    def invoke_async(
+        self, function_id: str, event: Any, *, trigger: str = "direct", source: str = "eventbridge"
+    ) -> bool:
         """An asynchronous (Event) invocation with Lambda's retries and destinations; True on success."""
         function = self._function(function_id)
         settings = function.event_invoke
@@ -559,7 +601,7 @@ class EventRouter:
                 result = self._call(
                     function_id,
                     event,
-                    "eventbridge",
+                    source,
                     trigger,
                     eventbridge_event_id(event),
                     request_id=request_id,

@@ -50,7 +50,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from sluice_cli.sandbox.faults import FaultInjection
-from sluice_cli.sandbox.gaps.awslambda import StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.awslambda import LambdaEventInvocations, StepFunctionsLambdaTasks
 from sluice_cli.sandbox.gaps.iam import StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.registry import EmulatorGaps
 from sluice_cli.sandbox.iam_enforcement import RoleSessions, iam_enforced
@@ -472,9 +472,12 @@ class Sandbox:
         lambda_tasks = self._gaps.get(StepFunctionsLambdaTasks)
         lambda_tasks.bind(self._router.invoke_lambda)
         stack.callback(lambda_tasks.bind, None)
+        event_invocations = self._gaps.get(LambdaEventInvocations)
+        event_invocations.bind(self._router.invoke_event)
+        stack.callback(event_invocations.bind, None)
+        stack.callback(self._router.stop)  # also waits for Event invocations of a router never started
         if self.start_router:
             self._router.start()
-            stack.callback(self._router.stop)
         log.info("sandbox up at %s (stack %s)", self.endpoint_url, self.stack_name)
 
     def _enforce_iam(self, stack: ExitStack) -> RoleSessions:

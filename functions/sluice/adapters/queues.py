@@ -1,4 +1,5 @@
-"""Amazon SQS: the buffer of CreateTransformJob requests waiting for SageMaker capacity."""
+"""Amazon SQS: messages delivered later, DelaySeconds each (BatchRetryQueue: CreateTransformJob requests
+waiting for SageMaker capacity; UploadRedeliveryQueue: events another invocation holds)."""
 
 from __future__ import annotations
 

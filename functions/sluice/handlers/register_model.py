@@ -7,10 +7,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import idempotent_upload, multi_model_services
+from sluice.composition import multi_model_services
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import register_model_upload
-from sluice.handlers.outcomes import report, upload_from_event
+from sluice.handlers.outcomes import report, run_intake
 from sluice.observability import logger, metrics, tracer
 
 
@@ -22,4 +22,4 @@ def _register(upload: Upload) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return idempotent_upload(_register, "register_model", context)(upload_from_event(event))
+    return run_intake(event, context, _register, "register_model")

@@ -8,10 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import batch_services, idempotent_upload
+from sluice.composition import batch_services
 from sluice.domain.batch_intake import start_batch_upload
 from sluice.domain.intake import Upload
-from sluice.handlers.outcomes import report, upload_from_event
+from sluice.handlers.outcomes import report, run_intake
 from sluice.observability import logger, metrics, tracer
 
 
@@ -24,4 +24,4 @@ def _start(upload: Upload) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return idempotent_upload(_start, "start_batch", context)(upload_from_event(event))
+    return run_intake(event, context, _start, "start_batch")

@@ -8,10 +8,10 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import idempotent_upload, rollout_services
+from sluice.composition import rollout_services
 from sluice.domain.intake import Upload
 from sluice.domain.rollout.intake import start_rollout_upload
-from sluice.handlers.outcomes import report, upload_from_event
+from sluice.handlers.outcomes import report, run_intake
 from sluice.observability import logger, metrics, tracer
 
 
@@ -26,4 +26,4 @@ def _start(upload: Upload) -> dict[str, Any]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return idempotent_upload(_start, "start_rollout", context)(upload_from_event(event))
+    return run_intake(event, context, _start, "start_rollout")

@@ -41,10 +41,15 @@ class S3ObjectCreatedDetail(BaseModel):
 
 
 class S3ObjectCreatedEvent(EventBridgeModel):
-    """EventBridge "Object Created" from a bucket with EventBridge notifications on."""
+    """EventBridge "Object Created" from a bucket with EventBridge notifications on.
+
+    `sluice-redelivery` is Sluice's own: how many times the event waited in UploadRedeliveryQueue for
+    another invocation to let go of it (sluice.domain.redelivery); EventBridge never sends it.
+    """
 
     detail: S3ObjectCreatedDetail
     detail_type: Literal["Object Created"] = Field(alias="detail-type")
+    redelivery: int = Field(default=0, ge=0, alias="sluice-redelivery")
 
 
 class TransformOutputModel(BaseModel):
@@ -105,3 +110,10 @@ class AlarmStateChangeEvent(EventBridgeModel):
 
     detail: AlarmStateChangeDetail
     detail_type: Literal["CloudWatch Alarm State Change"] = Field(alias="detail-type")
+
+
+class UploadRedeliveryMessage(BaseModel):
+    """Body of an UploadRedeliveryQueue message: an intake event to invoke its function with again."""
+
+    function_name: str
+    payload: dict[str, Any]

@@ -25,6 +25,9 @@ Gaps:
   `alarms.evaluator.AlarmEvaluator` on a thread (periods scaled by the sandbox's time_scale).
 - `StepFunctionsLambdaTasks`: `lambda:invoke` tasks (and lambda:Invoke) need docker; the filler runs the
   stack's handler in-process through the router.
+- `LambdaEventInvocations`: lambda:Invoke with InvocationType Event runs inside the request, once, with
+  no retries and no OnFailure destination; the filler hands it to the router as an asynchronous
+  invocation on a thread of its own.
 - `TimeCompression`: the Step Functions interpreter waits in wall time; the sandbox may compress it.
 - `StopExecutionInterrupts`: StopExecution leaves a task waiting for its token until it times out.
 

@@ -8,11 +8,38 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.probes import plain_moto, plain_moto_executing, probe_role, wait_for_execution
+
+
+@contextlib.contextmanager
+def _quiet_moto() -> Iterator[None]:
+    """moto's logger silenced for a probe: it logs the docker failure loudly."""
+    moto_logger = logging.getLogger("moto")
+    level = moto_logger.level
+    moto_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        moto_logger.setLevel(level)
+
+
+def _probe_function(clients: Callable[[str], Any], role: str, handler_source: str) -> str:
+    """A Python function `gap-probe` in plain moto's Lambda (`probe.handler` = `handler_source`): its ARN."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("probe.py", handler_source)
+    created = clients("lambda").create_function(
+        FunctionName="gap-probe",
+        Runtime="python3.11",
+        Role=role,
+        Handler="probe.handler",
+        Code={"ZipFile": archive.getvalue()},
+    )
+    return str(created["FunctionArn"])
 
 
 class LambdaInvokeNeedsDocker(Gap):
@@ -27,27 +54,9 @@ class LambdaInvokeNeedsDocker(Gap):
     @classmethod
     def still_present(cls) -> bool:
         with plain_moto() as clients:
-            role = clients("iam").create_role(RoleName="gap-probe", AssumeRolePolicyDocument="{}")["Role"][
-                "Arn"
-            ]
-            archive = io.BytesIO()
-            with zipfile.ZipFile(archive, "w") as zipped:
-                zipped.writestr("probe.py", "def handler(event, context):\n    return 'ran'\n")
-            lambda_ = clients("lambda")
-            lambda_.create_function(
-                FunctionName="gap-probe",
-                Runtime="python3.11",
-                Role=role,
-                Handler="probe.handler",
-                Code={"ZipFile": archive.getvalue()},
-            )
-            moto_logger = logging.getLogger("moto")
-            level = moto_logger.level
-            moto_logger.setLevel(logging.CRITICAL)  # moto logs the docker failure loudly
-            try:
-                response = lambda_.invoke(FunctionName="gap-probe", Payload=b"{}")
-            finally:
-                moto_logger.setLevel(level)
+            _probe_function(clients, probe_role(clients), "def handler(event, context):\n    return 'ran'\n")
+            with _quiet_moto():
+                response = clients("lambda").invoke(FunctionName="gap-probe", Payload=b"{}")
             payload = response["Payload"].read()
             return bool(response.get("FunctionError")) and b"docker" in payload
 
@@ -122,28 +131,16 @@ class StepFunctionsLambdaTasks(Gap):
 
     @classmethod
     def still_present(cls) -> bool:
-        moto_logger = logging.getLogger("moto")
-        level = moto_logger.level
-        moto_logger.setLevel(logging.CRITICAL)  # moto logs the docker failure loudly
-        try:
+        with _quiet_moto():
             return cls._probe()
-        finally:
-            moto_logger.setLevel(level)
 
     @classmethod
     def _probe(cls) -> bool:
         with plain_moto_executing() as clients:
             role = probe_role(clients)
-            archive = io.BytesIO()
-            with zipfile.ZipFile(archive, "w") as zipped:
-                zipped.writestr("probe.py", "def handler(event, context):\n    return {'ran': True}\n")
-            function_arn = clients("lambda").create_function(
-                FunctionName="gap-probe",
-                Runtime="python3.11",
-                Role=role,
-                Handler="probe.handler",
-                Code={"ZipFile": archive.getvalue()},
-            )["FunctionArn"]
+            function_arn = _probe_function(
+                clients, role, "def handler(event, context):\n    return {'ran': True}\n"
+            )
             definition = {
                 "StartAt": "Call",
                 "States": {
@@ -161,3 +158,71 @@ class StepFunctionsLambdaTasks(Gap):
             )["stateMachineArn"]
             execution = sfn.start_execution(stateMachineArn=machine, name="gap-probe")["executionArn"]
             return bool(wait_for_execution(sfn, execution)["status"] == "FAILED")
+
+
+# (function name, event) -> accepted: an asynchronous invocation handed over; False leaves it to moto.
+EventInvoker = Callable[[str, Any], bool]
+
+
+class LambdaEventInvocations(Gap):
+    """lambda:Invoke with InvocationType Event as Lambda runs it: answered at once (202), the function
+    run later as an asynchronous invocation, with its retries and its OnFailure destination, by the
+    bound invoker (`EventRouter.invoke_event`). moto runs it inside the Invoke request, once, and never
+    sends a destination record. Installed after StepFunctionsLambdaTasks, whose `invoke` it wraps.
+    """
+
+    name = "lambda-event-invocations"
+    reason = (
+        "moto runs an InvocationType Event invoke inside the request, once: no retries, no OnFailure "
+        "destination"
+    )
+
+    def __init__(self, invoker: EventInvoker | None = None) -> None:
+        super().__init__()
+        self.invoker = invoker
+
+    def bind(self, invoker: EventInvoker | None) -> None:
+        """Hand Event invocations to `invoker` (None: moto's own behaviour)."""
+        self.invoker = invoker
+
+    def _patch(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        gap = self
+
+        def make_invoke(original: Callable[..., Any]) -> Callable[..., Any]:
+            def invoke(function: Any, body: Any, request_headers: Any, response_headers: Any) -> Any:
+                invoker = gap.invoker
+                if invoker is not None and request_headers.get("x-amz-invocation-type") == "Event":
+                    event: Any = {}
+                    if body:
+                        with contextlib.suppress(ValueError):  # a non-JSON payload is handed over as it is
+                            event = json.loads(body)
+                    if invoker(function.function_name, event):
+                        return ""  # moto answers 202 with an empty body, as Lambda does
+                return original(function, body, request_headers, response_headers)
+
+            return invoke
+
+        self._apply(LambdaFunction, "invoke", make_invoke)
+
+    @classmethod
+    def still_present(cls) -> bool:
+        """A failing function (no docker) invoked with InvocationType Event sends nothing to its
+        OnFailure destination."""
+        with _quiet_moto(), plain_moto() as clients:
+            _probe_function(
+                clients, probe_role(clients), "def handler(event, context):\n    raise RuntimeError\n"
+            )
+            lambda_, sqs = clients("lambda"), clients("sqs")
+            url = sqs.create_queue(QueueName="gap-probe-failures")["QueueUrl"]
+            attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+            arn = attributes["QueueArn"]
+            lambda_.put_function_event_invoke_config(
+                FunctionName="gap-probe",
+                MaximumRetryAttempts=0,
+                DestinationConfig={"OnFailure": {"Destination": arn}},
+            )
+            answer = lambda_.invoke(FunctionName="gap-probe", InvocationType="Event", Payload=b"{}")
+            failures = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1).get("Messages", [])
+            return answer["StatusCode"] == 202 and not failures

@@ -22,7 +22,8 @@ action only. The filler authorizes each request as AWS does, from the Service Au
   - SageMaker: endpoint, endpoint-config, model, transform-job actions on `<type>/<name>`
     (SageMaker ARNs spell the name in lower case); AddTags on the ARN it tags.
   - EventBridge: PutEvents on `event-bus/<name>` of each entry (`default` when none).
-  - Lambda: Invoke, GetFunction... on `function:<name>`.
+  - Lambda: GetFunction... on `function:<name>`; the Invoke API is IAM's `lambda:InvokeFunction` (moto
+    asks for `lambda:Invoke`, which no policy grants).
 Other services keep moto's own check.
 
 `StepFunctionsTaskCredentials`: moto's Step Functions interpreter signs every service integration
@@ -53,6 +54,9 @@ _SAGEMAKER_PARAMETERS = {
 _CLOUDWATCH_ALARM_ACTIONS = frozenset(
     {"PutMetricAlarm", "DeleteAlarms", "DescribeAlarms", "SetAlarmState", "DescribeAlarmHistory"}
 )
+# API operation -> IAM action, where they differ (Service Authorization Reference, AWS Lambda: the Invoke
+# API is authorized as lambda:InvokeFunction).
+_LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeFunction"}
 # (action, resource ARN) pairs one request is authorized against.
 Checks = list[tuple[str, str]]
 
@@ -205,11 +209,6 @@ def _events(request: RequestView) -> Checks:
         ("PutEvents", bus if bus.startswith("arn:") else request.arn("events", f"event-bus/{bus}"))
         for bus in sorted(buses or {"default"})
     ]
-
-
-# Lambda API operations whose IAM action has another name (Service Authorization Reference, Lambda:
-# "Invoke" is authorized as lambda:InvokeFunction).
-_LAMBDA_ACTIONS = {"Invoke": "InvokeFunction", "InvokeAsync": "InvokeFunction"}
 
 
 def _lambda(request: RequestView) -> Checks:

@@ -6,7 +6,11 @@ from types import TracebackType
 from typing import Self, TypeVar
 
 from sluice_cli.sandbox.gaps.autoscaling import AutoscalingObjectNotFound
-from sluice_cli.sandbox.gaps.awslambda import LambdaInvokeNeedsDocker, StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.awslambda import (
+    LambdaEventInvocations,
+    LambdaInvokeNeedsDocker,
+    StepFunctionsLambdaTasks,
+)
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
@@ -22,7 +26,8 @@ from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
 # Every gap, in the order installed (uninstalled in reverse). TransformJobCreateValidation wraps the
 # lifecycle patch, so it refuses before a job starts. MetricAlarmEvaluation comes after
-# AlarmStateChangeEvents: its thread stops before that unpatches.
+# AlarmStateChangeEvents: its thread stops before that unpatches. LambdaEventInvocations wraps
+# StepFunctionsLambdaTasks' patch of LambdaFunction.invoke.
 ALL_GAPS: tuple[type[Gap], ...] = (
     S3EventBridgeEventIds,
     EventBridgeTargetEventAccount,
@@ -38,6 +43,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     SnsSubjectValidation,
     AlarmStateChangeEvents,
     StepFunctionsLambdaTasks,
+    LambdaEventInvocations,
     TimeCompression,
     StopExecutionInterrupts,
     MetricAlarmEvaluation,
