@@ -208,9 +208,8 @@ def test_resolve_starts_the_version_queued_behind_the_stuck_rollout(
     endpoint = stuck_rollout(canary, refusing)
     stuck = records(canary, endpoint)["v2"]
     queued = queue_v3(canary, endpoint)
-    assert "runs once someone has resolved it" in canary.ok(
-        "history", endpoint, "--rollout", queued["rollout_id"]
-    )
+    (history,) = canary.json("history", endpoint, "--rollout", queued["rollout_id"])["rollouts"]
+    assert "runs once someone has resolved it" in history["decisions"][-1]["reason"]
     status = canary.json("status", endpoint)
     assert status["queued"]["version"] == "v3"
     assert status["lease"]["rollout_id"] == stuck["rollout_id"]  # an upload does not take the lease

@@ -1,11 +1,17 @@
 """Where an asynchronous invocation's outcome goes: the OnSuccess / OnFailure destinations of the
-function's EventInvokeConfig (SQS, SNS, EventBridge) in Lambda's record shape, and its dead-letter queue."""
+function's EventInvokeConfig (SQS, SNS, EventBridge) in Lambda's record shape, and its dead-letter queue.
+
+Lambda sends them with the function's execution role ("the function's execution role needs permission
+to send to the destination": Lambda Developer Guide, "Capturing records of asynchronous invocations"),
+so with IAM enforced the sandbox does too: a role without `sqs:SendMessage` on the FailureQueue loses
+the record, as it would on AWS."""
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sluice_cli.sandbox.event_payloads import destination_record, error_payload
@@ -18,9 +24,38 @@ log = logging.getLogger(__name__)
 class AsyncInvocationDestinations:
     """Sends the records of the stack's asynchronous invocations to their destinations."""
 
-    def __init__(self, outputs: StackOutputs, clients: ClientFactory) -> None:
+    def __init__(
+        self,
+        outputs: StackOutputs,
+        clients: ClientFactory,
+        role_credentials: Callable[[str], Mapping[str, str]] | None = None,
+    ) -> None:
         self.outputs = outputs
         self.clients = clients
+        self.role_credentials = role_credentials
+        self._role_clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def _client(self, service: str, function: FunctionSpec) -> Any:
+        """A client acting as the function's role (IAM enforced), else the sandbox's own."""
+        if self.role_credentials is None or not function.role_arn:
+            return self.clients.client(service)
+        with self._lock:
+            key = (service, function.role_arn)
+            if key not in self._role_clients:
+                import boto3
+
+                variables = self.role_credentials(function.role_arn)
+                own = self.clients.client(service)
+                self._role_clients[key] = boto3.client(
+                    service,
+                    region_name=own.meta.region_name,
+                    endpoint_url=own.meta.endpoint_url,
+                    aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
+                    aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"],
+                    aws_session_token=variables["AWS_SESSION_TOKEN"],
+                )
+            return self._role_clients[key]
 
     def on_success(
         self, function: FunctionSpec, event: Any, request_id: str, attempt: int, result: Any
@@ -46,7 +81,7 @@ class AsyncInvocationDestinations:
             )
             self._send(settings.on_failure, record, function)
         if function.dead_letter is not None:
-            self._send_dead_letter(function.dead_letter, event, request_id, error)
+            self._send_dead_letter(function.dead_letter, event, request_id, error, function)
         if settings.on_failure is None and function.dead_letter is None:
             log.warning(
                 "%s: event dropped after %s attempts (no OnFailure destination)",
@@ -57,14 +92,14 @@ class AsyncInvocationDestinations:
     def _send(self, destination: Destination, record: Mapping[str, Any], function: FunctionSpec) -> None:
         body = json.dumps(record, default=str)
         if destination.type == "SQS":
-            self.clients.client("sqs").send_message(
+            self._client("sqs", function).send_message(
                 QueueUrl=self._queue_url(destination.arn), MessageBody=body
             )
         elif destination.type == "SNS":
-            self.clients.client("sns").publish(TopicArn=destination.arn, Message=body)
+            self._client("sns", function).publish(TopicArn=destination.arn, Message=body)
         else:  # EventBridge
             succeeded = record["requestContext"]["condition"] == "Success"
-            self.clients.client("events").put_events(
+            self._client("events", function).put_events(
                 Entries=[
                     {
                         "Source": "lambda",
@@ -78,11 +113,16 @@ class AsyncInvocationDestinations:
             )
 
     def _send_dead_letter(
-        self, destination: Destination, event: Any, request_id: str, error: BaseException
+        self,
+        destination: Destination,
+        event: Any,
+        request_id: str,
+        error: BaseException,
+        function: FunctionSpec,
     ) -> None:
         body = json.dumps(event, default=str)
         if destination.type == "SQS":
-            self.clients.client("sqs").send_message(
+            self._client("sqs", function).send_message(
                 QueueUrl=self._queue_url(destination.arn),
                 MessageBody=body,
                 MessageAttributes={
@@ -95,7 +135,7 @@ class AsyncInvocationDestinations:
                 },
             )
         elif destination.type == "SNS":
-            self.clients.client("sns").publish(TopicArn=destination.arn, Message=body)
+            self._client("sns", function).publish(TopicArn=destination.arn, Message=body)
 
     def _queue_url(self, queue_arn: str) -> str:
         for resource in self.outputs.resources.values():

@@ -129,7 +129,7 @@ class EventRouter:
         # queue url -> {message id: monotonic time it becomes visible again}
         self._parked: dict[str, dict[str, float]] = {}
         self._visibility: dict[str, int] = {}
-        self._destinations = AsyncInvocationDestinations(outputs, clients)
+        self._destinations = AsyncInvocationDestinations(outputs, clients, role_credentials)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:

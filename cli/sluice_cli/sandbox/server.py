@@ -53,6 +53,7 @@ from sluice_cli.sandbox.faults import FaultInjection
 from sluice_cli.sandbox.gaps.awslambda import LambdaEventInvocations, StepFunctionsLambdaTasks
 from sluice_cli.sandbox.gaps.iam import StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.registry import EmulatorGaps
+from sluice_cli.sandbox.iam_audit import LEDGER_ENV, IamAudit
 from sluice_cli.sandbox.iam_enforcement import RoleSessions, iam_enforced
 from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.stack import StackOutputs
@@ -302,6 +303,30 @@ def moto_config(endpoint_url: str, config: Mapping[str, Any]) -> Iterator[None]:
 # --------------------------------------------------------------------------------------------------
 # The sandbox
 # --------------------------------------------------------------------------------------------------
+def _role_owners(outputs: StackOutputs) -> dict[str, str]:
+    """The stack's role names -> the function or state machine each serves (SAM's `<LogicalId>Role`)."""
+    owners = {}
+    for logical_id, resource in outputs.resources.items():
+        if resource.type == "AWS::IAM::Role":
+            owner = logical_id.removesuffix("Role")
+            owners[resource.ref] = owner if owner in outputs.resources else logical_id
+    return owners
+
+
+def _policy_templates(outputs: StackOutputs) -> dict[str, str]:
+    """Inline policy names SAM gives the expansion of a policy template (`<LogicalId>RolePolicy<i>`,
+    i = its place in `Policies`: samtranslator's role_constructor) -> the template's name."""
+    names = {}
+    for logical_id, resource in outputs.template.body.get("Resources", {}).items():
+        policies = (resource.get("Properties") or {}).get("Policies")
+        for index, entry in enumerate(policies if isinstance(policies, list) else []):
+            if isinstance(entry, dict) and len(entry) == 1 and "Statement" not in entry:
+                (name,) = entry
+                if not str(name).startswith("Fn::"):
+                    names[f"{logical_id}RolePolicy{index}"] = str(name)
+    return names
+
+
 class Sandbox:
     """moto server + stack from template.yaml + gap-fillers + router, for the life of a `with` block.
 
@@ -352,6 +377,7 @@ class Sandbox:
         self._router: EventRouter | None = None
         self._gaps: EmulatorGaps | None = None
         self._faults: FaultInjection | None = None
+        self.iam_audit: IamAudit | None = None  # when IAM is enforced
 
     # -- what the caller uses -----------------------------------------------------------------------
     @property
@@ -486,6 +512,11 @@ class Sandbox:
         outputs = self.outputs
         sessions = RoleSessions(outputs.account_id, outputs.region)
         stack.enter_context(iam_enforced(DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]))
+        self.iam_audit = IamAudit(_role_owners(outputs), outputs.account_id, _policy_templates(outputs))
+        stack.enter_context(self.iam_audit.recording())
+        ledger = os.environ.get(LEDGER_ENV)
+        if ledger and self.template_path.resolve() == DEFAULT_TEMPLATE.resolve():
+            stack.callback(self.iam_audit.write_ledger, ledger)
         task_credentials = self.gaps.get(StepFunctionsTaskCredentials)
         task_credentials.bind(sessions.credentials)
         stack.callback(task_credentials.bind, None)

@@ -135,7 +135,30 @@ def _transaction_checks(request: RequestView) -> Checks:
 
 def _sns(request: RequestView) -> Checks:
     topic = request.param("TopicArn") or request.param("TargetArn")
-    return [(request.action, str(topic) if topic else "*")]
+    checks: Checks = [(request.action, str(topic) if topic else "*")]
+    if request.action in {"Publish", "PublishBatch"} and topic:
+        # A publisher to a topic encrypted with a KMS key needs kms:GenerateDataKey* and kms:Decrypt on
+        # that key (Amazon SNS Developer Guide, "Key management": permissions for publishers).
+        key_arn = _topic_key_arn(request, str(topic))
+        if key_arn:
+            checks += [("kms:GenerateDataKey", key_arn), ("kms:Decrypt", key_arn)]
+    return checks
+
+
+def _topic_key_arn(request: RequestView, topic_arn: str) -> str | None:
+    """The ARN of the KMS key the topic is encrypted with (its KmsMasterKeyId: key id, ARN or alias)."""
+    from moto.kms.models import kms_backends
+    from moto.sns.models import sns_backends
+
+    topic = sns_backends[request.account][request.region].topics.get(topic_arn)
+    key_id = str(getattr(topic, "kms_master_key_id", "") or "")
+    if not key_id:
+        return None
+    kms = kms_backends[request.account][request.region]
+    try:
+        return str(kms.describe_key(key_id).arn)  # any_id_to_key_id: id, key ARN, alias, alias ARN
+    except Exception:
+        return request.arn("kms", f"key/{key_id}")
 
 
 def _stepfunctions(request: RequestView) -> Checks:
@@ -195,7 +218,89 @@ def _sagemaker(request: RequestView) -> Checks:
     )
     if checks and action.startswith("Create") and request.param("Tags"):
         checks.append(("AddTags", checks[0][1]))
+    if action == "CreateModel" and request.param("ExecutionRoleArn"):
+        # Handing SageMaker a role is iam:PassRole on it (IAM User Guide, "Grant a user permissions to
+        # pass a role to an AWS service"; SageMaker's CreateModel lists it as a dependent action).
+        checks.append(("iam:PassRole", str(request.param("ExecutionRoleArn"))))
     return checks or [(action, "*")]
+
+
+# The service-linked role Application Auto Scaling creates on the first RegisterScalableTarget of a
+# SageMaker variant in an account (the caller needs iam:CreateServiceLinkedRole then, and only then).
+SAGEMAKER_SCALING_SLR = (
+    "role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+def _application_autoscaling(request: RequestView) -> Checks:
+    """Application Auto Scaling actions are on `*` (no resource-level permissions for SageMaker
+    variants); it validates that the caller may also do what scaling will do on its behalf (Application
+    Auto Scaling User Guide, "Permissions required for API actions on target services and CloudWatch"
+    and "Permissions validation"): describe and update the endpoint when registering a variant, and
+    manage the `TargetTracking-<resource id>-*` alarms a target tracking policy creates and deletes."""
+    action = request.action
+    checks: Checks = [(action, "*")]
+    resource_id = str(request.param("ResourceId") or "")
+    if request.param("ServiceNamespace") != "sagemaker" or not resource_id.startswith("endpoint/"):
+        return checks
+    endpoint = resource_id.split("/")[1].lower()
+    alarms = request.arn("cloudwatch", f"alarm:TargetTracking-{resource_id}-*")
+    if action == "RegisterScalableTarget":
+        endpoint_arn = request.arn("sagemaker", f"endpoint/{endpoint}")
+        checks += [
+            ("sagemaker:DescribeEndpoint", endpoint_arn),
+            ("sagemaker:UpdateEndpointWeightsAndCapacities", endpoint_arn),
+        ]
+        if not _service_linked_role_exists(request):
+            checks.append(
+                ("iam:CreateServiceLinkedRole", f"arn:aws:iam::{request.account}:{SAGEMAKER_SCALING_SLR}")
+            )
+    elif action == "PutScalingPolicy" and request.param("TargetTrackingScalingPolicyConfiguration"):
+        checks += [("cloudwatch:DescribeAlarms", alarms), ("cloudwatch:PutMetricAlarm", alarms)]
+    elif action in {"DeleteScalingPolicy", "DeregisterScalableTarget"}:
+        checks += [("cloudwatch:DescribeAlarms", alarms), ("cloudwatch:DeleteAlarms", alarms)]
+    return checks
+
+
+def _service_linked_role_exists(request: RequestView) -> bool:
+    from moto.iam.models import iam_backends
+
+    backend = iam_backends[request.account]["global"]
+    name = SAGEMAKER_SCALING_SLR.rpartition("/")[2]
+    return any(role.name == name for role in backend.roles.values())
+
+
+def _after_authorized(request: RequestView) -> None:
+    """What AWS does once an authorized request goes through and moto does not: the first
+    RegisterScalableTarget of a SageMaker variant creates Application Auto Scaling's service-linked role."""
+    if request.action != "RegisterScalableTarget" or request.param("ServiceNamespace") != "sagemaker":
+        return
+    if _service_linked_role_exists(request):
+        return
+    from moto.iam.models import iam_backends
+
+    path, _, name = SAGEMAKER_SCALING_SLR.removeprefix("role").rpartition("/")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.application-autoscaling.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    iam_backends[request.account]["global"].create_role(
+        role_name=name,
+        assume_role_policy_document=json.dumps(trust),
+        path=path + "/",
+        permissions_boundary=None,
+        description="",
+        tags=[],
+        max_session_duration=None,
+        linked_service="sagemaker.application-autoscaling.amazonaws.com",
+    )
 
 
 def _events(request: RequestView) -> Checks:
@@ -231,6 +336,7 @@ RESOURCE_RULES: dict[str, Callable[[RequestView], Checks]] = {
     "sagemaker": _sagemaker,
     "events": _events,
     "lambda": _lambda,
+    "application-autoscaling": _application_autoscaling,
 }
 
 
@@ -257,8 +363,10 @@ class IamRequestResources(Gap):
                 if resource != "*" or service not in RESOURCE_RULES or not _enforcing():
                     original(response, resource)
                     return
-                for action, arn in RESOURCE_RULES[service](RequestView(response)):
+                view = RequestView(response)
+                for action, arn in RESOURCE_RULES[service](view):
                     authorize_action(response, service, action, arn)
+                _after_authorized(view)
 
             return authorize
 
@@ -297,7 +405,8 @@ def authorize_action(response: Any, service: str, action: str, resource: str) ->
         headers=response.headers,
         action=action,
     )
-    request._action = f"{IAM_PREFIX.get(service, service)}:{action}"
+    # A dependent action of another service comes whole ("iam:PassRole"), the request's own bare.
+    request._action = action if ":" in action else f"{IAM_PREFIX.get(service, service)}:{action}"
     request.check_signature()
     request.check_action_permitted(resource)
 
