@@ -5,6 +5,7 @@ alarms, DescribeAlarms pages, SNS subjects."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -219,3 +220,39 @@ def test_a_step_policy_lists_the_alarms_that_invoke_it(sandbox: Sandbox) -> None
         ServiceNamespace="sagemaker", ResourceId=target["ResourceId"]
     )["ScalingPolicies"]
     assert [alarm["AlarmName"] for alarm in policy["Alarms"]] == ["alarmed-ep-cpu"]
+
+
+def test_a_configuration_the_adapter_reads_is_accepted_back_as_it_was(sandbox: Sandbox) -> None:
+    """What AutoscalingGateway.configuration keeps (times as ISO text, for the rollout record) goes back
+    through the Put* calls and reads the same."""
+    autoscaling, target = _scalable(sandbox, "roundtrip-ep")
+    autoscaling.register_scalable_target(**target, SuspendedState={"ScheduledScalingSuspended": True})
+    autoscaling.put_scaling_policy(
+        **target, PolicyName="steps", PolicyType="StepScaling", StepScalingPolicyConfiguration=STEPS
+    )
+    autoscaling.put_scheduled_action(
+        **target,
+        ScheduledActionName="business-hours",
+        Schedule="cron(0 8 ? * MON-FRI *)",
+        Timezone="Europe/Berlin",
+        StartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2027, 1, 1, tzinfo=UTC),
+        ScalableTargetAction={"MinCapacity": 2, "MaxCapacity": 4},
+    )
+    gateway = AutoscalingGateway(autoscaling)
+    before = gateway.configuration("roundtrip-ep", "v1")
+    assert before is not None
+    autoscaling.deregister_scalable_target(**target)
+
+    gateway.register(before["target"])
+    for policy in before["policies"]:
+        gateway.put_policy(policy["request"])
+    for action in before["scheduled_actions"]:
+        gateway.put_scheduled_action(action)
+
+    after = gateway.configuration("roundtrip-ep", "v1")
+    assert after is not None
+    assert after["target"] == before["target"]
+    assert [p["request"] for p in after["policies"]] == [p["request"] for p in before["policies"]]
+    assert after["scheduled_actions"] == before["scheduled_actions"]
+    assert before["scheduled_actions"][0]["StartTime"] == "2026-01-01T00:00:00+00:00"
