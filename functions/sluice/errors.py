@@ -83,3 +83,13 @@ class NotResolvable(SluiceError):
 
 class RolloutAborted(SluiceError):
     """An alarm, an operator's abort or an unhealthy endpoint ends the rollout: roll back."""
+
+
+class RefusedRequest(SluiceError):
+    """AWS refused one request for what it holds (a ValidationException, a limit reached): sending it
+    again fails the same way, so the caller records the refusal and goes on with the others."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message

@@ -12,6 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -640,3 +641,152 @@ def test_autoscaling_of_the_baseline_survives_a_rollback(rollouts: Rollouts) -> 
         ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/v1"
     )["ScalingPolicies"]
     assert policies[0]["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 600.0
+
+
+# -- the baseline's whole autoscaling configuration (issue 9, finding 11) -------------------------
+
+STEP_SCALING = {
+    "AdjustmentType": "ChangeInCapacity",
+    "StepAdjustments": [
+        {"MetricIntervalLowerBound": 0.0, "MetricIntervalUpperBound": 20.0, "ScalingAdjustment": 1},
+        {"MetricIntervalLowerBound": 20.0, "ScalingAdjustment": 2},
+    ],
+    "Cooldown": 120,
+    "MetricAggregationType": "Maximum",
+}
+
+
+def scale_by_hand(rollouts: Rollouts, endpoint: str) -> str:
+    """What a user adds to v1's target tracking with plain APIs: bounds with scheduled scaling suspended,
+    a step policy invoked by their own CPU alarm, two scheduled actions. Returns the alarm's name."""
+    aas = rollouts.client("application-autoscaling")
+    key = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{endpoint}/variant/v1",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    aas.register_scalable_target(
+        **key, MinCapacity=2, MaxCapacity=5, SuspendedState={"ScheduledScalingSuspended": True}
+    )
+    arn = aas.put_scaling_policy(
+        **key, PolicyName="cpu-steps", PolicyType="StepScaling", StepScalingPolicyConfiguration=STEP_SCALING
+    )["PolicyARN"]
+    aas.put_scheduled_action(
+        **key,
+        ScheduledActionName="business-hours",
+        Schedule="cron(0 8 ? * MON-FRI *)",
+        Timezone="Europe/Berlin",
+        StartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2027, 1, 1, tzinfo=UTC),
+        ScalableTargetAction={"MinCapacity": 3, "MaxCapacity": 5},
+    )
+    aas.put_scheduled_action(
+        **key,
+        ScheduledActionName="nights",
+        Schedule="cron(0 20 * * ? *)",
+        ScalableTargetAction={"MinCapacity": 2},
+    )
+    alarm = f"{endpoint}-cpu-high"
+    rollouts.client("cloudwatch").put_metric_alarm(
+        AlarmName=alarm,
+        Namespace="/aws/sagemaker/Endpoints",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": "v1"}],
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=2,
+        Threshold=70.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[arn],
+    )
+    return alarm
+
+
+def scaling_of(rollouts: Rollouts, endpoint: str, variant: str) -> dict[str, Any]:
+    """DescribeScalableTargets / DescribeScalingPolicies / DescribeScheduledActions of a variant, without
+    what AWS generates (ARNs, creation times, alarms) or the key."""
+    aas = rollouts.client("application-autoscaling")
+    rid = f"endpoint/{endpoint}/variant/{variant}"
+    generated = {
+        "PolicyARN",
+        "ScheduledActionARN",
+        "ScalableTargetARN",
+        "CreationTime",
+        "Alarms",
+        "ResourceId",
+    }
+
+    def plain(item: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in item.items() if k not in generated and v is not None}
+
+    targets = aas.describe_scalable_targets(ServiceNamespace="sagemaker", ResourceIds=[rid])[
+        "ScalableTargets"
+    ]
+    policies = aas.describe_scaling_policies(ServiceNamespace="sagemaker", ResourceId=rid)["ScalingPolicies"]
+    actions = aas.describe_scheduled_actions(ServiceNamespace="sagemaker", ResourceId=rid)["ScheduledActions"]
+    return {
+        "target": [plain(t) for t in targets if t["ResourceId"] == rid],
+        "policies": sorted(
+            (plain(p) for p in policies if p["ResourceId"] == rid), key=lambda p: p["PolicyName"]
+        ),
+        "actions": sorted(
+            (plain(a) for a in actions if a["ResourceId"] == rid), key=lambda a: a["ScheduledActionName"]
+        ),
+    }
+
+
+def step_policy_arn(rollouts: Rollouts, endpoint: str, variant: str) -> str:
+    policies = rollouts.client("application-autoscaling").describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=f"endpoint/{endpoint}/variant/{variant}"
+    )["ScalingPolicies"]
+    # by name here: moto 5.2.5 ignores DescribeScalingPolicies' PolicyNames (Sluice never filters by it)
+    (found,) = [p for p in policies if p["PolicyName"] == "cpu-steps"]
+    return str(found["PolicyARN"])
+
+
+def test_a_failed_promotion_gives_the_baseline_back_its_whole_scaling_configuration(
+    rollouts: Rollouts,
+) -> None:
+    """Promotion deregisters v1 (AWS then deletes its policies and scheduled actions), SageMaker fails
+    the update, the rollout rolls back: v1 has every policy, scheduled action and bound it had, and the
+    user's step alarm invokes the re-created step policy."""
+    endpoint = rollouts.endpoint(autoscaling=True)
+    alarm = scale_by_hand(rollouts, endpoint)
+    before = scaling_of(rollouts, endpoint, "v1")
+    old_arn = step_policy_arn(rollouts, endpoint, "v1")
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(endpoint, "insufficient capacity")
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, "v2")
+    assert scaling_of(rollouts, endpoint, "v1") == before
+    assert "autoscaling removed" in rollouts.events(endpoint, "v2")
+    assert len(before["policies"]) == 2 and len(before["actions"]) == 2
+    assert scaling_of(rollouts, endpoint, "v2") == {"target": [], "policies": [], "actions": []}
+    new_arn = step_policy_arn(rollouts, endpoint, "v1")
+    (described,) = rollouts.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert described["AlarmActions"] == [new_arn] != [old_arn]
+    assert final["baseline_scaling"]["variant"] == "v1"
+
+
+def test_a_promotion_carries_the_baselines_whole_scaling_configuration(rollouts: Rollouts) -> None:
+    endpoint = rollouts.endpoint(autoscaling=True)
+    alarm = scale_by_hand(rollouts, endpoint)
+    before = scaling_of(rollouts, endpoint, "v1")
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
+    rollouts.upload(endpoint, "v2")
+    final = rollouts.finish(endpoint, "v2")
+
+    assert final["status"] == "PROMOTED", rollouts.explain(endpoint, "v2")
+    assert scaling_of(rollouts, endpoint, "v2") == before
+    assert scaling_of(rollouts, endpoint, "v1") == {"target": [], "policies": [], "actions": []}
+    (described,) = rollouts.client("cloudwatch").describe_alarms(AlarmNames=[alarm])["MetricAlarms"]
+    assert described["AlarmActions"] == [step_policy_arn(rollouts, endpoint, "v2")]
+    assert {"Name": "VariantName", "Value": "v2"} in described["Dimensions"]
+    history = rollouts.history(endpoint, final["rollout_id"])
+    (snapshot,) = [entry for entry in history if entry["event"] == "autoscaling snapshot"]
+    names = sorted(p["request"]["PolicyName"] for p in snapshot["scaling"]["policies"])
+    assert names == [p["PolicyName"] for p in before["policies"]]
+    assert "autoscaling carried" in [entry["event"] for entry in history]

@@ -1,9 +1,11 @@
 """The sandbox answers as AWS does where moto is lenient, and Sluice's adapters cope with AWS's answers:
-duplicate SageMaker creates, an unregistered scalable target, DescribeAlarms pages, SNS subjects."""
+duplicate SageMaker creates, an unregistered scalable target, what deregistering deletes, a step policy's
+alarms, DescribeAlarms pages, SNS subjects."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -150,3 +152,107 @@ def test_an_update_that_removes_a_scaled_variant_is_refused(sandbox: Sandbox) ->
         sagemaker.update_endpoint(EndpointName="scaled-ep", EndpointConfigName="other-config")
     autoscaling.deregister_scalable_target(**target)
     sagemaker.update_endpoint(EndpointName="scaled-ep", EndpointConfigName="other-config")
+
+
+def _scalable(sandbox: Sandbox, endpoint: str) -> tuple[Any, dict[str, str]]:
+    autoscaling = sandbox.client("application-autoscaling")
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": f"endpoint/{endpoint}/variant/v1",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    autoscaling.register_scalable_target(**target, MinCapacity=1, MaxCapacity=4)
+    return autoscaling, target
+
+
+STEPS = {
+    "AdjustmentType": "ChangeInCapacity",
+    "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 2}],
+    "Cooldown": 60,
+}
+
+
+def test_deregistering_a_scalable_target_deletes_its_policies_and_scheduled_actions(sandbox: Sandbox) -> None:
+    autoscaling, target = _scalable(sandbox, "dereg-ep")
+    autoscaling.put_scaling_policy(
+        **target, PolicyName="steps", PolicyType="StepScaling", StepScalingPolicyConfiguration=STEPS
+    )
+    autoscaling.put_scheduled_action(**target, ScheduledActionName="nightly", Schedule="cron(0 20 * * ? *)")
+    autoscaling.deregister_scalable_target(**target)
+
+    by_target = {"ServiceNamespace": "sagemaker", "ResourceId": target["ResourceId"]}
+    assert autoscaling.describe_scaling_policies(**by_target)["ScalingPolicies"] == []
+    assert autoscaling.describe_scheduled_actions(**by_target)["ScheduledActions"] == []
+
+
+def test_a_put_for_a_resource_that_is_not_a_scalable_target_is_refused(sandbox: Sandbox) -> None:
+    autoscaling = sandbox.client("application-autoscaling")
+    target = {
+        "ServiceNamespace": "sagemaker",
+        "ResourceId": "endpoint/never-registered/variant/v1",
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount",
+    }
+    with pytest.raises(autoscaling.exceptions.ObjectNotFoundException, match="No scalable target registered"):
+        autoscaling.put_scaling_policy(
+            **target, PolicyName="steps", PolicyType="StepScaling", StepScalingPolicyConfiguration=STEPS
+        )
+    with pytest.raises(autoscaling.exceptions.ObjectNotFoundException, match="No scalable target registered"):
+        autoscaling.put_scheduled_action(**target, ScheduledActionName="a", Schedule="rate(1 day)")
+
+
+def test_a_step_policy_lists_the_alarms_that_invoke_it(sandbox: Sandbox) -> None:
+    autoscaling, target = _scalable(sandbox, "alarmed-ep")
+    arn = autoscaling.put_scaling_policy(
+        **target, PolicyName="steps", PolicyType="StepScaling", StepScalingPolicyConfiguration=STEPS
+    )["PolicyARN"]
+    sandbox.client("cloudwatch").put_metric_alarm(
+        AlarmName="alarmed-ep-cpu",
+        Namespace="/aws/sagemaker/Endpoints",
+        MetricName="CPUUtilization",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=70.0,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[arn],
+    )
+    (policy,) = autoscaling.describe_scaling_policies(
+        ServiceNamespace="sagemaker", ResourceId=target["ResourceId"]
+    )["ScalingPolicies"]
+    assert [alarm["AlarmName"] for alarm in policy["Alarms"]] == ["alarmed-ep-cpu"]
+
+
+def test_a_configuration_the_adapter_reads_is_accepted_back_as_it_was(sandbox: Sandbox) -> None:
+    """What AutoscalingGateway.configuration keeps (times as ISO text, for the rollout record) goes back
+    through the Put* calls and reads the same."""
+    autoscaling, target = _scalable(sandbox, "roundtrip-ep")
+    autoscaling.register_scalable_target(**target, SuspendedState={"ScheduledScalingSuspended": True})
+    autoscaling.put_scaling_policy(
+        **target, PolicyName="steps", PolicyType="StepScaling", StepScalingPolicyConfiguration=STEPS
+    )
+    autoscaling.put_scheduled_action(
+        **target,
+        ScheduledActionName="business-hours",
+        Schedule="cron(0 8 ? * MON-FRI *)",
+        Timezone="Europe/Berlin",
+        StartTime=datetime(2026, 1, 1, tzinfo=UTC),
+        EndTime=datetime(2027, 1, 1, tzinfo=UTC),
+        ScalableTargetAction={"MinCapacity": 2, "MaxCapacity": 4},
+    )
+    gateway = AutoscalingGateway(autoscaling)
+    before = gateway.configuration("roundtrip-ep", "v1")
+    assert before is not None
+    autoscaling.deregister_scalable_target(**target)
+
+    gateway.register(before["target"])
+    for policy in before["policies"]:
+        gateway.put_policy(policy["request"])
+    for action in before["scheduled_actions"]:
+        gateway.put_scheduled_action(action)
+
+    after = gateway.configuration("roundtrip-ep", "v1")
+    assert after is not None
+    assert after["target"] == before["target"]
+    assert [p["request"] for p in after["policies"]] == [p["request"] for p in before["policies"]]
+    assert after["scheduled_actions"] == before["scheduled_actions"]
+    assert before["scheduled_actions"][0]["StartTime"] == "2026-01-01T00:00:00+00:00"

@@ -10,6 +10,9 @@ Each fake copies the semantics of its real adapter where the orchestration depen
   variants (weights and counts from the config), UpdateEndpointWeightsAndCapacities updates
   CurrentWeight/CurrentInstanceCount of variants that must exist; "already exists" and "does not
   exist" are swallowed like the adapter does; `busy` makes the next mutating calls raise EndpointBusy.
+- FakeAutoscaling (sluice.adapters.autoscaling.AutoscalingGateway): per variant a scalable target, its
+  policies and scheduled actions; deregistering deletes them with the target, a re-created policy has a
+  new ARN, a step policy's alarms are those whose actions name its ARN (see the class).
 - FakeWorkflow (sluice.adapters.stepfunctions.StepFunctionsGateway): a token answered once is stale
   (the second answer returns False); starting an existing execution name returns its ARN.
 
@@ -44,8 +47,10 @@ from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import Outcome, Upload
 from sluice.domain.rollout.actions import run_action
 from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
+from sluice.domain.rollout.scaling import ALARM_ACTION_FIELDS
 from sluice.domain.rollout.services import RolloutServices
-from sluice.errors import EndpointBusy
+from sluice.domain.rollout_plan import scalable_target
+from sluice.errors import EndpointBusy, RefusedRequest
 from sluice.models.rollout_step import RolloutStepEvent, state_dict
 
 Call = tuple[Any, ...]
@@ -472,42 +477,162 @@ class FakeAlarms:
     def states(self, names: list[str]) -> list[FakeAlarm]:
         return [copy.copy(self.alarms[name]) for name in names if name in self.alarms]
 
+    def define(self, request: dict[str, Any], state: str = "OK") -> None:
+        """A user's metric alarm made with PutMetricAlarm before any rollout."""
+        self.alarms[request["AlarmName"]] = FakeAlarm(request["AlarmName"], state, "", copy.deepcopy(request))
+
+    def alarm_requests(self, names: list[str]) -> list[dict[str, Any]]:
+        return [
+            {"AlarmName": name, **copy.deepcopy(self.alarms[name].request)}
+            for name in names
+            if name in self.alarms
+        ]
+
+    def update_alarm(self, request: dict[str, Any]) -> None:
+        self.calls.append(("alarms.update_alarm", request["AlarmName"]))
+        self.alarms[request["AlarmName"]].request = copy.deepcopy(request)
+
 
 @dataclass
 class FakeAutoscaling:
+    """Application Auto Scaling as AWS keeps it (sluice.adapters.autoscaling.AutoscalingGateway): per
+    variant a scalable target (its RegisterScalableTarget fields), its policies and scheduled actions
+    (their Put* requests). As on AWS: a put for a variant that is not a scalable target is refused; a
+    policy created (not updated) gets a new ARN (AWS's hold a generated id); deregistering deletes the
+    policies and scheduled actions with the target; a policy's `Alarms` are the alarms whose actions name
+    its ARN. `refuse` (a policy or scheduled action name → message) makes its put answer RefusedRequest,
+    as the adapter does for a ValidationException."""
+
     calls: list[Call] = field(default_factory=list)
-    # (endpoint, variant) → {min, max, target, scale_in_cooldown, scale_out_cooldown}
-    registrations: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    # scalable targets whose policies are not target tracking (step scaling, scheduled actions): registered,
-    # but nothing the adapter's registration() can carry over
-    other_targets: set[tuple[str, str]] = field(default_factory=set)
+    alarms: FakeAlarms | None = None
+    targets: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    policies: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    scheduled_actions: dict[tuple[str, str], dict[str, dict[str, Any]]] = field(default_factory=dict)
+    refuse: dict[str, str] = field(default_factory=dict)
+    _ids: Any = field(default_factory=lambda: count(1))
 
     @staticmethod
     def _key(resource_id: str) -> tuple[str, str]:
         _, endpoint, _, variant = resource_id.split("/")
         return endpoint, variant
 
+    def target_tracking(self, endpoint: str, variant: str, summary: dict[str, Any]) -> None:
+        """A variant its user registered with one target-tracking policy ({min, max, target, cooldowns})."""
+        key = scalable_target(endpoint, variant)
+        self.register({**key, "MinCapacity": summary["min"], "MaxCapacity": summary["max"]})
+        self.put_policy(
+            {
+                **key,
+                "PolicyName": f"{endpoint}-{variant}-invocations",
+                "PolicyType": "TargetTrackingScaling",
+                "TargetTrackingScalingPolicyConfiguration": {
+                    "TargetValue": summary["target"],
+                    "PredefinedMetricSpecification": {
+                        "PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+                    },
+                    "ScaleInCooldown": summary["scale_in_cooldown"],
+                    "ScaleOutCooldown": summary["scale_out_cooldown"],
+                },
+            }
+        )
+
+    # -- AutoscalingPort ---------------------------------------------------------------------------
     def registration(self, endpoint: str, variant: str) -> dict[str, Any] | None:
-        found = self.registrations.get((endpoint, variant))
-        return dict(found) if found else None
+        """The adapter's summary: bounds and the first target-tracking policy, None without one."""
+        found = self.configuration(endpoint, variant)
+        if found is None:
+            return None
+        for policy in found["policies"]:
+            tracking = policy["request"].get("TargetTrackingScalingPolicyConfiguration")
+            if tracking:
+                return {
+                    "min": found["target"]["MinCapacity"],
+                    "max": found["target"]["MaxCapacity"],
+                    "target": tracking["TargetValue"],
+                    "scale_in_cooldown": tracking.get("ScaleInCooldown"),
+                    "scale_out_cooldown": tracking.get("ScaleOutCooldown"),
+                }
+        return None
 
     def apply(self, register: dict[str, Any], policy: dict[str, Any]) -> None:
         self.calls.append(("autoscaling.apply", register["ResourceId"]))
-        tracking = policy["TargetTrackingScalingPolicyConfiguration"]
-        self.registrations[self._key(register["ResourceId"])] = {
-            "min": register["MinCapacity"],
-            "max": register["MaxCapacity"],
-            "target": tracking["TargetValue"],
-            "scale_in_cooldown": tracking.get("ScaleInCooldown"),
-            "scale_out_cooldown": tracking.get("ScaleOutCooldown"),
-        }
+        self._register(register)
+        self._put_policy(policy)
 
     def remove(self, deregister: dict[str, Any]) -> bool:
         self.calls.append(("autoscaling.remove", deregister["ResourceId"]))
         key = self._key(deregister["ResourceId"])
-        other = key in self.other_targets
-        self.other_targets.discard(key)
-        return self.registrations.pop(key, None) is not None or other
+        self.policies.pop(key, None)
+        self.scheduled_actions.pop(key, None)
+        return self.targets.pop(key, None) is not None
+
+    def configuration(self, endpoint: str, variant: str) -> dict[str, Any] | None:
+        key = (endpoint, variant)
+        if key not in self.targets:
+            return None
+        return copy.deepcopy(
+            {
+                "target": self.targets[key],
+                "policies": [
+                    {**policy, "alarms": self._alarms_invoking(policy["policy_arn"])}
+                    for policy in self.policies.get(key, {}).values()
+                ],
+                "scheduled_actions": list(self.scheduled_actions.get(key, {}).values()),
+            }
+        )
+
+    def register(self, request: dict[str, Any]) -> None:
+        self.calls.append(("autoscaling.register", request["ResourceId"]))
+        self._register(request)
+
+    def put_policy(self, request: dict[str, Any]) -> None:
+        self.calls.append(("autoscaling.put_policy", request["ResourceId"], request["PolicyName"]))
+        self._put_policy(request)
+
+    def put_scheduled_action(self, request: dict[str, Any]) -> None:
+        name = request["ScheduledActionName"]
+        self.calls.append(("autoscaling.put_scheduled_action", request["ResourceId"], name))
+        key = self._registered(request)
+        self._refuse(name)
+        self.scheduled_actions.setdefault(key, {})[name] = copy.deepcopy(request)
+
+    # -- as AWS keeps it ---------------------------------------------------------------------------
+    def _register(self, request: dict[str, Any]) -> None:
+        key = self._key(request["ResourceId"])
+        self.targets[key] = {**self.targets.get(key, {}), **copy.deepcopy(request)}
+
+    def _put_policy(self, request: dict[str, Any]) -> None:
+        key, name = self._registered(request), request["PolicyName"]
+        self._refuse(name)
+        existing = self.policies.setdefault(key, {}).get(name)
+        arn = (
+            existing["policy_arn"]
+            if existing
+            else f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:{next(self._ids):08d}:"
+            f"resource/sagemaker/{request['ResourceId']}:policyName/{name}"
+        )
+        self.policies[key][name] = {"request": copy.deepcopy(request), "policy_arn": arn}
+
+    def _registered(self, request: dict[str, Any]) -> tuple[str, str]:
+        key = self._key(request["ResourceId"])
+        if key not in self.targets:
+            raise FakeAwsError(
+                f"ObjectNotFoundException: No scalable target registered for {request['ResourceId']}"
+            )
+        return key
+
+    def _refuse(self, name: str) -> None:
+        if name in self.refuse:
+            raise RefusedRequest("ValidationException", self.refuse[name])
+
+    def _alarms_invoking(self, arn: str) -> list[str]:
+        if self.alarms is None:
+            return []
+        return sorted(
+            alarm.name
+            for alarm in self.alarms.alarms.values()
+            if any(arn in alarm.request.get(actions, []) for actions in ALARM_ACTION_FIELDS)
+        )
 
 
 @dataclass
@@ -615,7 +740,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
     rollouts = FakeRolloutStore(calls)
     endpoints = FakeEndpoints(calls)
     alarms = FakeAlarms(calls)
-    autoscaling = FakeAutoscaling(calls)
+    autoscaling = FakeAutoscaling(calls, alarms)
     workflow = FakeWorkflow(calls)
     services = RolloutServices(
         store=store,
@@ -855,11 +980,13 @@ def archive(members: dict[str, bytes] | None = None) -> bytes:
     return buffer.getvalue()
 
 
-def production_world(**changes: Any) -> RolloutWorld:
-    """The `fraud` endpoint InService on v1 (3 instances, autoscaling 3..6), the user's alarm OK."""
+def production_world(*, autoscaled: bool = True, **changes: Any) -> RolloutWorld:
+    """The `fraud` endpoint InService on v1 (3 instances; autoscaled 3..6 by target tracking unless
+    `autoscaled` is False), the user's alarm OK."""
     world = make_world(**changes)
     world.endpoints.add_production_endpoint(ENDPOINT)
-    world.autoscaling.registrations[(ENDPOINT, "v1")] = dict(BASELINE_AUTOSCALING)
+    if autoscaled:
+        world.autoscaling.target_tracking(ENDPOINT, "v1", BASELINE_AUTOSCALING)
     world.alarms.add(USER_ALARM)
     return world
 

@@ -429,21 +429,24 @@ def test_autoscaling_from_deploy_json() -> None:
     assert planned.baseline_autoscaling is None
 
 
-def test_autoscaling_is_carried_over_from_production() -> None:
-    registered = BaselineAutoscaling(min=3, max=9, target=700.0, scale_out_cooldown=30)
+def test_without_deploy_json_autoscaling_the_plan_leaves_it_to_the_promotion() -> None:
+    """The baseline's scaling is carried whole at promotion, from a snapshot taken just before it is
+    deregistered (sluice.domain.rollout.scaling_carry): the plan has only deploy.json's. Its bounds still
+    count for the capacity warnings, and baseline_autoscaling is kept for rollouts recorded without a
+    snapshot."""
+    registered = BaselineAutoscaling(min=1, max=9, target=700.0, scale_out_cooldown=30)
     planned = plan(state=baseline(variant(autoscaling=registered)))
-    assert planned.autoscaling is not None
-    assert planned.autoscaling.register_scalable_target["MinCapacity"] == 3
-    policy = planned.autoscaling.put_scaling_policy["TargetTrackingScalingPolicyConfiguration"]
-    assert policy == {
-        "TargetValue": 700.0,
-        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-        "ScaleOutCooldown": 30,
-    }
+    assert planned.autoscaling is None
+    assert planned.warnings[0].startswith("endpoint 'fraud' at its autoscaling min (1) runs on a single")
     restore = planned.baseline_autoscaling
     assert restore is not None
     assert restore.resource_id == "endpoint/fraud/variant/v1"
     assert restore.register_scalable_target["MaxCapacity"] == 9
+    assert restore.put_scaling_policy["TargetTrackingScalingPolicyConfiguration"] == {
+        "TargetValue": 700.0,
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+        "ScaleOutCooldown": 30,
+    }
 
 
 def test_deploy_json_autoscaling_wins_over_production() -> None:

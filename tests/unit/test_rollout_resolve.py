@@ -22,6 +22,7 @@ from rollout_fakes import (
 
 from sluice.domain.rollout.resolve import cancel_queued_version, resolve, state_machine_of
 from sluice.domain.rollout.signals import request_abort
+from sluice.domain.rollout_plan import scalable_target
 from sluice.errors import NotResolvable
 
 BASELINE_CONFIG = "fraud-v1-aaa111"
@@ -102,7 +103,7 @@ def test_resolve_records_who_and_why_cleans_up_and_starts_the_newest_queued_vers
     world, stuck = stuck_world()
     queued = upload_version(world, "v3").details["rollout_id"]
     world.endpoints.update_endpoint(ENDPOINT, BASELINE_CONFIG)  # the human went back to v1's config
-    world.autoscaling.registrations.pop((ENDPOINT, "v1"), None)  # lost on the way
+    world.autoscaling.remove(scalable_target(ENDPOINT, "v1"))  # lost on the way
 
     result = resolve(world.services, ENDPOINT, "weights moved back by hand", "alice", world.clock())
 

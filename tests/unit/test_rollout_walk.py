@@ -273,7 +273,10 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
         "candidate added",
         "alarms armed",
         *["weights set", "baking", "bake passed"] * 3,
+        "autoscaling snapshot",
+        "autoscaling removed",
         "promoting",
+        "autoscaling carried",
         "kept",
         "promoted",
     ]
@@ -304,36 +307,24 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
 
 
 def test_an_endpoint_without_autoscaling_is_promoted_without_any() -> None:
-    world = production_world()
-    del world.autoscaling.registrations[(ENDPOINT, "v1")]
+    world = production_world(autoscaled=False)
     rollout_id, walk = started(world)
 
     walk_happy_path_like_rollout_asl(walk)
 
     assert status(world, rollout_id) == "PROMOTED"
     assert world.endpoints.weights(ENDPOINT) == {"v2": (1.0, 3)}
-    assert world.autoscaling.registrations == {}
-    assert world.calls_to("autoscaling.apply") == []
-    assert "autoscaling removed" not in events(world, rollout_id)
-
-
-def test_a_baseline_scaled_by_step_policies_is_deregistered_before_the_promotion() -> None:
-    """SageMaker refuses an UpdateEndpoint that removes a variant still registered as a scalable target,
-    whatever its policies: a step-scaling baseline is deregistered too, and the log says it is not
-    re-created."""
-    world = production_world()
-    del world.autoscaling.registrations[(ENDPOINT, "v1")]
-    world.autoscaling.other_targets.add((ENDPOINT, "v1"))
-    rollout_id, walk = started(world)
-
-    walk_happy_path_like_rollout_asl(walk)
-
-    assert status(world, rollout_id) == "PROMOTED"
-    assert world.autoscaling.other_targets == set()
-    assert "not re-create" in decision(world, rollout_id, "autoscaling removed")["reason"]
-    removed = world.calls_to("autoscaling.remove")
-    updated = world.calls_to("endpoints.update_endpoint")
-    assert world.calls.index(removed[0]) < world.calls.index(updated[-1])
+    assert world.autoscaling.targets == {}
+    assert world.calls_to("autoscaling.apply", "autoscaling.register") == []
+    assert not {"autoscaling removed", "autoscaling carried"} & set(events(world, rollout_id))
+    rollout = world.rollouts.rollout(ENDPOINT, rollout_id)
+    assert rollout is not None and rollout["baseline_scaling"] == {
+        "variant": "v1",
+        "registered": False,
+        "target": {},
+        "policies": [],
+        "scheduled_actions": [],
+    }
 
 
 def test_auto_alarms_null_in_deploy_json_arms_only_the_users_alarms() -> None:
@@ -496,7 +487,7 @@ def test_a_failed_promotion_rolls_back_and_restores_the_baselines_autoscaling() 
     assert walk.next_step() == "Promote"
     world.endpoints.broken["update_endpoint"] = FakeAwsError("ValidationException: boom")
     error, cause = walk.fails("Promote")
-    assert world.autoscaling.registration(ENDPOINT, "v1") is None  # deregistered before UpdateEndpoint
+    assert world.autoscaling.configuration(ENDPOINT, "v1") is None  # deregistered before UpdateEndpoint
     del world.endpoints.broken["update_endpoint"]
 
     walk.rollback(error, cause)

@@ -384,9 +384,10 @@ def resolve(
     one variant, e.g. with UpdateEndpointWeightsAndCapacities), then resolve. Resolve checks that the
     endpoint is InService with all traffic on one variant (or deleted) and refuses otherwise (exit 1,
     nothing changed, the lease stays held). It records RESOLVED with who and why, deletes the rollout's
-    own alarms (sluice-<endpoint>-<version>-errors / -latency; alarms you listed stay), registers the
-    serving variant's autoscaling again if it lost it, and hands the lease on: the newest queued version
-    starts (or, with --cancel-queued, is CANCELLED), else the lease is released.
+    own alarms (sluice-<endpoint>-<version>-errors / -latency; alarms you listed stay), re-creates what
+    the serving variant lost of its autoscaling (the baseline's snapshot in the rollout record, or
+    deploy.json's), and hands the lease on: the newest queued version starts (or, with --cancel-queued,
+    is CANCELLED), else the lease is released.
 
     Plain API equivalent (registry table T, stuck rollout R of version V, its execution ARN X):
 

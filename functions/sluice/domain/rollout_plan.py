@@ -26,9 +26,9 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from sluice.domain.deploy_config import (
     Autoscaling,
@@ -38,6 +38,7 @@ from sluice.domain.deploy_config import (
     instance_count_warning,
 )
 from sluice.domain.layout import validate_sagemaker_name, validate_version
+from sluice.domain.records import Record as _Record
 from sluice.errors import RejectedConfiguration, RejectedTarget
 
 NAME_MAX_LENGTH = 63
@@ -86,19 +87,6 @@ CONFIG_IDENTITY = frozenset({"EndpointConfigName", "EndpointConfigArn", "Creatio
 # --------------------------------------------------------------------------------------------------
 # The endpoint as it is (read by the adapters, passed in)
 # --------------------------------------------------------------------------------------------------
-
-
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON types, for the Step Functions input and the registry."""
-        return self.model_dump(mode="json")
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Self:
-        """The record `to_dict` gave."""
-        return cls.model_validate(data)
 
 
 class BaselineContainer(_Record):
@@ -192,9 +180,10 @@ class Cleanup(_Record):
 class RolloutPlan(_Record):
     """What a rollout does, in order: create_model, candidate_config (then UpdateEndpoint), alarms, the
     steps (each followed by a bake of bake_seconds; the step with awaits_approval waits for `promote`
-    first), then promote_config (UpdateEndpoint) and autoscaling. A rollback sets the current
-    rollback_weights_and_capacities (`rollback_weights` before the first step), then returns the endpoint
-    to names.baseline_config and restores baseline_autoscaling."""
+    first), then promote_config (UpdateEndpoint) and autoscaling (deploy.json's, else the baseline's
+    carried over). A rollback sets the current rollback_weights_and_capacities (`rollback_weights`
+    before the first step), then returns the endpoint to names.baseline_config and restores the
+    baseline's autoscaling (baseline_autoscaling: rollouts recorded without a scaling snapshot)."""
 
     endpoint: str
     version: str
@@ -431,7 +420,11 @@ def _from_config(endpoint: str, variant: str, autoscaling: Autoscaling) -> Autos
     )
 
 
-def _from_baseline(endpoint: str, variant: str, autoscaling: BaselineAutoscaling) -> AutoscalingPlan:
+def _from_baseline(
+    endpoint: str, variant: str, autoscaling: BaselineAutoscaling | None
+) -> AutoscalingPlan | None:
+    if autoscaling is None:
+        return None
     return _autoscaling_plan(
         endpoint,
         variant,
@@ -629,20 +622,17 @@ def plan_rollout(
         "Tags": tags,
     }
 
-    autoscaling: AutoscalingPlan | None = None
-    if config.autoscaling is not None:
-        autoscaling = _from_config(endpoint, names.candidate_variant, config.autoscaling)
-    elif production.autoscaling is not None:
-        autoscaling = _from_baseline(endpoint, names.candidate_variant, production.autoscaling)
-    baseline_autoscaling = (
-        _from_baseline(endpoint, production.variant_name, production.autoscaling)
-        if production.autoscaling is not None
-        else None
-    )
+    # deploy.json's; else promotion carries the baseline's whole configuration (rollout/scaling_carry.py)
+    scaling = config.autoscaling
+    autoscaling = None if scaling is None else _from_config(endpoint, names.candidate_variant, scaling)
+    baseline_autoscaling = _from_baseline(endpoint, production.variant_name, production.autoscaling)
+    carried = _from_baseline(endpoint, names.candidate_variant, production.autoscaling)
 
     alarms = _alarm_requests(config, endpoint, version, names.candidate_variant, names)
     auto_names = [alarm["AlarmName"] for alarm in alarms]
-    warnings = _capacity_warnings(endpoint, promote_count, autoscaling, config.require_multi_instance)
+    warnings = _capacity_warnings(
+        endpoint, promote_count, autoscaling or carried, config.require_multi_instance
+    )
     return RolloutPlan(
         endpoint=endpoint,
         version=version,

@@ -5,7 +5,12 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self, TypeVar
 
-from sluice_cli.sandbox.gaps.autoscaling import AutoscalingObjectNotFound
+from sluice_cli.sandbox.gaps.autoscaling import (
+    AutoscalingObjectNotFound,
+    DeregisterDeletesScalingConfiguration,
+    PutNeedsScalableTarget,
+    StepScalingPolicyAlarms,
+)
 from sluice_cli.sandbox.gaps.awslambda import (
     LambdaEventInvocations,
     LambdaInvokeNeedsDocker,
@@ -39,6 +44,9 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     UpdateEndpoint,
     SageMakerDuplicateCreates,
     AutoscalingObjectNotFound,
+    DeregisterDeletesScalingConfiguration,
+    PutNeedsScalableTarget,
+    StepScalingPolicyAlarms,
     DescribeAlarmsPaging,
     SnsSubjectValidation,
     AlarmStateChangeEvents,

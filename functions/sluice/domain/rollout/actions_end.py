@@ -10,6 +10,12 @@ from typing import Any
 from sluice.domain.rollout.intake import start_next_queued
 from sluice.domain.rollout.log import decide, hold_for_a_human, utc_iso
 from sluice.domain.rollout.record import CLEARED_WAIT, error_reason, load_rollout, plan_weights, stored_plan
+from sluice.domain.rollout.scaling import ScalingSnapshot, not_carried
+from sluice.domain.rollout.scaling_carry import (
+    recreate_scaling,
+    snapshot_before_deregistering,
+    stored_snapshot,
+)
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.traffic import variants_seen
 from sluice.domain.rollout_plan import RolloutPlan, scalable_target
@@ -18,20 +24,22 @@ from sluice.domain.rollout_plan import RolloutPlan, scalable_target
 def promote(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A config with only the candidate. The baseline's scalable target is deregistered first, whatever its
     policies (target tracking, step scaling, scheduled actions): UpdateEndpoint fails while a variant it
-    removes is a scalable target ("Update or delete endpoints that use auto scaling")."""
+    removes is a scalable target ("Update or delete endpoints that use auto scaling"). Its whole scaling
+    configuration is snapshotted into the rollout record before, to be re-created afterwards."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    plan = stored_plan(load_rollout(services, state))
-    removed = services.autoscaling.remove(scalable_target(endpoint, plan.names.baseline_variant))
-    if removed and plan.baseline_autoscaling is None:
+    rollout = load_rollout(services, state)
+    plan = stored_plan(rollout)
+    baseline = plan.names.baseline_variant
+    snapshot_before_deregistering(services, endpoint, rollout_id, rollout, baseline, now)
+    if services.autoscaling.remove(scalable_target(endpoint, baseline)):
         decide(
             services,
             endpoint,
             rollout_id,
             now,
             "autoscaling removed",
-            f"{plan.names.baseline_variant}'s scalable target (policies other than target tracking on "
-            "SageMakerVariantInvocationsPerInstance, or scheduled actions) was deregistered for the "
-            "promotion; Sluice does not re-create it",
+            f"{baseline}'s scalable target was deregistered for the promotion, which deletes its policies "
+            "and scheduled actions; the snapshot re-creates them on the variant that serves afterwards",
         )
     services.endpoints.create_endpoint_config(plan.promote_config)
     services.endpoints.update_endpoint(endpoint, plan.names.promote_config)
@@ -49,11 +57,9 @@ def promote(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
 
 def finish_promotion(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    plan = stored_plan(load_rollout(services, state))
-    if plan.autoscaling:
-        services.autoscaling.apply(
-            plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
-        )
+    rollout = load_rollout(services, state)
+    plan = stored_plan(rollout)
+    _scale_the_promoted_variant(services, plan, stored_snapshot(rollout), endpoint, rollout_id, now)
     _cleanup(services, plan, plan.cleanup_after_promotion, endpoint, rollout_id, now)
     weights = {plan.names.candidate_variant: 100}
     services.rollouts.update_rollout(
@@ -71,6 +77,45 @@ def finish_promotion(services: RolloutServices, state: dict[str, Any], now: date
     )
     start_next_queued(services, endpoint, rollout_id, now)
     return state
+
+
+def _scale_the_promoted_variant(
+    services: RolloutServices,
+    plan: RolloutPlan,
+    snapshot: ScalingSnapshot | None,
+    endpoint: str,
+    rollout_id: str,
+    now: datetime,
+) -> None:
+    """deploy.json's autoscaling when it has some (the log names what of the baseline's is not carried),
+    else the baseline's whole configuration re-created on the promoted variant."""
+    candidate = plan.names.candidate_variant
+    if plan.autoscaling:
+        services.autoscaling.apply(
+            plan.autoscaling.register_scalable_target, plan.autoscaling.put_scaling_policy
+        )
+        if snapshot is not None and snapshot.registered:
+            decide(
+                services,
+                endpoint,
+                rollout_id,
+                now,
+                "autoscaling not carried",
+                not_carried(snapshot, candidate),
+                policies=snapshot.policy_names,
+                scheduled_actions=snapshot.action_names,
+            )
+    elif snapshot is not None and snapshot.registered:
+        carried = recreate_scaling(services, snapshot, endpoint, candidate)
+        decide(
+            services,
+            endpoint,
+            rollout_id,
+            now,
+            "autoscaling carried",
+            carried.text(snapshot),
+            refused=carried.refused or None,
+        )
 
 
 def _cleanup(
@@ -163,7 +208,20 @@ def finish_rollback(services: RolloutServices, state: dict[str, Any], now: datet
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     rollout = load_rollout(services, state)
     plan = stored_plan(rollout)
-    if (
+    snapshot = stored_snapshot(rollout)
+    if snapshot is not None:  # promotion began: the baseline may have been deregistered
+        restored = recreate_scaling(services, snapshot, endpoint, plan.names.baseline_variant)
+        if snapshot.registered and restored.changed:
+            decide(
+                services,
+                endpoint,
+                rollout_id,
+                now,
+                "autoscaling restored",
+                restored.text(snapshot),
+                refused=restored.refused or None,
+            )
+    elif (
         plan.baseline_autoscaling
         and services.autoscaling.registration(endpoint, plan.names.baseline_variant) is None
     ):

@@ -9,6 +9,7 @@ from typing import Any
 from sluice.domain.rollout.intake import start_next_queued
 from sluice.domain.rollout.log import decide, utc_iso
 from sluice.domain.rollout.record import auto_alarm_names, stored_plan
+from sluice.domain.rollout.scaling_carry import recreate_scaling, stored_snapshot
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.traffic import Traffic, split_text, traffic_of
 from sluice.domain.rollout_plan import RolloutPlan
@@ -49,8 +50,19 @@ def _resolvable(endpoint: str, current: dict[str, Any] | None) -> Traffic:
     return traffic
 
 
-def _autoscaling_for(services: RolloutServices, endpoint: str, plan: RolloutPlan, serving: str) -> str | None:
-    """Give the serving variant the autoscaling the rollout would have left it with, if it lost it."""
+def _autoscaling_for(
+    services: RolloutServices, endpoint: str, stuck: dict[str, Any], plan: RolloutPlan, serving: str
+) -> str | None:
+    """Give the serving variant the autoscaling the rollout would have left it with, what it lost of it:
+    the baseline's snapshot (taken when promotion began) on the baseline, or on the promoted variant
+    unless deploy.json had its own; deploy.json's when it did."""
+    snapshot = stored_snapshot(stuck)
+    carried = serving == plan.names.baseline_variant or (
+        serving == plan.names.candidate_variant and plan.autoscaling is None
+    )
+    if snapshot is not None and carried:
+        done = recreate_scaling(services, snapshot, endpoint, serving)
+        return done.text(snapshot) if done.changed else None
     if serving == plan.names.baseline_variant:
         wanted = plan.baseline_autoscaling
     elif serving == plan.names.candidate_variant:
@@ -86,7 +98,7 @@ def resolve(
     waiting = None if cancel_queued else services.rollouts.queued(endpoint)
     if idle and waiting:
         _refuse_to_waste(endpoint, waiting, traffic, plan)
-    alarms, notes = _clean_up(services, endpoint, rollout_id, traffic, plan)
+    alarms, notes = _clean_up(services, endpoint, stuck, traffic, plan)
     where = f"{serving} serves 100 %" if serving else f"endpoint {endpoint} no longer exists"
     resolution = {"by": by, "reason": reason, "at": utc_iso(now), "weights": shares}
     services.rollouts.update_rollout(
@@ -142,10 +154,15 @@ def _refuse_to_waste(
 
 
 def _clean_up(
-    services: RolloutServices, endpoint: str, rollout_id: str, traffic: Traffic, plan: RolloutPlan | None
+    services: RolloutServices,
+    endpoint: str,
+    stuck: dict[str, Any],
+    traffic: Traffic,
+    plan: RolloutPlan | None,
 ) -> tuple[list[str], list[str]]:
     """The rollout's own alarms deleted and the serving variant's autoscaling restored: (alarms deleted,
     notes for the log)."""
+    rollout_id = str(stuck["rollout_id"])
     serving, idle = traffic.serving, traffic.idle
     notes: list[str] = []
     alarms: list[str] = []
@@ -153,7 +170,7 @@ def _clean_up(
         alarms = sorted(auto_alarm_names(plan))
         services.alarms.delete_alarms(alarms)
         services.rollouts.disown_alarms(plan.alarm_names, endpoint, rollout_id)
-        restored = _autoscaling_for(services, endpoint, plan, serving) if serving else None
+        restored = _autoscaling_for(services, endpoint, stuck, plan, serving) if serving else None
         notes += [restored] if restored else []
     if idle:
         notes.append(

@@ -1,0 +1,21 @@
+"""The base of the domain's plain-JSON records: frozen pydantic models that travel in the Step Functions
+input and are stored in the registry (`to_dict` / `from_dict`)."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON types, for the Step Functions input and the registry."""
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        """The record `to_dict` gave."""
+        return cls.model_validate(data)
