@@ -537,7 +537,7 @@ def test_latency_alarm_is_in_microseconds() -> None:
 
 def test_insufficient_data_can_roll_back() -> None:
     planned = plan(config(rollout={"on_insufficient_data": "rollback"}))
-    assert {alarm["TreatMissingData"] for alarm in planned.alarms} == {"breaching"}
+    assert {alarm["TreatMissingData"] for alarm in planned.alarms} == {"missing"}
     assert planned.on_insufficient_data == "rollback"
 
 

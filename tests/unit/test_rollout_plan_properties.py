@@ -174,7 +174,7 @@ def test_plans_are_json_and_round_trip(
     assert RolloutPlan.from_dict(json.loads(json.dumps(planned.to_dict()))) == planned
     assert len(planned.alarms) == (error_rate is not None) + (latency is not None)
     for alarm in planned.alarms:
-        assert alarm["TreatMissingData"] == {"continue": "notBreaching", "rollback": "breaching"}[missing]
+        assert alarm["TreatMissingData"] == {"continue": "notBreaching", "rollback": "missing"}[missing]
         assert alarm["AlarmName"] in planned.alarm_names
 
 

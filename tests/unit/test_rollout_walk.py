@@ -13,6 +13,7 @@ import pytest
 from rollout_fakes import (
     ASL,
     BASELINE_AUTOSCALING,
+    DEPLOY,
     ECR,
     ENDPOINT,
     USER_ALARM,
@@ -593,3 +594,55 @@ def test_an_action_on_an_unknown_rollout_is_an_error() -> None:
         run_action(
             world.services, "next_step", {"rollout_id": "nope", "endpoint": ENDPOINT}, None, world.clock()
         )
+
+
+# -- on_insufficient_data: rollback (issue 9, finding 21) ------------------------------------------------
+NO_DATA_ROLLS_BACK = {"rollout": {**DEPLOY["rollout"], "on_insufficient_data": "rollback"}}
+
+
+def test_rollback_on_insufficient_data_waits_for_the_bake_before_judging_silent_alarms() -> None:
+    world = production_world()
+    rollout_id, walk = started(world, deploy=NO_DATA_ROLLS_BACK)
+    walk.start()
+    auto = plan_of(world, rollout_id).cleanup_after_rollback.alarms
+    # created as alarms that wait for data, not breaching ones that fire before any traffic arrives
+    assert {world.alarms.alarms[name].request["TreatMissingData"] for name in auto} == {"missing"}
+    # no data yet at the step boundary (CheckAlarms): not a reason to stop
+    token = walk.to_bake()
+    assert world.workflow.answer(token) is None
+    walk.state = {**walk.state, "error": {"Error": "States.Timeout", "Cause": ""}}  # Bake's Catch
+    error, cause = walk.fails("BakePassed")  # the bake ended and an automatic alarm still has no data
+    walk.rollback(error, cause)
+
+    reason = decision(world, rollout_id, "rolling back")["reason"]
+    assert reason.startswith(f"step 1: alarm {auto[0]} had no data by the end of the bake")
+    assert "on_insufficient_data is rollback (no evidence, no promotion)" in reason
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (100.0, 3)}
+    assert status(world, rollout_id) == "ROLLED_BACK"
+
+
+def test_rollback_on_insufficient_data_promotes_a_candidate_whose_alarms_saw_data() -> None:
+    world = production_world()
+    rollout_id, walk = started(world, deploy=NO_DATA_ROLLS_BACK)
+    walk.start()
+    for name in plan_of(world, rollout_id).cleanup_after_rollback.alarms:
+        world.alarms.set_state(name, "OK", "Threshold Crossed: 0 errors")
+    for _ in range(3):
+        walk.bake_times_out(walk.to_bake())
+    assert walk.next_step() == "Promote"
+    walk.promote()
+    assert status(world, rollout_id) == "PROMOTED"
+
+
+def test_continue_on_insufficient_data_promotes_through_silent_alarms() -> None:
+    world = production_world()
+    rollout_id, walk = started(world)  # on_insufficient_data: continue (the default)
+    walk.start()
+    auto = plan_of(world, rollout_id).cleanup_after_rollback.alarms
+    assert {world.alarms.alarms[name].request["TreatMissingData"] for name in auto} == {"notBreaching"}
+    assert {world.alarms.alarms[name].state for name in auto} == {"INSUFFICIENT_DATA"}
+    for _ in range(3):
+        walk.bake_times_out(walk.to_bake())
+    assert walk.next_step() == "Promote"
+    walk.promote()
+    assert status(world, rollout_id) == "PROMOTED"

@@ -72,7 +72,13 @@ def error_rate_expression(min_invocations: int) -> str:
 
 SCALABLE_DIMENSION = "sagemaker:variant:DesiredInstanceCount"
 SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
-MISSING_DATA_TREATMENT = {"continue": "notBreaching", "rollback": "breaching"}
+# How the automatic alarms treat minutes without data. `rollback` does not mean "breaching": the candidate
+# has no traffic yet when its alarms are created and, at a small step, may see none for a minute or two,
+# so a breaching alarm would abort nearly every rollout at step 1 (issue 9, finding 21). `missing` keeps
+# such an alarm in INSUFFICIENT_DATA (never ALARM: CloudWatch user guide, "Configuring how CloudWatch
+# alarms treat missing data"), and the policy is applied when a step's bake ends
+# (actions_walk.bake_passed): an automatic alarm still without data then rolls the rollout back.
+MISSING_DATA_TREATMENT = {"continue": "notBreaching", "rollback": "missing"}
 # Fields of the production model / endpoint config that the candidate keeps (network isolation, VPC,
 # data capture, volume encryption): a rollout changes the model, not how it is hosted.
 CARRIED_MODEL_SETTINGS = ("VpcConfig", "EnableNetworkIsolation")

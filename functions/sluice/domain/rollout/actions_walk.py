@@ -24,20 +24,53 @@ def _raise_if_aborted(
     firing = services.alarms.firing(plan.alarm_names)
     if firing:
         alarm = firing[0]
-        reason = f"alarm {alarm.name} is in ALARM: {alarm.reason}"
-        services.rollouts.signal(
-            rollout["endpoint"],
-            rollout["rollout_id"],
-            {
-                "abort_requested": {
-                    "by": "step boundary check",
-                    "alarm": alarm.name,
-                    "reason": reason,
-                    "at": utc_iso(now),
-                }
-            },
+        _abort(services, rollout, alarm.name, f"alarm {alarm.name} is in ALARM: {alarm.reason}", now)
+
+
+def _abort(
+    services: RolloutServices, rollout: dict[str, Any], alarm: str, reason: str, now: datetime
+) -> None:
+    """Record why at the step boundary (the first reason stays), then end the rollout: RolloutAborted."""
+    services.rollouts.signal(
+        rollout["endpoint"],
+        rollout["rollout_id"],
+        {
+            "abort_requested": {
+                "by": "step boundary check",
+                "alarm": alarm,
+                "reason": reason,
+                "at": utc_iso(now),
+            }
+        },
+    )
+    raise RolloutAborted(reason)
+
+
+def _raise_if_no_evidence(
+    services: RolloutServices, rollout: dict[str, Any], plan: RolloutPlan, step: int, now: datetime
+) -> None:
+    """`on_insufficient_data: rollback`: an automatic alarm of the candidate still without data when a
+    step's bake ends (INSUFFICIENT_DATA: its alarms treat missing data as missing, see
+    rollout_plan.MISSING_DATA_TREATMENT) rolls the rollout back instead of letting it go on unjudged.
+    The user's own alarms are left to their own missing-data treatment."""
+    if plan.on_insufficient_data != "rollback":
+        return
+    automatic = set(plan.cleanup_after_rollback.alarms)
+    silent = [
+        alarm
+        for alarm in services.alarms.states([name for name in plan.alarm_names if name in automatic])
+        if alarm.state == "INSUFFICIENT_DATA"
+    ]
+    if silent:
+        alarm = silent[0]
+        _abort(
+            services,
+            rollout,
+            alarm.name,
+            f"step {step}: alarm {alarm.name} had no data by the end of the bake, and "
+            f"on_insufficient_data is rollback (no evidence, no promotion): {alarm.reason}",
+            now,
         )
-        raise RolloutAborted(reason)
 
 
 def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -138,6 +171,8 @@ def wait_for_signal(
 def bake_passed(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     services.rollouts.update_rollout(endpoint, rollout_id, dict(CLEARED_WAIT))
+    rollout = load_rollout(services, state)
+    _raise_if_no_evidence(services, rollout, stored_plan(rollout), int(state.get("step_index", 0)) + 1, now)
     decide(
         services,
         endpoint,
