@@ -46,9 +46,10 @@ demo: bootstrap
 sandbox: bootstrap
 	$(BIN)/sluice sandbox serve --port $(PORT)
 
-## make test — lint (ruff, mypy, cfn-lint, sam validate --lint, bandit) and the whole test suite.
+## make test — lint (ruff, mypy, cfn-lint, sam validate --lint, bandit) and the whole test suite, which
+## also fails when a permission of template.yaml is used by no test (--iam-coverage, tests/iam_ledger.py).
 test: lint
-	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-report=xml $(PYTEST_ARGS)
+	$(BIN)/pytest -n 2 --dist loadfile --cov --cov-report=term --cov-report=xml --iam-coverage $(PYTEST_ARGS)
 
 lint: bootstrap $(SAM) $(CHECKOV)
 	@diff <(grep -v '^#' functions/requirements.txt) <($(REQUIREMENTS_EXPORT)) \

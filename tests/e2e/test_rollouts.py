@@ -256,27 +256,6 @@ def test_the_candidate_serves_the_validated_bytes_after_the_upload_key_is_overwr
     assert [v["VersionId"] for v in versions] == [served["VersionId"]]
 
 
-def test_the_intake_may_publish_the_model_data_under_its_own_role() -> None:
-    """IAM proof of finding 24's copy: with IAM enforced, StartRolloutFunction runs under the role SAM
-    makes from template.yaml, and CopyObject into published/endpoints/ is allowed (AccessDenied without
-    the PublishRolloutModelData statement)."""
-    with Sandbox(
-        time_scale=0.01, enforce_iam=True, parameters={"SageMakerExecutionRoleArn": ROLE}
-    ) as sandbox:
-        bucket = sandbox.outputs.outputs["ArtifactBucketName"]
-        endpoint = create_realtime_endpoint(sandbox, bucket, "iam-copy", instances=2)
-        s3 = sandbox.client("s3")
-        s3.put_object(
-            Bucket=bucket, Key=f"endpoints/{endpoint}/v2/model.tar.gz", Body=make_archive({"m": b"2"})
-        )
-        sandbox.wait_idle(timeout=60, include_delayed=False)
-
-        errors = [i.error for i in sandbox.router.invocations_of("StartRolloutFunction") if i.error]
-        published = s3.list_objects_v2(Bucket=bucket, Prefix=f"published/endpoints/{endpoint}/v2/")
-        assert errors == []
-        assert len(published.get("Contents", [])) == 1
-
-
 def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
     cloudwatch = rollouts.client("cloudwatch")

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from sluice_cli.sandbox.gaps.iam import IamRequestResources, StepFunctionsTaskCredentials
+from sluice_cli.sandbox.gaps.iam import IamRequestResources, S3RequestActions, StepFunctionsTaskCredentials
 from sluice_cli.sandbox.iam_enforcement import RoleSessions, iam_enforced
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
@@ -33,7 +33,7 @@ def admin() -> Iterator[boto3.session.Session]:
             aws_session_token="testing",
             region_name=REGION,
         )
-        with iam_enforced("testing"), IamRequestResources():
+        with iam_enforced("testing"), IamRequestResources(), S3RequestActions():
             yield session
 
 
@@ -108,3 +108,39 @@ def test_sns_publish_is_judged_on_the_topic_arn(admin: boto3.session.Session) ->
 def test_iam_gaps_are_still_present_in_moto() -> None:
     assert IamRequestResources.still_present()
     assert StepFunctionsTaskCredentials.still_present()
+    assert S3RequestActions.still_present()
+
+
+def _versioned_bucket(admin: boto3.session.Session) -> str:
+    s3 = admin.client("s3")
+    s3.create_bucket(Bucket="artifacts")
+    s3.put_bucket_versioning(Bucket="artifacts", VersioningConfiguration={"Status": "Enabled"})
+    return str(s3.put_object(Bucket="artifacts", Key="in/model.tar.gz", Body=b"x")["VersionId"])
+
+
+def test_s3_requests_naming_a_version_need_the_version_actions(admin: boto3.session.Session) -> None:
+    version = _versioned_bucket(admin)
+    objects = "arn:aws:s3:::artifacts/*"
+    role = _role_session(
+        admin, [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObjectTagging"], "Resource": objects}]
+    )
+    s3 = role.client("s3")
+    s3.head_object(Bucket="artifacts", Key="in/model.tar.gz")
+    tags = {"TagSet": [{"Key": "sluice:status", "Value": "published"}]}
+    s3.put_object_tagging(Bucket="artifacts", Key="in/model.tar.gz", Tagging=tags)
+    with pytest.raises(Exception, match=r"\(403\)|AccessDenied"):  # a HEAD answer has no body to say more
+        s3.head_object(Bucket="artifacts", Key="in/model.tar.gz", VersionId=version)
+    with pytest.raises(Exception, match="AccessDenied"):
+        s3.put_object_tagging(Bucket="artifacts", Key="in/model.tar.gz", VersionId=version, Tagging=tags)
+
+
+def test_a_copy_needs_read_access_to_its_source_version(admin: boto3.session.Session) -> None:
+    version = _versioned_bucket(admin)
+    role = _role_session(
+        admin,
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::artifacts/published/*"}],
+    )
+    source = {"Bucket": "artifacts", "Key": "in/model.tar.gz", "VersionId": version}
+    role.client("s3").put_object(Bucket="artifacts", Key="published/own.tar.gz", Body=b"y")  # PutObject ok
+    with pytest.raises(Exception, match="AccessDenied"):  # S3 says only "Access Denied"
+        role.client("s3").copy_object(Bucket="artifacts", Key="published/model.tar.gz", CopySource=source)

@@ -547,3 +547,90 @@ class StepFunctionsTaskCredentials(Gap):
                 state_credentials=StateCredentials(role_arn="arn:aws:iam::123456789012:role/x"),
             )
             return bool(client._request_signer._credentials.access_key == "ak")
+
+
+# --------------------------------------------------------------------------------------------------
+# S3: the actions AWS checks for versioned requests and for a copy's source
+# --------------------------------------------------------------------------------------------------
+# AWS authorizes a request naming a versionId as the Version action (Amazon S3 User Guide, "Policy
+# actions for Amazon S3": HeadObject/GetObject with versionId need s3:GetObjectVersion, Get/PutObjectTagging
+# with versionId need s3:Get/PutObjectVersionTagging); moto 5.2.5 maps HEAD to GetObject always, tagging
+# with a versionId to GetObjectVersion / PutObjectTagging.
+_S3_VERSIONED = {
+    ("HEAD", "GetObject"): "GetObjectVersion",
+    ("GET", "GetObjectVersion"): "GetObjectVersion",
+    ("GET", "GetObjectTagging"): "GetObjectVersionTagging",
+    ("PUT", "PutObjectTagging"): "PutObjectVersionTagging",
+}
+
+
+def s3_action(method: str, action: str, query: Any) -> str:
+    """The IAM action AWS checks for an S3 object request moto named `action`."""
+    if "versionId" not in query:
+        return action
+    if method == "GET" and "tagging" in query:
+        return "GetObjectVersionTagging"
+    return _S3_VERSIONED.get((method, action), action)
+
+
+def copy_source_check(headers: Any, partition: str = "aws") -> tuple[str, str] | None:
+    """CopyObject / UploadPartCopy also read their source: s3:GetObject on it, s3:GetObjectVersion when
+    the source names a version (S3 API reference, CopyObject: "you must have read access to the source
+    object"); moto checks only the destination."""
+    import urllib.parse
+
+    source = headers.get("x-amz-copy-source")
+    if not source:
+        return None
+    path, _, query = urllib.parse.unquote(str(source)).lstrip("/").partition("?")
+    versioned = "versionId=" in query
+    return ("GetObjectVersion" if versioned else "GetObject", f"arn:{partition}:s3:::{path}")
+
+
+class S3RequestActions(Gap):
+    """Authorize S3 object requests with the action AWS checks for a versionId, and a copy's source."""
+
+    name = "s3-request-actions"
+    reason = "moto authorizes versioned S3 requests as unversioned ones and never a copy's source"
+
+    def _patch(self) -> None:
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        def make(original: Callable[..., None]) -> Callable[..., None]:
+            def authorize(response: Any, bucket_name: str | None = None, key_name: str | None = None) -> None:
+                if key_name and _enforcing():
+                    query = getattr(response, "querystring", {}) or {}
+                    action = response.data.get("Action")
+                    if action:
+                        response.data["Action"] = s3_action(response.method, str(action), query)
+                original(response, bucket_name=bucket_name, key_name=key_name)
+                check = copy_source_check(response.headers) if key_name and _enforcing() else None
+                if check is not None:
+                    authorize_s3(response, *check)
+
+            return authorize
+
+        self._apply(ActionAuthenticatorMixin, "_authenticate_and_authorize_s3_action", make)
+
+    @classmethod
+    def still_present(cls) -> bool:
+        from moto.s3.responses import ACTION_MAP
+
+        return "versionId" not in ACTION_MAP["KEY"]["PUT"] and "versionId" not in ACTION_MAP["KEY"]["HEAD"]
+
+
+def authorize_s3(response: Any, action: str, resource: str) -> None:
+    from moto.iam.access_control import S3IAMRequest
+
+    request = S3IAMRequest(
+        account_id=response.current_account,
+        method=response.method,
+        path=response.raw_path,
+        data=response.data,
+        body=response.raw_body,
+        headers=response.headers,
+        action=f"s3:{action}",
+    )
+    request._action = f"s3:{action}"
+    request.check_signature()
+    request.check_action_permitted(resource)

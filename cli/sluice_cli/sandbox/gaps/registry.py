@@ -20,7 +20,7 @@ from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
-from sluice_cli.sandbox.gaps.iam import IamRequestResources, StepFunctionsTaskCredentials
+from sluice_cli.sandbox.gaps.iam import IamRequestResources, S3RequestActions, StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint, WeightsKeepOmittedFields
 from sluice_cli.sandbox.gaps.sagemaker_resources import SageMakerDuplicateCreates
@@ -56,6 +56,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     StopExecutionInterrupts,
     MetricAlarmEvaluation,
     IamRequestResources,
+    S3RequestActions,
     StepFunctionsTaskCredentials,
 )
 
