@@ -222,22 +222,7 @@ def test_capacity_errors_queue_the_job_and_a_retry_starts_it(
     )
     assert attributes["Attributes"]["ApproximateNumberOfMessagesDelayed"] == "1"
 
-    # The retry function gets the buffered request as Lambda's SQS integration would deliver it.
-    sqs_event = copy.deepcopy(sample_event("batch_retry_message.json"))
-    body = json.loads(
-        json.dumps(
-            {
-                "job_name": result["job_name"],
-                "attempt": 2,
-                "intake_pk": record["intake_pk"],
-                "intake_sk": record["intake_sk"],
-                "request": describe_request(stack, result),
-            }
-        )
-    )
-    sqs_event["Records"][0]["body"] = json.dumps(body)
-    sqs_event["Records"][0]["messageId"] = str(uuid.uuid4())
-    response = stack.invoke(RETRY, sqs_event)
+    response = stack.invoke(RETRY, retry_event(stack, result, record, attempt=2))
     assert response == {"batchItemFailures": []}
     assert stack.job(result["job_name"])["status"] == "STARTED"  # type: ignore[index]
     assert describe(stack, result["job_name"])["ModelName"] == model
@@ -245,15 +230,52 @@ def test_capacity_errors_queue_the_job_and_a_retry_starts_it(
     assert statuses == ["QUEUED", "STARTED"]
 
 
-def describe_request(stack: Stack, result: dict) -> dict:
-    """The queued request, read back from the retry queue's message (as the retry function receives it)."""
-    queue = stack.sandbox.outputs.outputs["BatchRetryQueueUrl"]
+def test_a_retry_refused_again_is_queued_again_with_the_next_attempt(
+    clean_notifications: Stack, sagemaker_at_capacity: list[int]
+) -> None:
+    stack = clean_notifications
+    key = f"batch/{stack.batch_model()}/input/records.csv"
+    _, result = start(stack, key)
+    record = stack.job(result["job_name"])
+    assert record is not None and record["status"] == "QUEUED"
+    sagemaker_at_capacity[0] = 1  # still at capacity when the retry comes
+
+    response = stack.invoke(RETRY, retry_event(stack, result, record, attempt=2))
+
+    assert response == {"batchItemFailures": []}
+    again = stack.job(result["job_name"])
+    assert again is not None and again["status"] == "QUEUED"
+    attempts = [b["attempt"] for b in queued_bodies(stack) if b["job_name"] == result["job_name"]]
+    assert attempts == [2, 3]  # the first refusal's message (still delayed) and the retry's own
+
+
+def retry_event(stack: Stack, result: dict, record: dict, *, attempt: int) -> dict:
+    """The buffered request as Lambda's SQS integration delivers it to the retry function."""
+    sqs_event = copy.deepcopy(sample_event("batch_retry_message.json"))
+    body = {
+        "job_name": result["job_name"],
+        "attempt": attempt,
+        "intake_pk": record["intake_pk"],
+        "intake_sk": record["intake_sk"],
+        "request": describe_request(stack, result),
+    }
+    sqs_event["Records"][0]["body"] = json.dumps(body)
+    sqs_event["Records"][0]["messageId"] = str(uuid.uuid4())
+    return sqs_event
+
+
+def queued_bodies(stack: Stack) -> list[dict]:
+    """The bodies in BatchRetryQueue (delayed, so read from moto's queue, not received)."""
     from moto.sqs.models import sqs_backends
 
-    # The message is delayed (DelaySeconds = backoff), so it is read from moto's queue, not received.
+    queue = stack.sandbox.outputs.outputs["BatchRetryQueueUrl"]
     backend_queue = sqs_backends["123456789012"]["us-east-1"].queues[queue.rsplit("/", 1)[-1]]
-    bodies = [json.loads(m.body) for m in backend_queue._messages]
-    return next(b["request"] for b in bodies if b["job_name"] == result["job_name"])
+    return [json.loads(m.body) for m in backend_queue._messages]
+
+
+def describe_request(stack: Stack, result: dict) -> dict:
+    """The queued request, read back from the retry queue's message (as the retry function receives it)."""
+    return next(b["request"] for b in queued_bodies(stack) if b["job_name"] == result["job_name"])
 
 
 def state_event(job_name: str, status: str, **detail: object) -> dict:

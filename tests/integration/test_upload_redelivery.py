@@ -175,3 +175,18 @@ def test_every_intake_holds_its_record_until_its_own_deadline_only(
     (held,) = [r for r in idempotency_records(stack) if r["id"]["S"] not in before]
     assert held["status"]["S"] == "INPROGRESS"
     assert 40 < int(held["in_progress_expiration"]["N"]) / 1000 - time.time() <= 42
+
+    # Delivered again while held: each intake queues it for after the deadline under its own role
+    # (its send permission on UploadRedeliveryQueue), instead of failing.
+    stack.invoke(function, event)
+    (waiting,) = [m for m in redelivery_messages(stack) if m["payload"].get("id") == event.get("id")]
+    assert waiting["function_name"] == stack.sandbox.outputs.functions[function].name
+
+
+def redelivery_messages(stack: Stack) -> list[dict[str, Any]]:
+    """The bodies waiting in UploadRedeliveryQueue (delayed, so read from moto's queue, not received)."""
+    from moto.sqs.models import sqs_backends
+
+    url = stack.sandbox.outputs.ref("UploadRedeliveryQueue")
+    queue = sqs_backends["123456789012"]["us-east-1"].queues[url.rsplit("/", 1)[-1]]
+    return [json.loads(m.body) for m in queue._messages]

@@ -144,3 +144,14 @@ def test_a_copy_needs_read_access_to_its_source_version(admin: boto3.session.Ses
     role.client("s3").put_object(Bucket="artifacts", Key="published/own.tar.gz", Body=b"y")  # PutObject ok
     with pytest.raises(Exception, match="AccessDenied"):  # S3 says only "Access Denied"
         role.client("s3").copy_object(Bucket="artifacts", Key="published/model.tar.gz", CopySource=source)
+
+
+def test_tags_given_with_an_object_need_put_object_tagging(admin: boto3.session.Session) -> None:
+    _versioned_bucket(admin)
+    role = _role_session(
+        admin,
+        [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::artifacts/published/*"}],
+    )
+    role.client("s3").put_object(Bucket="artifacts", Key="published/a", Body=b"a")
+    with pytest.raises(Exception, match="AccessDenied"):
+        role.client("s3").put_object(Bucket="artifacts", Key="published/b", Body=b"b", Tagging="k=v")

@@ -118,7 +118,9 @@ class IamAudit:
     def coverage(self) -> dict[str, bool]:
         """Each permission of the stack's roles -> whether an allowed request of the role used it: one
         entry per action of a statement the template writes (`<owner> <policy> #<statement> <action>`),
-        one per SAM policy template (`<owner> <policy> <template>`: it is granted and removed whole)."""
+        one per SAM policy template (`<owner> <policy> <template>`: it is granted and removed whole), one
+        per statement action of a policy SAM implies from another property, for all functions together
+        (`SAM <policy suffix> #<statement> <action>`)."""
         from moto.iam.models import iam_backends
 
         backend = iam_backends[self.account_id]["global"]
@@ -137,8 +139,16 @@ class IamAudit:
                         for d in mine
                     )
                     continue
+                # A policy SAM adds for another property (EventInvokeConfig's OnFailure destination...)
+                # has the same statements for every function: one entry for all of them.
+                implied = not policy_name.startswith(f"{owner}RolePolicy")
                 for index, action, resources in grants:
-                    used[f"{owner} {policy_name} #{index} {action}"] = any(
+                    key = (
+                        f"SAM {policy_name.removeprefix(owner)} #{index} {action}"
+                        if implied
+                        else f"{owner} {policy_name} #{index} {action}"
+                    )
+                    used[key] = used.get(key, False) or any(
                         _grants_decision(action, resources, d) for d in mine
                     )
         return used

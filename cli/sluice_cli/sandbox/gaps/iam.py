@@ -588,7 +588,8 @@ def copy_source_check(headers: Any, partition: str = "aws") -> tuple[str, str] |
 
 
 class S3RequestActions(Gap):
-    """Authorize S3 object requests with the action AWS checks for a versionId, and a copy's source."""
+    """Authorize S3 object requests with the action AWS checks for a versionId, a copy's source, and
+    tags given with the object."""
 
     name = "s3-request-actions"
     reason = "moto authorizes versioned S3 requests as unversioned ones and never a copy's source"
@@ -604,9 +605,14 @@ class S3RequestActions(Gap):
                     if action:
                         response.data["Action"] = s3_action(response.method, str(action), query)
                 original(response, bucket_name=bucket_name, key_name=key_name)
-                check = copy_source_check(response.headers) if key_name and _enforcing() else None
-                if check is not None:
-                    authorize_s3(response, *check)
+                if key_name and _enforcing():
+                    check = copy_source_check(response.headers)
+                    if check is not None:
+                        authorize_s3(response, *check)
+                    if response.headers.get("x-amz-tagging") and response.method in {"PUT", "POST"}:
+                        # Tags given with PutObject / CopyObject / CreateMultipartUpload need
+                        # s3:PutObjectTagging too (S3 API reference, PutObject: x-amz-tagging).
+                        authorize_s3(response, "PutObjectTagging", f"arn:aws:s3:::{bucket_name}/{key_name}")
 
             return authorize
 
