@@ -437,6 +437,26 @@ def test_a_users_own_sns_subscription_and_eventbridge_rule_receive_notifications
     assert via_events[0]["detail_type"] == "Sluice Artifact Rejected"
 
 
+def test_a_fault_requested_from_another_terminal_fails_the_next_matching_requests(
+    server: Server, user: User
+) -> None:
+    endpoint = server.document["demo"]["realtime_endpoint"]
+    requested = subprocess.run(
+        [str(SLUICE), "sandbox", "fault", "sagemaker", "DescribeEndpoint", "ValidationException",
+         "Endpoint is being serviced", "--times", "2", "--when", f"EndpointName={endpoint}"],
+        cwd=server.cwd, env=child_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "requested: the next 2 sagemaker DescribeEndpoint answer ValidationException" in requested.stdout
+    armed = f"fault armed: the next 2 sagemaker DescribeEndpoint EndpointName={endpoint} answer"
+    wait_for(lambda: armed in server.stderr, "the server to arm the fault", timeout=10)
+    sagemaker = user.client("sagemaker")
+    for _ in range(2):
+        with pytest.raises(ClientError, match="Endpoint is being serviced"):
+            sagemaker.describe_endpoint(EndpointName=endpoint)
+    assert sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "InService"
+    assert not list((server.cwd / ".sandbox" / "faults").glob("*.json"))  # picked up and removed
+
+
 def test_a_second_server_on_a_used_port_exits_2_with_a_clear_message(server: Server, tmp_path: Path) -> None:
     second = start_server(tmp_path, server.port, "--no-seed")
     code = second.process.wait(timeout=START_TIMEOUT)

@@ -2,6 +2,7 @@
 
     sluice sandbox serve                      # 127.0.0.1:4566, real time, demo resources created
     sluice sandbox serve --port 4600 --time-scale 0.01 --no-seed
+    sluice sandbox fault sagemaker UpdateEndpoint ThrottlingException "Rate exceeded" --times 3
 
 The global options (--endpoint-url, --table, …) are for the commands that read a deployment; the
 sandbox commands ignore them. Heavy imports (moto) happen only when a sandbox command runs.
@@ -9,6 +10,7 @@ sandbox commands ignore them. Heavy imports (moto) happen only when a sandbox co
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -103,3 +105,48 @@ def serve(
 
 
 app.command("traffic")(traffic_command.traffic)
+
+
+@app.command("fault")
+def fault(
+    service: Annotated[
+        str | None, typer.Argument(help='botocore\'s service name: "sagemaker", "cloudwatch", "dynamodb" ...')
+    ] = None,
+    operation: Annotated[
+        str | None, typer.Argument(help='The API: "UpdateEndpointWeightsAndCapacities"')
+    ] = None,
+    code: Annotated[str | None, typer.Argument(help='The AWS error code: "ValidationException"')] = None,
+    message: Annotated[
+        str | None, typer.Argument(help='Its message: "Cannot update in-progress endpoint"')
+    ] = None,
+    times: Annotated[int, typer.Option("--times", min=1, help="How many matching requests fail.")] = 1,
+    when: Annotated[
+        list[str] | None,
+        typer.Option("--when", help="NAME=VALUE: only requests with this parameter (repeatable)."),
+    ] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Forget every armed fault instead.")] = False,
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where `sluice sandbox serve` was started (its .sandbox/).")
+    ] = Path("."),
+) -> None:
+    """Make the next N requests of an operation to a served sandbox fail with an AWS error.
+
+    The sandbox started by `sluice sandbox serve` in DIR arms it within half a second and says so on its
+    terminal. Every request counts: yours, the handlers', the state machine's. Not S3.
+    """
+    from sluice_cli.sandbox.fault_requests import request_clear, request_fault
+
+    if clear:
+        request_clear(directory)
+        typer.echo("requested: clear every armed fault")
+        return
+    if not (service and operation and code and message):
+        raise typer.BadParameter("SERVICE OPERATION CODE MESSAGE are required (or --clear)")
+    conditions = {}
+    for item in when or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise typer.BadParameter(f"--when {item!r}: expected NAME=VALUE")
+        conditions[name] = value
+    request_fault(directory, service, operation, code, message, times=times, when=conditions)
+    typer.echo(f"requested: the next {times} {service} {operation} answer {code}: {message}")

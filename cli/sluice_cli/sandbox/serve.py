@@ -265,6 +265,7 @@ def serve(
         say(f"sluice sandbox: {error.message}")
         return ServeResult(error.exit_code)
 
+    from sluice_cli.sandbox.fault_requests import arm_requests
     from sluice_cli.sandbox.server import Sandbox, quiet_handler_output
 
     parameters = {"SageMakerExecutionRoleArn": seed.EXECUTION_ROLE_ARN}
@@ -302,7 +303,8 @@ def serve(
             say(hints(document, options.time_scale, path.relative_to(directory)))
             say(f"sluice sandbox: up in {time.monotonic() - began:.1f} s; serving until Ctrl-C or SIGTERM.")
             while not stop.wait(0.5):
-                pass
+                for line in arm_requests(sandbox.faults, directory):  # `sluice sandbox fault`
+                    say(f"sluice sandbox: {line}")
         say("sluice sandbox: stopping (running executions stopped, threads joined, port closed) …")
     left = threads_left()
     if left:
