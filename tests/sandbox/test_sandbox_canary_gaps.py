@@ -10,6 +10,8 @@ and a bake on `sqs:sendMessage.waitForTaskToken`, at time_scale 0.02.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,6 +31,8 @@ from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
+from sluice_cli.sandbox.lambda_runtime import ThreadEnviron, run_handler
+from sluice_cli.sandbox.provision.stack import EventInvokeSettings, FunctionSpec
 from sluice_cli.sandbox.provision.state_machines import substitute_definition
 from sluice_cli.sandbox.template import TemplateError
 
@@ -361,6 +365,46 @@ def test_time_compression_refuses_a_scale_that_stops_time() -> None:
     with pytest.raises(ValueError, match="time_scale"):
         TimeCompression(time_scale=0)
     assert TimeCompression(time_scale=0.02).scaled(300) == pytest.approx(6.0)
+
+
+def _function(name: str, environment: dict[str, str], handler: str = "fake_handlers.sleeper") -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=name,
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        handler=handler,
+        environment=environment,
+        timeout_seconds=120,
+        memory_mb=128,
+        event_invoke=EventInvokeSettings(),
+    )
+
+
+def test_a_sleeping_handler_lets_other_invocations_run_and_wakes_in_its_own_environment() -> None:
+    """Lambda runs each invocation in its own execution environment; the sandbox runs one at a time,
+    except while a handler sleeps: a task polling an endpoint must not hold up the alarm handler."""
+    fake_handlers.reset()
+    results: dict[str, Any] = {}
+
+    def slow() -> None:
+        function = _function("a", {"SANDBOX_TEST_WHO": "a"})
+        results["a"] = run_handler(function, {"seconds": 1.0}, "us-east-1", "r-a")
+
+    sleeping = threading.Thread(target=slow)
+    sleeping.start()
+    deadline = time.monotonic() + 5
+    while not fake_handlers.calls("sleeper") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    quick, error = run_handler(_function("b", {"SANDBOX_TEST_WHO": "b"}), {"seconds": 0}, "us-east-1", "r-b")
+    sleeping.join(10)
+
+    slept, slept_error = results["a"]
+    assert (error, slept_error) == (None, None)
+    assert quick["who"] == "b"
+    assert slept["who"] == "a"  # its own environment after the other invocation came and went
+    assert quick["woke_at"] < slept["woke_at"]  # b ran while a slept
+    assert not isinstance(os.environ, ThreadEnviron)  # both done: the process's own again
+    assert time.sleep is not None and time.sleep.__module__ == "time"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """A function's handler run in-process as Lambda's Python runtime runs it: the handler loaded from
-`module.function`, its environment in os.environ as its own thread sees it (one invocation at a time),
-the context object."""
+`module.function`, its environment in os.environ as its own thread sees it (one invocation at a time,
+except that a handler sleeping lets the others run), the context object."""
 
 from __future__ import annotations
 
@@ -12,13 +12,20 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, SupportsIndex
 
 from sluice.settings import get_settings
 from sluice_cli.sandbox.provision.stack import FunctionSpec
 
-# A process has one os.environ: invocations from every router thread take turns.
+# A process has one os.environ and one copy of each library's globals (the settings cache, Powertools'
+# logger): invocations from every router thread take turns. A handler that sleeps (`time.sleep` on its
+# thread) gives its turn away until it wakes (`_sleep_yielding`), as Lambda runs each invocation in an
+# execution environment of its own: a task polling an endpoint for a minute does not hold up the alarm
+# handler whose abort it is waiting for.
 _INVOKE_LOCK = threading.RLock()
+_TURNS = threading.Condition(_INVOKE_LOCK)
+_invocation = threading.local()  # .running: this thread is running a handler
+_WALL_SLEEP = time.sleep
 
 
 class LambdaContext:
@@ -128,27 +135,74 @@ class ThreadEnviron(MutableMapping[str, str]):
         return dict(self)
 
 
+class _WhileInvocationsRun:
+    """os.environ replaced by a ThreadEnviron over it, and `time.sleep` by `_sleep_yielding`, from the
+    first invocation in progress until the last one ends (a sleeping invocation may end after one that
+    started later). Counted under _INVOKE_LOCK."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.original_environ: Any = None
+
+    @contextmanager
+    def entered(self) -> Iterator[ThreadEnviron]:
+        with _INVOKE_LOCK:
+            if self.count == 0:
+                self.original_environ = os.environ
+                if not isinstance(os.environ, ThreadEnviron):
+                    # a view over it, not a new environment
+                    os.environ = ThreadEnviron(os.environ)  # type: ignore[assignment]  # noqa: B003
+                time.sleep = _sleep_yielding
+            self.count += 1
+            environ = os.environ
+        assert isinstance(environ, ThreadEnviron)
+        try:
+            yield environ
+        finally:
+            with _INVOKE_LOCK:
+                self.count -= 1
+                if self.count == 0:
+                    time.sleep = _WALL_SLEEP
+                    os.environ = self.original_environ  # noqa: B003
+                    self.original_environ = None
+
+
+_WHILE_INVOCATIONS_RUN = _WhileInvocationsRun()
+
+
+def _sleep_yielding(seconds: float | SupportsIndex) -> None:
+    """time.sleep while invocations run: on a thread running a handler, the turn goes to the other
+    invocations until the time is up (Condition.wait releases _INVOKE_LOCK, however deeply held, and
+    takes it back); on any other thread, time.sleep."""
+    if not getattr(_invocation, "running", False):
+        _WALL_SLEEP(seconds)
+        return
+    deadline = time.monotonic() + float(seconds)
+    with _TURNS:
+        while (left := deadline - time.monotonic()) > 0:
+            _TURNS.wait(left)
+
+
 @contextmanager
 def thread_environ() -> Iterator[ThreadEnviron]:
-    """os.environ replaced by a ThreadEnviron over it for the duration (the sandbox's lifetime)."""
-    original = os.environ
-    environ = original if isinstance(original, ThreadEnviron) else ThreadEnviron(original)
-    os.environ = environ  # type: ignore[assignment]  # noqa: B003 (a view over it, not a new environment)
-    try:
+    """os.environ replaced by a ThreadEnviron over it while this (and any other) invocation runs."""
+    with _WHILE_INVOCATIONS_RUN.entered() as environ:
         yield environ
-    finally:
-        os.environ = original  # noqa: B003
 
 
 @contextmanager
 def function_environment(variables: Mapping[str, str]) -> Iterator[None]:
-    """`variables` in os.environ for the duration, as this thread sees it (ThreadEnviron)."""
+    """`variables` in os.environ for the duration, as this thread sees it (ThreadEnviron); this thread
+    counts as running a handler (its sleeps give the turn away)."""
     with _INVOKE_LOCK, thread_environ() as environ:
         _settings_cache_clear()
+        was_running = getattr(_invocation, "running", False)
+        _invocation.running = True
         try:
             with environ.overlay(variables):
                 yield
         finally:
+            _invocation.running = was_running
             _settings_cache_clear()
 
 
