@@ -23,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from sluice.settings import WALL_CLOCK_SETTINGS, Settings
 from sluice_cli.sandbox import Sandbox
 from sluice_cli.sandbox.aws_state.cloudwatch import ALARM_DETAIL_TYPE, alarm_timestamp, set_alarm_state
 from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
@@ -31,10 +32,11 @@ from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
-from sluice_cli.sandbox.lambda_runtime import ThreadEnviron, run_handler
+from sluice_cli.sandbox.lambda_runtime import ThreadEnviron, run_handler, runtime_environment
 from sluice_cli.sandbox.provision.stack import EventInvokeSettings, FunctionSpec
 from sluice_cli.sandbox.provision.state_machines import substitute_definition
-from sluice_cli.sandbox.template import TemplateError
+from sluice_cli.sandbox.server import DEFAULT_TEMPLATE
+from sluice_cli.sandbox.template import TemplateError, load_template
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -378,6 +380,23 @@ def _function(name: str, environment: dict[str, str], handler: str = "fake_handl
         memory_mb=128,
         event_invoke=EventInvokeSettings(),
     )
+
+
+def test_the_waits_inside_a_function_run_at_the_sandboxs_time_scale() -> None:
+    """ReadEndpoint polls within its invocation (ENDPOINT_POLL_INTERVAL_SECONDS, _BUDGET_SECONDS): at
+    time_scale 0.01 its 2 s interval and 60 s budget last 0.02 s and 0.6 s, as a 15 s Wait lasts 0.15 s."""
+    declared = {"ENDPOINT_POLL_INTERVAL_SECONDS": "2", "ENDPOINT_POLL_BUDGET_SECONDS": "60", "OTHER": "2"}
+    environment = runtime_environment(_function("poller", declared), "us-east-1", 0.01)
+    assert float(environment["ENDPOINT_POLL_INTERVAL_SECONDS"]) == pytest.approx(0.02)
+    assert float(environment["ENDPOINT_POLL_BUDGET_SECONDS"]) == pytest.approx(0.6)
+    assert environment["OTHER"] == "2"  # only the settings Sluice declares as wall-clock waits
+    real_time = runtime_environment(_function("poller", declared), "us-east-1")
+    assert real_time["ENDPOINT_POLL_BUDGET_SECONDS"] == "60.0"
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    assert set(WALL_CLOCK_SETTINGS) <= aliases
+    template = load_template(DEFAULT_TEMPLATE)
+    (step,) = [f for f in template.functions if f.logical_id == "RolloutStepFunction"]
+    assert set(WALL_CLOCK_SETTINGS) <= set(step.properties["Environment"]["Variables"])
 
 
 def test_a_sleeping_handler_lets_other_invocations_run_and_wakes_in_its_own_environment() -> None:

@@ -1,6 +1,12 @@
 """A function's handler run in-process as Lambda's Python runtime runs it: the handler loaded from
 `module.function`, its environment in os.environ as its own thread sees it (one invocation at a time,
-except that a handler sleeping lets the others run), the context object."""
+except that a handler sleeping lets the others run), the context object.
+
+Time: the settings that are durations a function waits in wall time (`sluice.settings.WALL_CLOCK_SETTINGS`,
+ReadEndpoint's poll interval and budget) are given to the handler at the sandbox's time scale, the one
+Step Functions' Wait states and retry intervals run at (`runtime_environment`): the one place the sandbox
+compresses time inside a function. The context's remaining time is wall time (the Timeout as declared).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any, SupportsIndex
 
-from sluice.settings import get_settings
+from sluice.settings import WALL_CLOCK_SETTINGS, get_settings
 from sluice_cli.sandbox.provision.stack import FunctionSpec
 
 # A process has one os.environ and one copy of each library's globals (the settings cache, Powertools'
@@ -57,8 +63,9 @@ def _settings_cache_clear() -> None:
     get_settings.cache_clear()
 
 
-def runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
-    """What Lambda itself sets, then the template's variables."""
+def runtime_environment(function: FunctionSpec, region: str, time_scale: float = 1.0) -> dict[str, str]:
+    """What Lambda itself sets, then the template's variables, those of WALL_CLOCK_SETTINGS multiplied by
+    `time_scale` (the sandbox's: wall seconds per declared second)."""
     return {
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -68,7 +75,23 @@ def runtime_environment(function: FunctionSpec, region: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": region,
         "_HANDLER": function.handler,
         **function.environment,
+        **scaled_wall_clock_settings(function.environment, time_scale),
     }
+
+
+def scaled_wall_clock_settings(environment: Mapping[str, str], time_scale: float) -> dict[str, str]:
+    """The function's WALL_CLOCK_SETTINGS at `time_scale` (a value that is not a number is left as it is,
+    for the function's settings to refuse)."""
+    scaled = {}
+    for name in WALL_CLOCK_SETTINGS:
+        if name not in environment:
+            continue
+        try:
+            seconds = float(environment[name])
+        except ValueError:
+            continue
+        scaled[name] = repr(seconds * time_scale)
+    return scaled
 
 
 _DELETED = object()
@@ -222,11 +245,13 @@ def run_handler(
     region: str,
     request_id: str,
     credentials: Mapping[str, str] | None = None,
+    time_scale: float = 1.0,
 ) -> tuple[Any, Exception | None]:
     """The function's handler called with `event` and a context, in the function's environment (with
-    `credentials`, its role's session, when IAM is enforced): (its result, None), or (None, the
-    exception it raised)."""
-    with function_environment({**runtime_environment(function, region), **dict(credentials or {})}):
+    `credentials`, its role's session, when IAM is enforced; its wall-clock settings at `time_scale`):
+    (its result, None), or (None, the exception it raised)."""
+    environment = runtime_environment(function, region, time_scale)
+    with function_environment({**environment, **dict(credentials or {})}):
         try:
             handler = load_handler(function.handler)
             return handler(event, LambdaContext(function, request_id)), None
