@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import S
 
 from sluice.adapters.autoscaling import AutoscalingGateway
 from sluice.adapters.clients import client
+from sluice.adapters.clock import MonotonicClock
 from sluice.adapters.cloudwatch import AlarmGateway
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.queues import RetryQueue
@@ -33,6 +34,7 @@ from sluice.domain.deploy_config import default_allowed_registries
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import MultiModelServices
 from sluice.domain.redelivery import HeldRecord
+from sluice.domain.rollout.polling import EndpointPolling
 from sluice.domain.rollout.services import RolloutServices
 from sluice.settings import Settings, get_settings
 
@@ -126,7 +128,11 @@ def batch_services(settings: Settings | None = None) -> BatchServices:
     )
 
 
-def rollout_services(settings: Settings | None = None) -> RolloutServices:
+def rollout_services(
+    settings: Settings | None = None, *, seconds_left: float | None = None
+) -> RolloutServices:
+    """`seconds_left`: the invocation's remaining time (Lambda context), which bounds ReadEndpoint's
+    polling."""
     settings = settings or get_settings()
     arn_parts = settings.rollout_state_machine_arn.split(":")
     region, account = (arn_parts[3], arn_parts[4]) if len(arn_parts) > 5 else ("us-east-1", "")
@@ -144,6 +150,11 @@ def rollout_services(settings: Settings | None = None) -> RolloutServices:
         execution_role_arn=settings.sagemaker_execution_role_arn,
         allowed_registries=configured or default_allowed_registries(account, region),
         limits=_limits(settings),
+        polling=EndpointPolling(
+            MonotonicClock(),
+            interval=settings.endpoint_poll_interval_seconds,
+            budget=settings.endpoint_poll_budget_seconds,
+        ).within(seconds_left),
     )
 
 

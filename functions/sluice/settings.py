@@ -11,6 +11,9 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict, Field
 
 GIB = 1024**3
+# Settings that are durations a function waits in wall time within one invocation: the sandbox runs
+# them at its time scale, as it runs Step Functions' Wait states (sluice_cli.sandbox.lambda_runtime).
+WALL_CLOCK_SETTINGS = ("ENDPOINT_POLL_INTERVAL_SECONDS", "ENDPOINT_POLL_BUDGET_SECONDS")
 
 
 class Settings(BaseModel):
@@ -40,6 +43,11 @@ class Settings(BaseModel):
     # Comma-separated registry patterns (`*` within a DNS label); empty: this account's ECR in the region
     # and the AWS Deep Learning Containers registries (sluice.domain.deploy_config).
     allowed_image_registries: str = Field(default="", alias="ALLOWED_IMAGE_REGISTRIES")
+    # ReadEndpoint waits for an endpoint that is Updating inside one invocation: a DescribeEndpoint every
+    # interval, for at most the budget (and never closer than POLL_MARGIN_SECONDS to the invocation's
+    # deadline), then the state machine's short WaitForEndpoint and another invocation. docs/DESIGN.md.
+    endpoint_poll_interval_seconds: float = Field(default=2.0, gt=0, alias="ENDPOINT_POLL_INTERVAL_SECONDS")
+    endpoint_poll_budget_seconds: float = Field(default=60.0, ge=0, alias="ENDPOINT_POLL_BUDGET_SECONDS")
 
     # How long idempotency records live (seconds); the same event within this window is a no-op.
     idempotency_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")

@@ -2,7 +2,8 @@
 driven only through AWS APIs (S3 uploads, SageMaker, CloudWatch set-alarm-state), asserting on
 DescribeEndpoint weights and the rollout's decision log.
 
-Time is compressed (time_scale): a 300 s bake takes about 3 s, a 15 s endpoint poll 0.15 s.
+Time is compressed (time_scale): a 300 s bake takes about 3 s, ReadEndpoint's 2 s reads 0.02 s (within
+an invocation of at most 0.6 s), except where a test turns real time on (`real_time`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +24,7 @@ from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
 from sluice_cli.sandbox.faults import Fault
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
 
@@ -256,6 +259,83 @@ def test_the_candidate_serves_the_validated_bytes_after_the_upload_key_is_overwr
     assert [v["VersionId"] for v in versions] == [served["VersionId"]]
 
 
+UPDATE_SECONDS = 4.0  # `sluice sandbox serve --update-seconds 4`
+
+
+@contextmanager
+def real_time(sandbox: Sandbox, update_seconds: float) -> Iterator[None]:
+    """The running sandbox at time scale 1 (as `make sandbox` serves: Step Functions' waits and the
+    functions' own, both read at each use) with endpoint updates Updating `update_seconds`, for the
+    duration."""
+    compression, updates = sandbox.gaps.get(TimeCompression), sandbox.gaps.get(UpdateEndpoint)
+    saved = compression.time_scale, updates.update_delay_seconds
+    compression.time_scale, updates.update_delay_seconds = 1.0, update_seconds
+    try:
+        yield
+    finally:
+        compression.time_scale, updates.update_delay_seconds = saved
+
+
+def test_an_alarm_while_a_step_is_updating_rolls_back_as_soon_as_the_endpoint_is_in_service(
+    rollouts: Rollouts,
+) -> None:
+    """Real time, every endpoint update Updating for 4 s. The alarm fires while step 1's weights are
+    being applied: ReadEndpoint, reading the endpoint every 2 s within its invocation, ends with
+    RolloutAborted, and the rollback's weights call (refused while SageMaker is busy, retried every 2 s)
+    goes out within about 2 s of the endpoint being InService again. Before (finding 27), the state
+    machine read the endpoint every 15 s and saw the abort only at CheckAlarms after that: the baseline
+    came back up to 15 s after InService."""
+    sagemaker = rollouts.client("sagemaker")
+    endpoint = rollouts.endpoint()
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
+    with real_time(rollouts.sandbox, UPDATE_SECONDS):
+        rollouts.upload(endpoint, "v2")
+        rollouts.wait_until(
+            lambda: (
+                rollouts.status(endpoint, "v2") == "SHIFTING"
+                and sagemaker.describe_endpoint(EndpointName=endpoint)["EndpointStatus"] == "Updating"
+            ),
+            timeout=120,
+            what="step 1's weights being applied",
+        )
+        rollouts.client("cloudwatch").set_alarm_state(
+            AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
+        )
+        in_service = issued = None
+        deadline = time.monotonic() + 60
+        while issued is None and time.monotonic() < deadline:
+            described = sagemaker.describe_endpoint(EndpointName=endpoint)
+            now = time.monotonic()
+            baseline = next(v for v in described["ProductionVariants"] if v["VariantName"] == "v1")
+            if baseline.get("DesiredWeight") == 100.0:  # the rollback's weights call was accepted
+                issued = now
+            if in_service is None and (described["EndpointStatus"] == "InService" or issued):
+                in_service = now
+            time.sleep(0.05)
+        final = rollouts.finish(endpoint, "v2", timeout=120)
+
+    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, "v2")
+    assert rollouts.weights(endpoint) == {"v1": (100.0, 2)}
+    assert in_service is not None and issued is not None
+    assert issued - in_service < 5  # the retry interval (2 s) and a little, not a 15 s poll
+    # the abort ended the wait itself, not the boundary check after it
+    assert aborted_in(rollouts.sandbox, final["execution_arn"]) == ["ReadEndpoint"]
+
+
+def aborted_in(sandbox: Sandbox, execution_arn: str) -> list[str]:
+    """The task states whose Lambda failed with RolloutAborted, in order."""
+    sfn = sandbox.client("stepfunctions")
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    current, failed = "", []
+    for event in history:
+        entered = event.get("stateEnteredEventDetails")
+        if entered:
+            current = entered["name"]
+        if event["type"] == "TaskFailed" and event["taskFailedEventDetails"].get("error") == "RolloutAborted":
+            failed.append(current)
+    return failed
+
+
 def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
     cloudwatch = rollouts.client("cloudwatch")
@@ -380,10 +460,10 @@ def test_in_progress_and_throttling_errors_are_retried(rollouts: Rollouts) -> No
 
     assert refused.failed == 3
     assert final["status"] == "PROMOTED", rollouts.explain(endpoint, final["version"])
-    busy = [
+    busy = [  # this endpoint's: the module's other rollouts may have met a busy endpoint too
         i
         for i in rollouts.sandbox.router.invocations_of("RolloutStepFunction")
-        if i.error and i.error.startswith("EndpointBusy")
+        if i.error and i.error.startswith(f"EndpointBusy: {endpoint}:")
     ]
     assert len(busy) == 3  # each refusal surfaced as EndpointBusy and the state machine retried it
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 CALLS: list[dict[str, Any]] = []
@@ -63,3 +64,10 @@ def flaky(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if attempt <= int(event.get("fail_first", 0)):
         raise RuntimeError(f"flaky: attempt {attempt} of {key} fails")
     return {"doubled": int(event.get("n", 0)) * 2, "attempt": attempt}
+
+
+def sleeper(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Sleeps `seconds`, then says whose environment it sees (SANDBOX_TEST_WHO) and when it woke."""
+    _remember("sleeper", event, context)
+    time.sleep(float(event.get("seconds", 0)))
+    return {"who": os.environ.get("SANDBOX_TEST_WHO"), "woke_at": time.monotonic()}

@@ -10,6 +10,8 @@ and a bake on `sqs:sendMessage.waitForTaskToken`, at time_scale 0.02.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from sluice.settings import WALL_CLOCK_SETTINGS, Settings
 from sluice_cli.sandbox import Sandbox
 from sluice_cli.sandbox.aws_state.cloudwatch import ALARM_DETAIL_TYPE, alarm_timestamp, set_alarm_state
 from sluice_cli.sandbox.aws_state.sagemaker import endpoint_variants
@@ -29,8 +32,11 @@ from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
+from sluice_cli.sandbox.lambda_runtime import ThreadEnviron, run_handler, runtime_environment
+from sluice_cli.sandbox.provision.stack import EventInvokeSettings, FunctionSpec
 from sluice_cli.sandbox.provision.state_machines import substitute_definition
-from sluice_cli.sandbox.template import TemplateError
+from sluice_cli.sandbox.server import DEFAULT_TEMPLATE
+from sluice_cli.sandbox.template import TemplateError, load_template
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -361,6 +367,63 @@ def test_time_compression_refuses_a_scale_that_stops_time() -> None:
     with pytest.raises(ValueError, match="time_scale"):
         TimeCompression(time_scale=0)
     assert TimeCompression(time_scale=0.02).scaled(300) == pytest.approx(6.0)
+
+
+def _function(name: str, environment: dict[str, str], handler: str = "fake_handlers.sleeper") -> FunctionSpec:
+    return FunctionSpec(
+        logical_id=name,
+        name=name,
+        arn=f"arn:aws:lambda:us-east-1:123456789012:function:{name}",
+        handler=handler,
+        environment=environment,
+        timeout_seconds=120,
+        memory_mb=128,
+        event_invoke=EventInvokeSettings(),
+    )
+
+
+def test_the_waits_inside_a_function_run_at_the_sandboxs_time_scale() -> None:
+    """ReadEndpoint polls within its invocation (ENDPOINT_POLL_INTERVAL_SECONDS, _BUDGET_SECONDS): at
+    time_scale 0.01 its 2 s interval and 60 s budget last 0.02 s and 0.6 s, as a 15 s Wait lasts 0.15 s."""
+    declared = {"ENDPOINT_POLL_INTERVAL_SECONDS": "2", "ENDPOINT_POLL_BUDGET_SECONDS": "60", "OTHER": "2"}
+    environment = runtime_environment(_function("poller", declared), "us-east-1", 0.01)
+    assert float(environment["ENDPOINT_POLL_INTERVAL_SECONDS"]) == pytest.approx(0.02)
+    assert float(environment["ENDPOINT_POLL_BUDGET_SECONDS"]) == pytest.approx(0.6)
+    assert environment["OTHER"] == "2"  # only the settings Sluice declares as wall-clock waits
+    real_time = runtime_environment(_function("poller", declared), "us-east-1")
+    assert real_time["ENDPOINT_POLL_BUDGET_SECONDS"] == "60.0"
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    assert set(WALL_CLOCK_SETTINGS) <= aliases
+    template = load_template(DEFAULT_TEMPLATE)
+    (step,) = [f for f in template.functions if f.logical_id == "RolloutStepFunction"]
+    assert set(WALL_CLOCK_SETTINGS) <= set(step.properties["Environment"]["Variables"])
+
+
+def test_a_sleeping_handler_lets_other_invocations_run_and_wakes_in_its_own_environment() -> None:
+    """Lambda runs each invocation in its own execution environment; the sandbox runs one at a time,
+    except while a handler sleeps: a task polling an endpoint must not hold up the alarm handler."""
+    fake_handlers.reset()
+    results: dict[str, Any] = {}
+
+    def slow() -> None:
+        function = _function("a", {"SANDBOX_TEST_WHO": "a"})
+        results["a"] = run_handler(function, {"seconds": 1.0}, "us-east-1", "r-a")
+
+    sleeping = threading.Thread(target=slow)
+    sleeping.start()
+    deadline = time.monotonic() + 5
+    while not fake_handlers.calls("sleeper") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    quick, error = run_handler(_function("b", {"SANDBOX_TEST_WHO": "b"}), {"seconds": 0}, "us-east-1", "r-b")
+    sleeping.join(10)
+
+    slept, slept_error = results["a"]
+    assert (error, slept_error) == (None, None)
+    assert quick["who"] == "b"
+    assert slept["who"] == "a"  # its own environment after the other invocation came and went
+    assert quick["woke_at"] < slept["woke_at"]  # b ran while a slept
+    assert not isinstance(os.environ, ThreadEnviron)  # both done: the process's own again
+    assert time.sleep is not None and time.sleep.__module__ == "time"
 
 
 # --------------------------------------------------------------------------------------------------

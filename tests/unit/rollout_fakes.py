@@ -25,6 +25,7 @@ import copy
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -47,6 +48,7 @@ from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import Outcome, Upload
 from sluice.domain.rollout.actions import run_action
 from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
+from sluice.domain.rollout.polling import EndpointPolling
 from sluice.domain.rollout.scaling import ALARM_ACTION_FIELDS
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout_plan import scalable_target
@@ -252,6 +254,7 @@ class FakeEndpoints:
     busy: int = 0  # the next `busy` mutating endpoint calls raise EndpointBusy
     broken: dict[str, Exception] = field(default_factory=dict)  # method name → raised on every call
     weight_history: list[dict[str, tuple[float, int]]] = field(default_factory=list)
+    reads: int = 0  # DescribeEndpoint calls (`state`)
 
     def add_production_endpoint(
         self,
@@ -292,6 +295,7 @@ class FakeEndpoints:
 
     # -- reads -------------------------------------------------------------------------------------
     def state(self, endpoint: str) -> dict[str, Any] | None:
+        self.reads += 1
         described = self.endpoints.get(endpoint)
         if described is None:
             return None
@@ -707,6 +711,35 @@ class Clock:
 
 
 @dataclass
+class WaitClock:
+    """The clock a task waits on within its invocation (sluice.domain.ports.WaitClock): `sleep` moves it
+    on and runs, in time order, what `after` scheduled meanwhile (SageMaker finishing an update, the
+    alarm handler flagging an abort while the task sleeps)."""
+
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+    scheduled: list[tuple[float, Callable[[], None]]] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        due = sorted((e for e in self.scheduled if e[0] <= self.now), key=lambda e: e[0])
+        self.scheduled = [e for e in self.scheduled if e[0] > self.now]
+        for _, action in due:
+            action()
+
+    def after(self, seconds: float, action: Callable[[], None]) -> None:
+        self.scheduled.append((self.now + seconds, action))
+
+
+# ReadEndpoint's polling as template.yaml sets it (ENDPOINT_POLL_INTERVAL_SECONDS, _BUDGET_SECONDS).
+POLL_INTERVAL, POLL_BUDGET = 2.0, 60.0
+
+
+@dataclass
 class RolloutWorld:
     """Every fake behind one RolloutServices, with the shared call journal."""
 
@@ -721,6 +754,7 @@ class RolloutWorld:
     workflow: FakeWorkflow
     services: RolloutServices
     clock: Clock
+    waits: WaitClock
 
     def calls_to(self, *names: str) -> list[Call]:
         """The journal restricted to these calls ("endpoints.set_weights", ...), in order."""
@@ -742,6 +776,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
     alarms = FakeAlarms(calls)
     autoscaling = FakeAutoscaling(calls, alarms)
     workflow = FakeWorkflow(calls)
+    waits = WaitClock()
     services = RolloutServices(
         store=store,
         registry=registry,
@@ -755,6 +790,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
         execution_role_arn=EXECUTION_ROLE_ARN,
         allowed_registries=allowed_registries,
         limits=ArchiveLimits(),
+        polling=EndpointPolling(waits, interval=POLL_INTERVAL, budget=POLL_BUDGET),
     )
     return RolloutWorld(
         calls,
@@ -768,6 +804,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
         workflow,
         services,
         Clock(),
+        waits,
     )
 
 
@@ -789,6 +826,28 @@ def _path(state: dict[str, Any], variable: str) -> Any:
     for part in variable.removeprefix("$.").split("."):
         value = value.get(part) if isinstance(value, dict) else None
     return value
+
+
+def _matches(error_equals: list[str], error: str) -> bool:
+    """Step Functions' matching: the name itself, States.ALL, or States.TaskFailed (all but
+    States.Timeout)."""
+    return (
+        error in error_equals
+        or "States.ALL" in error_equals
+        or ("States.TaskFailed" in error_equals and error != "States.Timeout")
+    )
+
+
+def retrier_for(task_state: str, error: str) -> dict[str, Any] | None:
+    """The retrier of `task_state` that handles `error`: the first whose ErrorEquals matches."""
+    retriers = ASL["States"][task_state].get("Retry", [])
+    return next((r for r in retriers if _matches(r["ErrorEquals"], error)), None)
+
+
+def caught_to(task_state: str, error: str) -> str | None:
+    """Where `task_state`'s Catch sends `error` once its retrier (if any) gave up: the first match."""
+    catchers = ASL["States"][task_state].get("Catch", [])
+    return next((str(c["Next"]) for c in catchers if _matches(c["ErrorEquals"], error)), None)
 
 
 def choose(choice_state: str, state: dict[str, Any]) -> str:

@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pytest
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ValidationError
-from rollout_fakes import ASL
+from rollout_fakes import ASL, POLL_INTERVAL, caught_to, retrier_for
 
 from sluice.domain.rollout.actions import ACTIONS, WAITS
 from sluice.domain.rollout.status import ABORT_ERROR
@@ -139,6 +139,27 @@ def test_every_wait_catches_the_abort_by_name_and_rolls_back() -> None:
     for name, state in waits.items():
         caught = {error: catcher["Next"] for catcher in state["Catch"] for error in catcher["ErrorEquals"]}
         assert caught[ABORT_ERROR] == "Rollback", name
+
+
+def test_an_abort_that_ends_a_task_is_never_retried_and_rolls_back() -> None:
+    """RolloutAborted (an abort seen by NextStep, CheckAlarms, or ReadEndpoint while a step's weights are
+    applied) goes straight to Rollback. ReadEndpoint retries every failure of a read, States.TaskFailed
+    included, which matches RolloutAborted too: a retrier of its own with MaxAttempts 0 ("never
+    retried") comes before it, and a catcher before the one that reads the failure as an unreadable
+    endpoint."""
+    for name in ("NextStep", "CheckAlarms", "ReadEndpoint"):
+        retrier = retrier_for(name, "RolloutAborted")
+        assert retrier is None or retrier["MaxAttempts"] == 0, name
+        assert caught_to(name, "RolloutAborted") == "Rollback", name
+    assert caught_to("ReadEndpoint", "ValidationException") == "EndpointUnreadable"
+
+
+def test_the_endpoint_poll_loop_only_separates_invocations() -> None:
+    """ReadEndpoint waits within its invocation (every 2 s, ~60 s); the Wait between two invocations
+    adds no more delay than one of its intervals."""
+    wait = ASL["States"]["WaitForEndpoint"]
+    assert (wait["Type"], wait["Next"]) == ("Wait", "ReadEndpoint")
+    assert wait["Seconds"] <= POLL_INTERVAL
 
 
 def test_catchers_name_specific_errors_before_the_wildcards() -> None:

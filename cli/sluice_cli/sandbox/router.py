@@ -14,8 +14,10 @@ Lambda semantics kept:
 - SQS -> function is a synchronous batch: an exception leaves the whole batch in the queue; with
   `ReportBatchItemFailures`, only the messages named in `batchItemFailures` stay. Messages that stay
   come back after the queue's visibility timeout, and the queue's redrive policy applies (moto).
-- One invocation at a time (a process has one `os.environ`); `ReservedConcurrentExecutions` and the
-  function timeout are not enforced (the duration is recorded).
+- One invocation at a time (a process has one `os.environ`), except that a handler sleeping lets the
+  others run (lambda_runtime); `ReservedConcurrentExecutions` and the function timeout are not enforced
+  (the duration is recorded). The functions' wall-clock settings (`sluice.settings.WALL_CLOCK_SETTINGS`)
+  run at `time_scale`, the sandbox's clock.
 - moto's Lambda -> function (Step Functions `lambda:invoke` tasks, lambda:Invoke) is a synchronous
   invocation through `invoke_lambda`, bound by the Sandbox to gaps.awslambda.StepFunctionsLambdaTasks:
   the result, or Lambda's error payload, goes back to the caller; no retry here (the state machine's
@@ -60,6 +62,7 @@ from sluice_cli.sandbox.provision.stack import (
     StackOutputs,
     StateMachineRoute,
 )
+from sluice_cli.sandbox.time_scale import TimeScale, current_time_scale
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +113,11 @@ class EventRouter:
         retry_delay_seconds: float = 0.0,
         busy_probes: Sequence[Callable[[], int]] = (),
         role_credentials: Callable[[str], Mapping[str, str]] | None = None,
+        time_scale: TimeScale = 1.0,
     ) -> None:
         self.outputs = outputs
+        # the sandbox's clock, read at each invocation: the functions' wall-clock settings run at it
+        self.time_scale = time_scale
         # role ARN -> the credential variables of a session of it (IAM enforced), set for each handler
         self.role_credentials = role_credentials
         self.clients = clients
@@ -416,7 +422,14 @@ class EventRouter:
         credentials = (
             self.role_credentials(function.role_arn) if self.role_credentials and function.role_arn else None
         )
-        result, error = run_handler(function, event, self.outputs.region, request_id, credentials)
+        result, error = run_handler(
+            function,
+            event,
+            self.outputs.region,
+            request_id,
+            credentials,
+            time_scale=current_time_scale(self.time_scale),
+        )
         duration_ms = (time.perf_counter() - begin) * 1000
         self._record(
             Invocation(

@@ -18,9 +18,11 @@ still running stopped, threads joined, server stopped (port free), moto's state 
 removed, moto's config and the environment restored.
 
 `time_scale` compresses Step Functions time (Wait states, Retry intervals, task timeouts: 0.02 turns
-a 300 s bake into 6 s); `endpoint_update_delay_seconds` gives SageMaker endpoint updates an Updating
-phase of that many (wall) seconds. Both are the gap-fillers' (gaps.time_compression.TimeCompression,
-gaps.sagemaker_endpoint.UpdateEndpoint) and can be changed while the sandbox runs.
+a 300 s bake into 6 s) and the waits inside functions (their `WALL_CLOCK_SETTINGS`, e.g. ReadEndpoint's
+poll interval and budget, through the router); `endpoint_update_delay_seconds` gives SageMaker
+endpoint updates an Updating phase of that many (wall) seconds. Both are the gap-fillers'
+(gaps.time_compression.TimeCompression, gaps.sagemaker_endpoint.UpdateEndpoint) and can be changed
+while the sandbox runs.
 
 `evaluate_alarms` (default True) runs the metric alarm evaluator (gaps.cloudwatch.MetricAlarmEvaluation,
 the alarms/ package) on a thread for the life of the sandbox: alarms go to ALARM/OK from the metric
@@ -53,6 +55,7 @@ from sluice_cli.sandbox.faults import FaultInjection
 from sluice_cli.sandbox.gaps.awslambda import LambdaEventInvocations, StepFunctionsLambdaTasks
 from sluice_cli.sandbox.gaps.iam import StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.registry import EmulatorGaps
+from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 from sluice_cli.sandbox.iam_audit import LEDGER_ENV, IamAudit
 from sluice_cli.sandbox.iam_enforcement import RoleSessions, iam_enforced
 from sluice_cli.sandbox.provision.clients import Clients
@@ -487,6 +490,7 @@ class Sandbox:
         )
         stack.callback(self._stop_executions)  # after the router stopped starting new ones
         role_sessions = self._enforce_iam(stack) if self.enforce_iam else None
+        compression = self._gaps.get(TimeCompression)
         self._router = EventRouter(
             self._outputs,
             self._clients,
@@ -494,6 +498,7 @@ class Sandbox:
             retry_delay_seconds=self.retry_delay_seconds,
             busy_probes=[self._gaps.pending],
             role_credentials=role_sessions.environment if role_sessions else None,
+            time_scale=lambda: compression.time_scale,
         )
         lambda_tasks = self._gaps.get(StepFunctionsLambdaTasks)
         lambda_tasks.bind(self._router.invoke_lambda)

@@ -37,7 +37,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     task = parse(event=event, model=RolloutStepEvent).root
     action, state = task.action, state_dict(task.state)
     logger.append_keys(endpoint=task.state.endpoint, rollout_id=task.state.rollout_id, action=action)
-    result = run_action(rollout_services(), action, state, task.token, datetime.now(UTC))
+    services = rollout_services(seconds_left=context.get_remaining_time_in_millis() / 1000)
+    result = run_action(services, action, state, task.token, datetime.now(UTC))
     if action in OUTCOME_METRICS:
         metrics.add_metric(name=OUTCOME_METRICS[action], unit=MetricUnit.Count, value=1)
     # single_metric prints at once and ignores POWERTOOLS_METRICS_DISABLED: honour it here.

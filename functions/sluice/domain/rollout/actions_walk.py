@@ -7,7 +7,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sluice.domain.rollout.log import decide, utc_iso
-from sluice.domain.rollout.record import CLEARED_WAIT, load_rollout, plan_weights, stored_plan
+from sluice.domain.rollout.record import (
+    CLEARED_WAIT,
+    load_rollout,
+    plan_weights,
+    raise_if_abort_requested,
+    stored_plan,
+)
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.status import ABORT_ERROR
 from sluice.domain.rollout_plan import RolloutPlan
@@ -18,9 +24,7 @@ def _raise_if_aborted(
     services: RolloutServices, rollout: dict[str, Any], plan: RolloutPlan, now: datetime
 ) -> None:
     """Step boundary: an abort already requested, or any of the rollout's alarms in ALARM, ends it here."""
-    requested = rollout.get("abort_requested")
-    if requested:
-        raise RolloutAborted(str(requested.get("reason", "abort requested")))
+    raise_if_abort_requested(rollout)
     firing = services.alarms.firing(plan.alarm_names)
     if firing:
         alarm = firing[0]

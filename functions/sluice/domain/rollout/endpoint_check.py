@@ -6,6 +6,11 @@ InService but update operation fails, this provides the reason why it failed"), 
 update rolls back to the previous weights. Taking that for success would promote a version that never
 served, or delete the baseline that still serves. So each poll compares the endpoint with what the last
 action asked for (`after`): the config it switched to and, after a step, the weights it set.
+
+While the endpoint is still applying the change, the task reads it again within its own invocation
+(`services.polling`: every 2 s for up to ~60 s), so that the state machine's poll loop, and its history
+events, run once a minute instead of every 15 s, and InService is seen within one interval. An abort
+requested meanwhile ends that wait (RolloutAborted) while traffic is moving onto the candidate.
 """
 
 from __future__ import annotations
@@ -14,7 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sluice.domain.rollout.record import load_rollout, plan_weights, stored_first_deployment_plan, stored_plan
+from sluice.domain.rollout.record import (
+    load_rollout,
+    plan_weights,
+    raise_if_abort_requested,
+    stored_first_deployment_plan,
+    stored_plan,
+)
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.traffic import current_weights, weight_fractions
 
@@ -95,9 +106,37 @@ def read(expected: Expectation, current: dict[str, Any] | None) -> EndpointReadi
     return EndpointReading(status, "ready")
 
 
+def abort_ends_the_wait(state: dict[str, Any]) -> bool:
+    """An abort requested while the endpoint applies a step's weights ends the wait: traffic is moving
+    onto the candidate, and the rollback's weights call (retried every 2 s while SageMaker refuses it)
+    goes out as soon as the endpoint accepts updates again. Not in the other waits: after AddCandidate the
+    candidate has 0 % of the traffic and NextStep sees the abort the moment the update is applied (a
+    rollback in mid-UpdateEndpoint would find the baseline config still named and switch nothing back);
+    a promotion is committed; a rollback is what the abort asked for; a first deployment has nothing to
+    go back to."""
+    return state.get("phase") == "rollout" and state.get("after") == "weights_set"
+
+
 def read_endpoint(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The poll: `endpoint_state` = {status, outcome (ready | waiting | failed), reason}. A failure is
-    recorded by `endpoint_unhealthy`, where the state machine goes next."""
-    current = services.endpoints.state(state["endpoint"])
-    reading = read(expectation(load_rollout(services, state), state), current)
+    """The poll: `endpoint_state` = {status, outcome (ready | waiting | failed), reason}. The first read
+    is immediate; while the outcome is `waiting` the endpoint is read again every `polling.interval`
+    seconds until it is not, the polling budget is spent (then `waiting`: the state machine's
+    WaitForEndpoint and another invocation) or, when `abort_ends_the_wait`, an abort is requested
+    (RolloutAborted). A failure is recorded by `endpoint_unhealthy`, where the state machine goes next."""
+    polling = services.polling
+    rollout = load_rollout(services, state)
+    expected = expectation(rollout, state)
+    interruptible = abort_ends_the_wait(state)
+    started = polling.clock.monotonic() if polling.clock else 0.0
+    while True:
+        reading = read(expected, services.endpoints.state(state["endpoint"]))
+        if reading.outcome != "waiting":
+            break
+        if interruptible:
+            raise_if_abort_requested(rollout)
+        if polling.clock is None or not polling.another_read_fits(polling.clock.monotonic() - started):
+            break
+        polling.clock.sleep(polling.interval)
+        if interruptible:
+            rollout = load_rollout(services, state)
     return {**state, "endpoint_state": reading.to_state()}

@@ -8,6 +8,7 @@ from typing import Any
 
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout_plan import FirstDeploymentPlan, RolloutPlan
+from sluice.errors import RolloutAborted
 
 # Clears the stored wait (a token answered or timed out is spent).
 CLEARED_WAIT: dict[str, Any] = dict.fromkeys(("wait_token", "waiting_for"))
@@ -18,6 +19,14 @@ def load_rollout(services: RolloutServices, state: dict[str, Any]) -> dict[str, 
     if rollout is None:
         raise RuntimeError(f"rollout {state['rollout_id']} of {state['endpoint']} is not in the registry")
     return rollout
+
+
+def raise_if_abort_requested(rollout: dict[str, Any]) -> None:
+    """An abort already requested for the rollout (an alarm, `sluice abort`) ends it: RolloutAborted with
+    the first request's reason, which the state machine catches and rolls back."""
+    requested = rollout.get("abort_requested")
+    if requested:
+        raise RolloutAborted(str(requested.get("reason", "abort requested")))
 
 
 def stored_plan(rollout: dict[str, Any]) -> RolloutPlan:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import IntakeServices
 from sluice.domain.ports import AlarmPort, AutoscalingPort, EndpointPort, RolloutStorePort, WorkflowPort
+from sluice.domain.rollout.polling import EndpointPolling
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,5 @@ class RolloutServices(IntakeServices):
     execution_role_arn: str
     allowed_registries: tuple[str, ...]
     limits: ArchiveLimits
+    # How ReadEndpoint waits within its invocation (the default: one read, no waiting).
+    polling: EndpointPolling = field(default_factory=EndpointPolling)
