@@ -96,6 +96,11 @@ def roll_out_v3_with_an_error_spike(demo: Demo) -> CanaryRun:
     back at 100 % and the rollout ended."""
     traffic = start_traffic(demo, V3_CALM_ERROR_RATES, seed=10)
     try:
+        demo.upload(
+            f"endpoints/{REALTIME}/v3/deploy.json",
+            uploads.deploy_json(uploads.V3_BAKE_SECONDS),
+            f"v3's own: {uploads.V3_BAKE_SECONDS} s bakes (the alarm ends the bake when it fires)",
+        )
         watch = RolloutWatch(demo, REALTIME, "v3")
         demo.upload(model_key(REALTIME, "v3"), uploads.model_archive("realtime-v3"), "model v3")
         spike = spike_errors_once_v3_bakes(demo, watch, traffic)
