@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from sluice_cli.sandbox.event_payloads import destination_record, error_payload
+from sluice_cli.sandbox.iam_enforcement import client_as
 from sluice_cli.sandbox.provision.clients import ClientFactory
 from sluice_cli.sandbox.provision.stack import Destination, FunctionSpec, StackOutputs
 
@@ -43,18 +44,13 @@ class AsyncInvocationDestinations:
         with self._lock:
             key = (service, function.role_arn)
             if key not in self._role_clients:
-                import boto3
-
                 variables = self.role_credentials(function.role_arn)
-                own = self.clients.client(service)
-                self._role_clients[key] = boto3.client(
-                    service,
-                    region_name=own.meta.region_name,
-                    endpoint_url=own.meta.endpoint_url,
-                    aws_access_key_id=variables["AWS_ACCESS_KEY_ID"],
-                    aws_secret_access_key=variables["AWS_SECRET_ACCESS_KEY"],
-                    aws_session_token=variables["AWS_SESSION_TOKEN"],
+                session = (
+                    variables["AWS_ACCESS_KEY_ID"],
+                    variables["AWS_SECRET_ACCESS_KEY"],
+                    variables["AWS_SESSION_TOKEN"],
                 )
+                self._role_clients[key] = client_as(self.clients.client(service), service, session)
             return self._role_clients[key]
 
     def on_success(

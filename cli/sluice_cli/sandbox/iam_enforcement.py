@@ -116,3 +116,20 @@ class RoleSessions:
             "AWS_SESSION_TOKEN": token,
             "AWS_SECURITY_TOKEN": token,
         }
+
+
+def client_as(like: Any, service: str, credentials: tuple[str, str, str]) -> Any:
+    """A boto3 client of `service` for a role session's (key, secret, token), aimed where `like` is
+    (its region, endpoint and config): what a Lambda function or a state machine calls AWS with."""
+    import boto3
+
+    key, secret, token = credentials
+    return boto3.client(
+        service,
+        region_name=like.meta.region_name,
+        endpoint_url=like.meta.endpoint_url,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=like.meta.config,
+    )

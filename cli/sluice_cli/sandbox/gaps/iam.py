@@ -517,18 +517,9 @@ class StepFunctionsTaskCredentials(Gap):
                 credentials = gap.credentials_for(role_arn) if gap.credentials_for and role_arn else None
                 if credentials is None:
                     return client
-                import boto3
+                from sluice_cli.sandbox.iam_enforcement import client_as
 
-                key, secret, token = credentials
-                return boto3.client(
-                    service,
-                    region_name=region,
-                    endpoint_url=client.meta.endpoint_url,
-                    aws_access_key_id=key,
-                    aws_secret_access_key=secret,
-                    aws_session_token=token,
-                    config=client.meta.config,
-                )
+                return client_as(client, service, credentials)
 
             return boto_client_for
 
@@ -558,7 +549,6 @@ class StepFunctionsTaskCredentials(Gap):
 # with a versionId to GetObjectVersion / PutObjectTagging.
 _S3_VERSIONED = {
     ("HEAD", "GetObject"): "GetObjectVersion",
-    ("GET", "GetObjectVersion"): "GetObjectVersion",
     ("GET", "GetObjectTagging"): "GetObjectVersionTagging",
     ("PUT", "PutObjectTagging"): "PutObjectVersionTagging",
 }
@@ -573,7 +563,7 @@ def s3_action(method: str, action: str, query: Any) -> str:
     return _S3_VERSIONED.get((method, action), action)
 
 
-def copy_source_check(headers: Any, partition: str = "aws") -> tuple[str, str] | None:
+def copy_source_check(headers: Any) -> tuple[str, str] | None:
     """CopyObject / UploadPartCopy also read their source: s3:GetObject on it, s3:GetObjectVersion when
     the source names a version (S3 API reference, CopyObject: "you must have read access to the source
     object"); moto checks only the destination."""
@@ -584,7 +574,7 @@ def copy_source_check(headers: Any, partition: str = "aws") -> tuple[str, str] |
         return None
     path, _, query = urllib.parse.unquote(str(source)).lstrip("/").partition("?")
     versioned = "versionId=" in query
-    return ("GetObjectVersion" if versioned else "GetObject", f"arn:{partition}:s3:::{path}")
+    return ("GetObjectVersion" if versioned else "GetObject", f"arn:aws:s3:::{path}")
 
 
 class S3RequestActions(Gap):
