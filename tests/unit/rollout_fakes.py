@@ -22,6 +22,7 @@ Each fake copies the semantics of its real adapter where the orchestration depen
 from __future__ import annotations
 
 import copy
+import gzip
 import io
 import json
 import tarfile
@@ -1031,7 +1032,12 @@ DEPLOY = {"rollout": {"steps": [10, 50, 100], "bake_seconds": 60, "alarms": [USE
 def archive(members: dict[str, bytes] | None = None) -> bytes:
     """A model.tar.gz holding `members` (default: one weights file)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    # gzip's header holds a modification time: 0, so the same members always give the same bytes
+    # (tests compare sha256 digests of archives built at different moments).
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w") as tar,
+    ):
         for name, payload in (members or {"model.pth": b"weights"}).items():
             info = tarfile.TarInfo(name)
             info.size = len(payload)
