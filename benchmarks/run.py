@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"== {name} ...", flush=True)
         try:
             measured = importlib.import_module(name).run(quick=args.quick)
-        except Exception:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
+        except Exception:  # one broken benchmark must not hide the others' figures
             errors[name] = traceback.format_exc()
             print(errors[name], file=sys.stderr, flush=True)
             continue
