@@ -64,6 +64,7 @@ def test_empty_object_gives_the_documented_defaults() -> None:
     assert rollout.auto_alarms.min_invocations == 100
     assert rollout.on_insufficient_data == "continue"
     assert rollout.manual_approval is False
+    assert rollout.candidate_capacity == "per_step"
     assert parsed.images() == []
 
 
@@ -93,8 +94,9 @@ def test_the_issue_example_is_read_key_for_key() -> None:
     }
     parsed = config(**raw)
     dumped = parsed.model_dump(exclude_none=True)
-    # every key as given, plus the one default the example leaves out
+    # every key as given, plus the defaults the example leaves out
     raw["rollout"]["auto_alarms"]["min_invocations"] = 100  # type: ignore[index]
+    raw["rollout"]["candidate_capacity"] = "per_step"  # type: ignore[index]
     assert dumped == raw
     assert parsed.images() == [IMAGE]
 

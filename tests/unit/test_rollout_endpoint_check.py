@@ -230,7 +230,7 @@ def test_an_abort_while_a_steps_weights_are_applied_ends_the_wait_and_rolls_back
 
 def test_an_abort_while_the_candidate_joins_at_zero_percent_waits_for_in_service() -> None:
     """After AddCandidate the candidate has no traffic, and a rollback in mid-UpdateEndpoint would find
-    the baseline config still named: the wait goes on, NextStep aborts once the update applied."""
+    the baseline config still named: the wait goes on, CreateAlarms aborts once the update applied."""
     world = production_world()
     rollout_id = upload_version(world, "v2").details["rollout_id"]
     walk = RolloutAslWalk.of_started(world)
@@ -241,8 +241,7 @@ def test_an_abort_while_the_candidate_joins_at_zero_percent_waits_for_in_service
 
     assert walk.after_in_service() == "CreateAlarms"
     assert world.waits.now == 10
-    walk.task("CreateAlarms")
-    error, cause = walk.fails("NextStep")
+    error, cause = walk.fails("CreateAlarms")
     assert (error, json.loads(cause)["errorMessage"]) == ("RolloutAborted", "operator: bad canary")
     assert len(world.endpoints.weight_history) == 0  # no step's weights were ever set
 

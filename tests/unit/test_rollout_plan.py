@@ -345,6 +345,28 @@ def test_steps_shift_weight_and_capacity_together() -> None:
     assert not any(step.awaits_approval for step in planned.steps)
 
 
+def test_full_candidate_capacity_adds_every_instance_at_zero_percent() -> None:
+    """`candidate_capacity: "full"`: the candidate is added at weight 0 with the count it keeps after
+    promotion, and no step changes an instance count, so every step is a weights-only change."""
+    planned = plan(
+        config(initial_instance_count=5, rollout={"steps": [10, 50, 100], "candidate_capacity": "full"})
+    )
+    candidate = planned.candidate_config["ProductionVariants"][1]
+    assert (candidate["InitialVariantWeight"], candidate["InitialInstanceCount"]) == (0.0, 5)
+    assert [(s.percent, s.candidate_instances) for s in planned.steps] == [(10, 5), (50, 5), (100, 5)]
+    assert planned.steps[0].desired_weights_and_capacities == [
+        {"VariantName": "v2", "DesiredWeight": 10.0, "DesiredInstanceCount": 5},
+        {"VariantName": "v1", "DesiredWeight": 90.0},
+    ]
+    assert planned.rollback_weights[0]["DesiredInstanceCount"] == 5
+    assert planned.promote_config["ProductionVariants"][0]["InitialInstanceCount"] == 5
+
+
+def test_candidate_capacity_is_per_step_or_full() -> None:
+    with pytest.raises(RejectedConfiguration, match="rollout.candidate_capacity"):
+        config(rollout={"candidate_capacity": "half"})
+
+
 def test_manual_approval_waits_before_the_last_step() -> None:
     planned = plan(config(rollout={"manual_approval": True, "steps": [20, 100], "bake_seconds": 60}))
     assert [step.awaits_approval for step in planned.steps] == [False, True]

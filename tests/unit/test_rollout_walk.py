@@ -458,6 +458,48 @@ def test_a_rollback_before_the_candidate_joined_sets_no_weights_and_says_so() ->
     assert status(world, rollout_id) == "ROLLED_BACK"
 
 
+def test_an_abort_before_the_candidate_is_added_creates_nothing() -> None:
+    """`sluice abort` while the rollout is STARTING: AddCandidate ends it before any SageMaker write."""
+    world = production_world()
+    rollout_id, walk = started(world)
+    walk.task("Prepare")
+    request_abort(world.services, ENDPOINT, rollout_id, "wrong version", "alice", world.clock())
+    mark = len(world.calls)
+
+    error, cause = walk.fails("AddCandidate")
+    assert error == "RolloutAborted"
+    walk.rollback(error, cause)
+
+    writes = [c[0] for c in world.calls[mark:] if c[0] in ENDPOINT_WRITES]
+    assert [w for w in writes if "delete" not in w] == []  # (the cleanup's deletes find nothing)
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (1.0, 3)}
+    plan = plan_of(world, rollout_id)
+    assert plan.names.model not in world.endpoints.models
+    assert status(world, rollout_id) == "ROLLED_BACK"
+    assert decision(world, rollout_id, "rolling back")["reason"] == (
+        "wrong version (the candidate never received traffic)"
+    )
+
+
+def test_an_abort_while_the_candidate_is_added_rolls_back_without_arming_alarms() -> None:
+    """The wait for AddCandidate's update is not cut short (the endpoint still names the baseline config
+    until SageMaker is done); the first task after it, CreateAlarms, rolls back instead."""
+    world = production_world()
+    rollout_id, walk = started(world)
+    walk.task("Prepare")
+    walk.task("AddCandidate")
+    request_abort(world.services, ENDPOINT, rollout_id, "wrong version", "alice", world.clock())
+
+    error, cause = walk.fails("CreateAlarms")
+    assert error == "RolloutAborted"
+    assert world.calls_to("alarms.put_alarm") == []
+    walk.rollback(error, cause)
+
+    assert world.endpoints.weights(ENDPOINT) == {"v1": (100.0, 3)}
+    assert "alarms armed" not in events(world, rollout_id)
+    assert status(world, rollout_id) == "ROLLED_BACK"
+
+
 def test_a_rollback_after_the_candidate_joined_but_before_any_step_zeroes_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

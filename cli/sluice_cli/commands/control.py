@@ -654,7 +654,17 @@ def outcome_message(action: str, before: dict[str, Any], after: dict[str, Any], 
             )
         if answered and answered.live:
             return f"abort requested: {wait} was failed, the rollout is rolling back"
-        return "abort requested: the rollout rolls back at its next step boundary (no bake to cut short)"
+        # No wait to fail: the rollout is between tasks, or waiting for the endpoint (ReadEndpoint reads
+        # it every 2 s and looks at the flag, or the task after AddCandidate's wait does).
+        if status == "UPDATING":
+            return (
+                "abort requested: the candidate is still being added (0 % of the traffic); the rollout "
+                "rolls back as soon as SageMaker has finished adding it"
+            )
+        return (
+            "abort requested: the rollout sees it within seconds and rolls back as soon as SageMaker "
+            "accepts an update"
+        )
     if action == "promote":
         if status == "PROMOTING":
             return "promote recorded: the rollout is already promoting"

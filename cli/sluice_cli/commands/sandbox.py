@@ -80,6 +80,15 @@ def serve(
             "SageMaker does for minutes. 0: applied at once.",
         ),
     ] = 0.0,
+    weights_update_seconds: Annotated[
+        float | None,
+        typer.Option(
+            "--weights-update-seconds",
+            min=0.0,
+            help="The same for a weights change that launches no instance (no DesiredInstanceCount "
+            "change): SageMaker only re-routes traffic. Default: --update-seconds.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the sandbox until Ctrl-C / SIGTERM.
 
@@ -99,6 +108,7 @@ def serve(
             seed=seed,
             handler_logs=handler_logs,
             update_seconds=update_seconds,
+            weights_update_seconds=weights_update_seconds,
         )
     )
     raise typer.Exit(code)

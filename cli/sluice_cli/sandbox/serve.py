@@ -76,6 +76,7 @@ class ServeOptions:
     seed: bool = True
     handler_logs: bool = False
     update_seconds: float = 0.0  # how long a SageMaker endpoint update stays Updating (wall seconds)
+    weights_update_seconds: float | None = None  # the same for a weights-only change (None: as above)
 
 
 @dataclass
@@ -284,6 +285,7 @@ def serve(
             time_scale=options.time_scale,
             parameters=parameters,
             endpoint_update_delay_seconds=options.update_seconds,
+            endpoint_weights_update_delay_seconds=options.weights_update_seconds,
         )
         try:
             stack.enter_context(sandbox)

@@ -20,7 +20,9 @@ removed, moto's config and the environment restored.
 `time_scale` compresses Step Functions time (Wait states, Retry intervals, task timeouts: 0.02 turns
 a 300 s bake into 6 s) and the waits inside functions (their `WALL_CLOCK_SETTINGS`, e.g. ReadEndpoint's
 poll interval and budget, through the router); `endpoint_update_delay_seconds` gives SageMaker
-endpoint updates an Updating phase of that many (wall) seconds. Both are the gap-fillers'
+endpoint updates an Updating phase of that many (wall) seconds, and
+`endpoint_weights_update_delay_seconds` (None: the same) weights calls that launch no instance. Both
+are the gap-fillers'
 (gaps.time_compression.TimeCompression, gaps.sagemaker_endpoint.UpdateEndpoint) and can be changed
 while the sandbox runs.
 
@@ -350,6 +352,7 @@ class Sandbox:
         transform_delay_seconds: float = 1.0,
         time_scale: float = 1.0,
         endpoint_update_delay_seconds: float = 0.0,
+        endpoint_weights_update_delay_seconds: float | None = None,
         poll_wait_seconds: int = 1,
         retry_delay_seconds: float = 0.0,
         start_router: bool = True,
@@ -366,6 +369,7 @@ class Sandbox:
         self.transform_delay_seconds = transform_delay_seconds
         self.time_scale = time_scale
         self.endpoint_update_delay_seconds = endpoint_update_delay_seconds
+        self.endpoint_weights_update_delay_seconds = endpoint_weights_update_delay_seconds
         self.poll_wait_seconds = poll_wait_seconds
         self.retry_delay_seconds = retry_delay_seconds
         self.start_router = start_router
@@ -470,6 +474,7 @@ class Sandbox:
             transform_delay_seconds=self.transform_delay_seconds,
             time_scale=self.time_scale,
             update_delay_seconds=self.endpoint_update_delay_seconds,
+            weights_update_delay_seconds=self.endpoint_weights_update_delay_seconds,
             evaluate_alarms=self.evaluate_alarms,
             alarm_evaluation_interval=self.alarm_evaluation_interval,
         )

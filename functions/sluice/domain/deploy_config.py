@@ -187,7 +187,10 @@ class RolloutSettings(_StrictModel):
     Defaults: steps [10, 25, 50, 100] (percent of traffic on the candidate), bake_seconds 300 at each
     step, no alarms of your own, the automatic alarms with their defaults, on_insufficient_data
     "continue" (an alarm without data - no traffic - does not stop the rollout; "rollback" treats missing
-    data as breaching), manual_approval false (true: wait for `sluice promote` before the last step).
+    data as breaching), manual_approval false (true: wait for `sluice promote` before the last step),
+    candidate_capacity "per_step" (the candidate's instances follow its share of traffic, added step by
+    step; "full": it gets all its instances when it is added at 0 %, so every step is a weights-only
+    change - see `rollout_plan.plan_rollout`).
     """
 
     steps: list[int] = Field(default_factory=lambda: list(DEFAULT_STEPS))
@@ -196,6 +199,7 @@ class RolloutSettings(_StrictModel):
     auto_alarms: AutoAlarms | None = Field(default_factory=AutoAlarms)
     on_insufficient_data: Literal["continue", "rollback"] = "continue"
     manual_approval: bool = False
+    candidate_capacity: Literal["per_step", "full"] = "per_step"
 
     @field_validator("steps")
     @classmethod

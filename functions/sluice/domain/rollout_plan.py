@@ -11,6 +11,15 @@ Capacity follows weight: at w % the candidate runs max(1, ceil(baseline_count x 
 set in the same call, and the baseline keeps its full count until promotion, so a rollback never lacks
 capacity. At 100 % the candidate already runs the count it keeps after promotion.
 
+deploy.json's `rollout.candidate_capacity: "full"` instead gives the candidate that final count when it
+is added at 0 %. The trade-off: every step is then a weights-only call (no instance to launch, no model
+to download), so the endpoint is Updating only briefly at each step, and an alarm's rollback waits for
+no instance launch (SageMaker refuses every update while the endpoint is Updating); a capacity shortfall
+(ResourceLimitExceeded, insufficient capacity) shows before any traffic moves. The cost: the
+candidate's full fleet is paid for from AddCandidate to the end of the rollout: with the default steps
+(10, 25, 50, 100) and equal bakes, a 4-instance production variant costs 16 candidate instance-bakes
+instead of 8 (1 + 1 + 2 + 4), a single instance costs the same either way.
+
 Names (SageMaker: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}); `suffix` is unique per rollout and chosen by the
 caller, which keeps planning deterministic and lets a version be uploaded again:
 - model `<endpoint>-<version>-<suffix>`, candidate config `<endpoint>-<version>-<suffix>-canary`,
@@ -580,8 +589,10 @@ def plan_rollout(
     promote_count = max(baseline_count, config.initial_instance_count or 0)
     steps: list[RolloutStep] = []
     final = config.rollout.steps[-1]
+    full = config.rollout.candidate_capacity == "full"
     for percent in config.rollout.steps:
-        count = candidate_instances(baseline_count, percent)
+        # "full": every instance from the start (added at 0 %), so no step waits for instances to launch
+        count = promote_count if full else candidate_instances(baseline_count, percent)
         if percent == final:
             count = max(count, promote_count)
         steps.append(

@@ -77,17 +77,22 @@ class EmulatorGaps:
         *,
         time_scale: float = 1.0,
         update_delay_seconds: float = 0.0,
+        weights_update_delay_seconds: float | None = None,
         evaluate_alarms: bool = True,
         alarm_evaluation_interval: float = 1.0,
     ) -> EmulatorGaps:
         """Every filler. `time_scale`: Step Functions seconds per declared second (TimeCompression);
-        `update_delay_seconds`: the Updating phase of a SageMaker endpoint update (UpdateEndpoint);
+        `update_delay_seconds`: the Updating phase of a SageMaker endpoint update (UpdateEndpoint), and
+        `weights_update_delay_seconds` that of a weights-only one (None: the same);
         `evaluate_alarms`: run MetricAlarmEvaluation (periods scaled by TimeCompression's time_scale,
         read at every pass), a pass at least every `alarm_evaluation_interval` wall seconds."""
         compression = TimeCompression(time_scale=time_scale)
         configured: list[Gap] = [
             TransformJobLifecycle(delay_seconds=transform_delay_seconds),
-            UpdateEndpoint(update_delay_seconds=update_delay_seconds),
+            UpdateEndpoint(
+                update_delay_seconds=update_delay_seconds,
+                weights_update_delay_seconds=weights_update_delay_seconds,
+            ),
             compression,
         ]
         if evaluate_alarms:

@@ -106,6 +106,8 @@ class UpdateEndpoint(Gap):
     UpdateEndpointWeightsAndCapacities an Updating phase of that length: DescribeEndpoint shows
     EndpointStatus "Updating" (UpdateEndpoint: the old config and variants plus PendingDeploymentSummary;
     weights: DesiredWeight/DesiredInstanceCount new, Current* old), then InService with the new ones.
+    A weights call that changes no instance count (no instance to launch) is Updating for
+    `weights_update_delay_seconds` instead, when given (None: the same as any update).
     Any update while Updating fails with the in-progress error, which lets tests drive the retry path.
     moto's own UpdateEndpointWeightsAndCapacities validation is kept; a field the request leaves out
     stays as it is (WeightsKeepOmittedFields, installed first).
@@ -114,9 +116,12 @@ class UpdateEndpoint(Gap):
     name = "sagemaker-update-endpoint"
     reason = "moto does not implement UpdateEndpoint (NotImplementedError in-process, HTTP 500 served)"
 
-    def __init__(self, update_delay_seconds: float = 0.0) -> None:
+    def __init__(
+        self, update_delay_seconds: float = 0.0, weights_update_delay_seconds: float | None = None
+    ) -> None:
         super().__init__()
         self.update_delay_seconds = update_delay_seconds
+        self.weights_update_delay_seconds = weights_update_delay_seconds
         self._timers = Timers("sandbox-endpoint-update")
         self._lock = threading.RLock()
         self._failing: dict[str, list[_FailedUpdate]] = {}
@@ -258,8 +263,9 @@ class UpdateEndpoint(Gap):
             if endpoint is not None and endpoint.endpoint_status != "InService":
                 raise _in_progress(endpoint)
             before = {v["VariantName"]: dict(v) for v in endpoint.production_variants} if endpoint else {}
+            delay = self._weights_delay(before, desired)
             arn = original(backend, endpoint_name, desired)
-            if endpoint is None or self.update_delay_seconds <= 0:
+            if endpoint is None or delay <= 0:
                 return arn
             named = {d.get("VariantName") for d in desired}
             changed = [v for v in endpoint.production_variants if v["VariantName"] in named]
@@ -278,8 +284,20 @@ class UpdateEndpoint(Gap):
                     endpoint.endpoint_status = "InService"
                     endpoint.last_modified_time = utcnow()
 
-            self._timers.start(self.update_delay_seconds, endpoint_name, finish)
+            self._timers.start(delay, endpoint_name, finish)
             return arn
+
+    def _weights_delay(self, before: dict[str, dict[str, Any]], desired: list[dict[str, Any]]) -> float:
+        """How long this weights call keeps the endpoint Updating: a call that launches or removes
+        instances takes as long as any update, one that only moves weights may be quicker."""
+        resized = any(
+            "DesiredInstanceCount" in d
+            and d["DesiredInstanceCount"] != before.get(str(d.get("VariantName")), {}).get("CurrentInstanceCount")
+            for d in desired
+        )
+        if resized or self.weights_update_delay_seconds is None:
+            return self.update_delay_seconds
+        return self.weights_update_delay_seconds
 
     @classmethod
     def still_present(cls) -> bool:

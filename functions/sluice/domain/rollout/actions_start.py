@@ -13,6 +13,7 @@ from sluice.domain.rollout.record import (
     auto_alarm_names,
     error_reason,
     load_rollout,
+    raise_if_abort_requested,
     plan_weights,
     stored_first_deployment_plan,
     stored_plan,
@@ -241,9 +242,13 @@ def finish_first_deployment(
 
 
 def add_candidate(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The candidate's model and a config with the baseline unchanged plus the candidate at weight 0."""
+    """The candidate's model and a config with the baseline unchanged plus the candidate at weight 0.
+    An abort requested since Prepare (`sluice abort` while STARTING) ends the rollout before anything is
+    created."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    plan = stored_plan(load_rollout(services, state))
+    rollout = load_rollout(services, state)
+    raise_if_abort_requested(rollout)
+    plan = stored_plan(rollout)
     services.endpoints.create_model(plan.create_model)
     services.endpoints.create_endpoint_config(plan.candidate_config)
     services.endpoints.update_endpoint(endpoint, plan.names.candidate_config)
@@ -264,8 +269,13 @@ def add_candidate(services: RolloutServices, state: dict[str, Any], now: datetim
 
 
 def create_alarms(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The automatic alarms, once the candidate has joined. An abort requested while SageMaker added the
+    candidate (its wait is not interrupted: see endpoint_check.abort_ends_the_wait) rolls back here,
+    the moment the endpoint is InService, without arming alarms only to delete them."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    plan = stored_plan(load_rollout(services, state))
+    rollout = load_rollout(services, state)
+    raise_if_abort_requested(rollout)
+    plan = stored_plan(rollout)
     for request in plan.alarms:
         services.alarms.put_alarm(request)
     services.rollouts.own_alarms(plan.alarm_names, endpoint, rollout_id)

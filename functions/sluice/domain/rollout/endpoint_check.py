@@ -110,7 +110,7 @@ def abort_ends_the_wait(state: dict[str, Any]) -> bool:
     """An abort requested while the endpoint applies a step's weights ends the wait: traffic is moving
     onto the candidate, and the rollback's weights call (retried every 2 s while SageMaker refuses it)
     goes out as soon as the endpoint accepts updates again. Not in the other waits: after AddCandidate the
-    candidate has 0 % of the traffic and NextStep sees the abort the moment the update is applied (a
+    candidate has 0 % of the traffic and CreateAlarms sees the abort the moment the update is applied (a
     rollback in mid-UpdateEndpoint would find the baseline config still named and switch nothing back);
     a promotion is committed; a rollback is what the abort asked for; a first deployment has nothing to
     go back to."""
