@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from integration_kit import make_archive
+from integration_kit import aborted_in, make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
@@ -320,20 +320,6 @@ def test_an_alarm_while_a_step_is_updating_rolls_back_as_soon_as_the_endpoint_is
     assert issued - in_service < 5  # the retry interval (2 s) and a little, not a 15 s poll
     # the abort ended the wait itself, not the boundary check after it
     assert aborted_in(rollouts.sandbox, final["execution_arn"]) == ["ReadEndpoint"]
-
-
-def aborted_in(sandbox: Sandbox, execution_arn: str) -> list[str]:
-    """The task states whose Lambda failed with RolloutAborted, in order."""
-    sfn = sandbox.client("stepfunctions")
-    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-    current, failed = "", []
-    for event in history:
-        entered = event.get("stateEnteredEventDetails")
-        if entered:
-            current = entered["name"]
-        if event["type"] == "TaskFailed" and event["taskFailedEventDetails"].get("error") == "RolloutAborted":
-            failed.append(current)
-    return failed
 
 
 def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollouts: Rollouts) -> None:

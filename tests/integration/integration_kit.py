@@ -160,3 +160,24 @@ class Stack:
             },
         )
         return name
+
+
+def aborted_in(sandbox: Sandbox, execution_arn: str) -> list[str]:
+    """The task states whose Lambda failed with RolloutAborted, in order."""
+    sfn = sandbox.client("stepfunctions")
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    current, failed = "", []
+    for event in history:
+        entered = event.get("stateEnteredEventDetails")
+        if entered:
+            current = entered["name"]
+        if event["type"] == "TaskFailed" and event["taskFailedEventDetails"].get("error") == "RolloutAborted":
+            failed.append(current)
+    return failed
+
+
+def states_entered(sandbox: Sandbox, execution_arn: str) -> list[str]:
+    """The names of the states an execution entered, in order."""
+    sfn = sandbox.client("stepfunctions")
+    history = sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in history if e.get("stateEnteredEventDetails")]
