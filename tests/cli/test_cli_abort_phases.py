@@ -135,7 +135,7 @@ def test_an_abort_while_awaiting_approval_rolls_back_at_once(canary: Canary) -> 
     canary.wait_for_status(endpoint, "AWAITING_APPROVAL")
 
     sent, printed = abort(canary, endpoint)
-    final, baseline_back = rolled_back(canary, endpoint)
+    _, baseline_back = rolled_back(canary, endpoint)
 
     assert "the approval's wait was failed" in printed
     assert baseline_back - sent < 30

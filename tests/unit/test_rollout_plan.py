@@ -363,7 +363,7 @@ def test_full_candidate_capacity_adds_every_instance_at_zero_percent() -> None:
 
 
 def test_candidate_capacity_is_per_step_or_full() -> None:
-    with pytest.raises(RejectedConfiguration, match="rollout.candidate_capacity"):
+    with pytest.raises(RejectedConfiguration, match=r"rollout\.candidate_capacity"):
         config(rollout={"candidate_capacity": "half"})
 
 

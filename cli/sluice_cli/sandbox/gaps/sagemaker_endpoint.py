@@ -290,9 +290,9 @@ class UpdateEndpoint(Gap):
     def _weights_delay(self, before: dict[str, dict[str, Any]], desired: list[dict[str, Any]]) -> float:
         """How long this weights call keeps the endpoint Updating: a call that launches or removes
         instances takes as long as any update, one that only moves weights may be quicker."""
+        current = {name: variant.get("CurrentInstanceCount") for name, variant in before.items()}
         resized = any(
-            "DesiredInstanceCount" in d
-            and d["DesiredInstanceCount"] != before.get(str(d.get("VariantName")), {}).get("CurrentInstanceCount")
+            "DesiredInstanceCount" in d and d["DesiredInstanceCount"] != current.get(str(d["VariantName"]))
             for d in desired
         )
         if resized or self.weights_update_delay_seconds is None:

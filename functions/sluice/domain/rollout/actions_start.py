@@ -13,8 +13,8 @@ from sluice.domain.rollout.record import (
     auto_alarm_names,
     error_reason,
     load_rollout,
-    raise_if_abort_requested,
     plan_weights,
+    raise_if_abort_requested,
     stored_first_deployment_plan,
     stored_plan,
 )
