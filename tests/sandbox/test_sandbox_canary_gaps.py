@@ -232,6 +232,32 @@ def test_updating_phase_refuses_a_second_update_then_settles(aws: Clients) -> No
         assert gap.pending() == 0
 
 
+def test_a_weights_only_change_may_be_updating_for_less_time_than_one_adding_instances(aws: Clients) -> None:
+    """`--weights-update-seconds`: SageMaker launches nothing for a weights change that keeps every
+    instance count, so the sandbox may settle it sooner than a change of capacity."""
+    with UpdateEndpoint(update_delay_seconds=30.0, weights_update_delay_seconds=0.2) as gap:
+        sagemaker = _endpoint(aws, {"one": [_variant("v1", 1.0, 2)]})
+        sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName="ep",
+            DesiredWeightsAndCapacities=[
+                {"VariantName": "v1", "DesiredWeight": 2.0, "DesiredInstanceCount": 2}
+            ],
+        )
+        assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"
+        _wait_status(sagemaker, "InService")  # well before the 30 s of a capacity change
+        assert _weights(sagemaker) == {"v1": (2.0, 2.0, 2, 2)}
+
+        sagemaker.update_endpoint_weights_and_capacities(
+            EndpointName="ep",
+            DesiredWeightsAndCapacities=[
+                {"VariantName": "v1", "DesiredWeight": 2.0, "DesiredInstanceCount": 3}
+            ],
+        )
+        time.sleep(0.5)
+        assert sagemaker.describe_endpoint(EndpointName="ep")["EndpointStatus"] == "Updating"  # launching
+        assert gap.pending() == 1
+
+
 def _alarm_queue(aws: Clients) -> str:
     sqs = aws("sqs")
     url = sqs.create_queue(QueueName="alarm-events")["QueueUrl"]
