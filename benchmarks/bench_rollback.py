@@ -54,6 +54,7 @@ class Sample:
     phase: str
     seconds: float  # alarm (or InService again, for the Updating phases) -> baseline weight 100 accepted
     from_alarm: float  # alarm -> baseline weight 100 accepted
+    ended: float  # alarm -> the rollout ROLLED_BACK (baseline config restored, candidate removed)
     execution_arn: str
 
 
@@ -177,11 +178,14 @@ class Bench:
         if was_updating:
             in_service = self.wait(lambda: self.settled(endpoint), "InService again")
         back = self.wait(lambda: self.baseline_back(endpoint), "the baseline at 100 %")
-        self.wait(lambda: self.rollout(endpoint).get("status") == "ROLLED_BACK", "ROLLED_BACK", timeout=180)
+        ended = self.wait(
+            lambda: self.rollout(endpoint).get("status") == "ROLLED_BACK", "ROLLED_BACK", timeout=180
+        )
         variants = self.described(endpoint)["ProductionVariants"]
         if [(v["VariantName"], v.get("CurrentWeight")) for v in variants] != [("v1", 100.0)]:
             raise AssertionError(f"{endpoint}: rolled back to {variants}")
-        return Sample(phase, back - in_service, back - fired, str(self.rollout(endpoint)["execution_arn"]))
+        arn = str(self.rollout(endpoint)["execution_arn"])
+        return Sample(phase, back - in_service, back - fired, ended - fired, arn)
 
     def reference(self) -> float:
         """One weights call + DescribeEndpoint on an endpoint of the same emulator, updates instant."""
@@ -256,6 +260,19 @@ def figures(samples: list[Sample], reference: float) -> list[Figure]:
                     },
                 )
             )
+    ended = [s.ended for s in samples]
+    for label, q in (("p50", 50.0), ("max", 100.0)):
+        result.append(
+            Figure(
+                group="rollback (real time)",
+                name=f"all phases: alarm -> ROLLED_BACK (config restored) {label}",
+                value=percentile(ended, q),
+                unit="s",
+                reference=f"--update-seconds {UPDATE_SECONDS:g} + --weights-update-seconds {WEIGHTS_UPDATE_SECONDS:g}",
+                reference_value=UPDATE_SECONDS + WEIGHTS_UPDATE_SECONDS,
+                detail={"samples": ended, "phases": [s.phase for s in samples]},
+            )
+        )
     return result
 
 
