@@ -8,11 +8,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import batch_services
 from sluice.domain.batch_intake import record_job_state
 from sluice.handlers.outcomes import report
 from sluice.models.events import TransformJobStateChangeEvent
 from sluice.observability import logger, metrics, tracer
+from sluice.wiring.batch import batch_services
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)

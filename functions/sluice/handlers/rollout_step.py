@@ -15,10 +15,10 @@ from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import rollout_services
 from sluice.domain.rollout.actions import run_action
 from sluice.models.rollout_step import RolloutStepEvent, state_dict
 from sluice.observability import METRICS_NAMESPACE, logger, metrics, tracer
+from sluice.wiring.rollouts import rollout_services
 
 # Outcome counters of the dashboard's "Rollout outcomes" widget, by the action that reaches them.
 OUTCOME_METRICS = {
