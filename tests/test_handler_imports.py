@@ -24,6 +24,9 @@ from sluice_cli.sandbox.template import load_template
 ROOT = Path(__file__).parents[1]
 IDEMPOTENCY = "aws_lambda_powertools.utilities.idempotency"
 SQS_BATCH = "aws_lambda_powertools.utilities.batch"
+# Events are validated by their pydantic models directly (sluice.models): Powertools' parser package
+# would load every field type it supports, IP networks and email included, for nothing.
+PARSER = "aws_lambda_powertools.utilities.parser"
 
 # The code of each feature; a handler of one feature loads none of the others'.
 FEATURES = {
@@ -117,6 +120,11 @@ def test_idempotency_only_where_uploads_are_acted_on_once(handler: str) -> None:
 @pytest.mark.parametrize("handler", FUNCTION_HANDLERS)
 def test_batch_processing_only_in_queue_consumers(handler: str) -> None:
     assert bool(_within(loaded_by(handler), (SQS_BATCH,))) == _is_sqs_consumer(handler)
+
+
+@pytest.mark.parametrize("handler", FUNCTION_HANDLERS)
+def test_no_powertools_parser(handler: str) -> None:
+    assert not _within(loaded_by(handler), (PARSER,))
 
 
 @pytest.mark.parametrize("handler", FUNCTION_HANDLERS)

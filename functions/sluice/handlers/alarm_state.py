@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.domain.rollout.signals import alarm_fired
-from sluice.models.events import AlarmStateChangeEvent
+from sluice.models.alarm_events import AlarmStateChangeEvent
 from sluice.observability import logger, metrics, tracer
 from sluice.wiring.signals import signal_services
 
@@ -18,7 +17,7 @@ from sluice.wiring.signals import signal_services
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = parse(event=event, model=AlarmStateChangeEvent).detail
+    detail = AlarmStateChangeEvent.model_validate(event).detail
     name, state = detail.alarmName, detail.state
     logger.append_keys(alarm=name)
     if state.value != "ALARM":

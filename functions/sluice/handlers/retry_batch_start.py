@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.domain.batch_intake import RetryRequest, retry_batch_start
 from sluice.handlers.outcomes import report
-from sluice.models.events import BatchRetryMessage
+from sluice.models.queue_messages import BatchRetryMessage
 from sluice.observability import logger, metrics, tracer
 from sluice.wiring.batch import batch_services
 

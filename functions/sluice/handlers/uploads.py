@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.domain.intake import Upload
 from sluice.domain.redelivery import redeliver
 from sluice.handlers.outcomes import report
-from sluice.models.events import S3ObjectCreatedEvent
+from sluice.models.s3_events import S3ObjectCreatedEvent
 from sluice.observability import logger
 from sluice.wiring.idempotency import held_record, idempotent_upload, redelivery_queue
 
@@ -27,7 +26,7 @@ def run_intake(
 ) -> dict[str, Any]:
     """`intake` once per uploaded object version (Powertools idempotency). An event whose record another
     invocation holds is queued to be delivered again past that invocation's deadline."""
-    parsed = parse(event=event, model=S3ObjectCreatedEvent)
+    parsed = S3ObjectCreatedEvent.model_validate(event)
     upload = _upload(parsed)
     try:
         return idempotent_upload(intake, key_prefix, context)(upload)
