@@ -12,9 +12,10 @@ functions on the rollback path) import in at most 1.5x `import boto3`.
 
 As Lambda runs it:
 - Only what `sam build` ships is importable. The child runs with `python -S` (no site-packages) and a
-  package directory on its path that holds `sluice` and the distributions pinned in
-  functions/requirements.txt (symlinks into this environment), as /var/task does. The dev environment's
-  extra libraries (moto, requests, ...) would otherwise change what X-Ray's `patch_all` imports.
+  package directory on its path holding `sluice` and the distributions pinned in
+  functions/requirements.txt, with their .dist-info (symlinks into this environment), as /var/task
+  does: the dev environment's extra libraries (moto, requests, ...) are not there to be imported or
+  scanned (pydantic reads the installed distributions' entry points at its first model).
 - The environment a function has at its init: its variables from template.yaml (Globals merged, `!Ref`
   of a parameter as the parameter's default, other intrinsics as dummy strings), and what the Lambda
   runtime sets (`LAMBDA_TASK_ROOT`, the function name, region, dummy credentials, the X-Ray daemon
@@ -77,7 +78,7 @@ def lambda_package(into: Path) -> Path:
             continue
         distribution = importlib.metadata.distribution(match.group(1))
         for top in sorted({file.parts[0] for file in distribution.files or ()}):
-            if top in {"..", "__pycache__"} or top.endswith((".dist-info", ".pth", "-stubs")):
+            if top in {"..", "__pycache__"} or top.endswith((".pth", "-stubs")):
                 continue
             if not (package / top).exists():
                 (package / top).symlink_to(Path(str(distribution.locate_file(top))))
