@@ -8,5 +8,7 @@ SERVICE = "sluice"
 METRICS_NAMESPACE = "Sluice"
 
 logger = Logger(service=SERVICE)
-tracer = Tracer(service=SERVICE)
+# Every function traces (template.yaml Globals: Tracing Active); botocore is the only library X-Ray
+# patches that Sluice calls through, so patching only it spares each cold start the others (sqlite3 ...).
+tracer = Tracer(service=SERVICE, patch_modules=("botocore",))
 metrics = Metrics(namespace=METRICS_NAMESPACE, service=SERVICE)

@@ -33,7 +33,6 @@ from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
 
-from aws_lambda_powertools.utilities.parser import parse
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry
 
 from sluice.adapters.registry import _dynamo, _plain
@@ -917,7 +916,7 @@ class RolloutAslWalk:
             "state": self.state,
             **({"token": token} if token else {}),
         }
-        task = parse(event=event, model=RolloutStepEvent).root
+        task = RolloutStepEvent.model_validate(event).root
         assert state_dict(task.state) == self.state
         return task.action, state_dict(task.state), task.token
 

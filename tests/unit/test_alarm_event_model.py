@@ -6,16 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import ValidationError
 
-from sluice.models.events import AlarmStateChangeEvent
+from sluice.models.alarm_events import AlarmStateChangeEvent
 
 SAMPLE = Path(__file__).resolve().parents[2] / "events" / "cloudwatch_alarm_state_change.json"
 
 
 def test_the_sample_alarm_state_change_parses() -> None:
-    detail = parse(event=json.loads(SAMPLE.read_text()), model=AlarmStateChangeEvent).detail
+    detail = AlarmStateChangeEvent.model_validate(json.loads(SAMPLE.read_text())).detail
     assert detail.alarmName == "sluice-churn-v3-errors"
     assert detail.state.value == "ALARM"
     assert detail.state.reason.startswith("Threshold Crossed: 1 out of the last 1 datapoints [0.08")
@@ -26,4 +25,4 @@ def test_the_sample_alarm_state_change_parses() -> None:
 def test_another_detail_type_is_refused() -> None:
     event = {**json.loads(SAMPLE.read_text()), "detail-type": "Object Created"}
     with pytest.raises(ValidationError):
-        parse(event=event, model=AlarmStateChangeEvent)
+        AlarmStateChangeEvent.model_validate(event)

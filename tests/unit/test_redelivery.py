@@ -22,7 +22,8 @@ from sluice.domain.redelivery import (
     redeliver,
 )
 from sluice.errors import UploadInProgressElsewhere
-from sluice.models.events import S3ObjectCreatedEvent, UploadRedeliveryMessage
+from sluice.models.queue_messages import UploadRedeliveryMessage
+from sluice.models.s3_events import S3ObjectCreatedEvent
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 UPLOAD = Upload("artifacts", "multi-model/mme/churn.tar.gz", "raw", "v-1", "etag-1")

@@ -8,7 +8,6 @@ import typing
 from typing import Any, Literal
 
 import pytest
-from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ValidationError
 from rollout_fakes import ASL, POLL_INTERVAL, caught_to, retrier_for
 
@@ -103,13 +102,13 @@ STATE = {
 
 
 def test_the_state_reaches_the_actions_exactly_as_the_execution_sent_it() -> None:
-    task = parse(event={"action": "bake", "state": STATE, "token": "t-1"}, model=RolloutStepEvent).root
+    task = RolloutStepEvent.model_validate({"action": "bake", "state": STATE, "token": "t-1"}).root
     assert isinstance(task, WaitTask)
     assert task.token == "t-1"
     assert state_dict(task.state) == STATE
     minimal = {"rollout_id": "r", "endpoint": "fraud", "version": "v2"}
     assert state_dict(
-        parse(event={"action": "prepare", "state": minimal}, model=RolloutStepEvent).root.state
+        RolloutStepEvent.model_validate({"action": "prepare", "state": minimal}).root.state
     ) == (minimal)
 
 
@@ -123,7 +122,7 @@ def test_the_state_reaches_the_actions_exactly_as_the_execution_sent_it() -> Non
 )
 def test_a_payload_the_asl_never_sends_is_refused(payload: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
-        parse(event=payload, model=RolloutStepEvent)
+        RolloutStepEvent.model_validate(payload)
 
 
 WILDCARDS = {"States.ALL", "States.TaskFailed"}

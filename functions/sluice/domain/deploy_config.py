@@ -120,7 +120,9 @@ def environment_bytes(environment: Mapping[str, str]) -> int:
 class _StrictModel(BaseModel):
     """JSON types as written: "2" is not an integer, true is not 1, unknown keys are errors."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # Validators are built at a model's first use, not at import: a function imports every model its
+    # domain declares but one invocation uses few of them (benchmarks/bench_cold_import.py).
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, defer_build=True)
 
 
 class ContainerSpec(_StrictModel):

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Validators are built at a model's first use, not at import: a function imports every model its
+    # domain declares but one invocation uses few of them (benchmarks/bench_cold_import.py).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON types, for the Step Functions input and the registry."""

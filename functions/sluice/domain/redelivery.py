@@ -9,7 +9,7 @@ uv.lock; "handle lambda timeout scenarios for INPROGRESS records", powertools-la
 - the record's `in_progress_expiration` is the invocation's deadline: the time of the write plus
   `context.get_remaining_time_in_millis()` (`persistence/base.py`, `save_inprogress`), when a Lambda
   context is registered (`IdempotencyConfig.register_lambda_context`, which
-  `sluice.composition.idempotent_upload` calls for every intake; without one the record would hold the
+  `sluice.wiring.idempotency.idempotent_upload` calls for every intake; without one the record would hold the
   event for the whole idempotency window, 7 days);
 - until then, the same event is refused with `IdempotencyAlreadyInProgressError` (`base.py`,
   `_handle_for_status`); after it, the conditional put takes the record over and the event runs

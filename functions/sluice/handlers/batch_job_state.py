@@ -5,21 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import batch_services
 from sluice.domain.batch_intake import record_job_state
 from sluice.handlers.outcomes import report
-from sluice.models.events import TransformJobStateChangeEvent
+from sluice.models.transform_job_events import TransformJobStateChangeEvent
 from sluice.observability import logger, metrics, tracer
+from sluice.wiring.batch import batch_services
 
 
 @logger.inject_lambda_context(correlation_id_path="id", clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    detail = parse(event=event, model=TransformJobStateChangeEvent).detail
+    detail = TransformJobStateChangeEvent.model_validate(event).detail
     logger.append_keys(job_name=detail.TransformJobName)
     outcome = record_job_state(
         detail.TransformJobName,

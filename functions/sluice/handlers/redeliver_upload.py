@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sluice.adapters.awslambda import FunctionInvoker
-from sluice.models.events import UploadRedeliveryMessage
+from sluice.models.queue_messages import UploadRedeliveryMessage
 from sluice.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.SQS)

@@ -7,11 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import multi_model_services
 from sluice.domain.intake import Upload
 from sluice.domain.multi_model import register_model_upload
-from sluice.handlers.outcomes import report, run_intake
+from sluice.handlers.outcomes import report
+from sluice.handlers.uploads import run_intake
 from sluice.observability import logger, metrics, tracer
+from sluice.wiring.multi_model import multi_model_services
 
 
 def _register(upload: Upload) -> dict[str, Any]:

@@ -10,11 +10,11 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import batch_services
 from sluice.domain.batch_intake import RetryRequest, retry_batch_start
 from sluice.handlers.outcomes import report
-from sluice.models.events import BatchRetryMessage
+from sluice.models.queue_messages import BatchRetryMessage
 from sluice.observability import logger, metrics, tracer
+from sluice.wiring.batch import batch_services
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -12,13 +12,12 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
-from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import rollout_services
 from sluice.domain.rollout.actions import run_action
 from sluice.models.rollout_step import RolloutStepEvent, state_dict
 from sluice.observability import METRICS_NAMESPACE, logger, metrics, tracer
+from sluice.wiring.rollouts import rollout_services
 
 # Outcome counters of the dashboard's "Rollout outcomes" widget, by the action that reaches them.
 OUTCOME_METRICS = {
@@ -34,7 +33,7 @@ OUTCOME_METRICS = {
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    task = parse(event=event, model=RolloutStepEvent).root
+    task = RolloutStepEvent.model_validate(event).root
     action, state = task.action, state_dict(task.state)
     logger.append_keys(endpoint=task.state.endpoint, rollout_id=task.state.rollout_id, action=action)
     services = rollout_services(seconds_left=context.get_remaining_time_in_millis() / 1000)

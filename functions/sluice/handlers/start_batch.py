@@ -8,11 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import batch_services
 from sluice.domain.batch_intake import start_batch_upload
 from sluice.domain.intake import Upload
-from sluice.handlers.outcomes import report, run_intake
+from sluice.handlers.outcomes import report
+from sluice.handlers.uploads import run_intake
 from sluice.observability import logger, metrics, tracer
+from sluice.wiring.batch import batch_services
 
 
 def _start(upload: Upload) -> dict[str, Any]:

@@ -8,11 +8,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.composition import rollout_services
 from sluice.domain.intake import Upload
 from sluice.domain.rollout.intake import start_rollout_upload
-from sluice.handlers.outcomes import report, run_intake
+from sluice.handlers.outcomes import report
+from sluice.handlers.uploads import run_intake
 from sluice.observability import logger, metrics, tracer
+from sluice.wiring.rollouts import rollout_services
 
 
 def _start(upload: Upload) -> dict[str, Any]:

@@ -95,7 +95,7 @@ RolloutStepTask = Annotated[ActionTask | WaitTask, Field(discriminator="action")
 
 
 class RolloutStepEvent(RootModel[RolloutStepTask]):
-    """The whole payload as one model class (what Powertools' `parse` is typed to take)."""
+    """The whole payload as one model class (the handler validates it with `model_validate`)."""
 
 
 def state_dict(state: RolloutState) -> dict[str, Any]:

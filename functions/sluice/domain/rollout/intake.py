@@ -13,7 +13,7 @@ from sluice.domain.intake import Outcome, Upload, open_intake, reject
 from sluice.domain.layout import EndpointArtifact, validate_sagemaker_name, validate_version
 from sluice.domain.ports import ObjectHead
 from sluice.domain.publishing import publish_once
-from sluice.domain.rollout.log import decide, hold_for_a_human, uploaded_at, utc_iso
+from sluice.domain.rollout.log import decide, hold_for_a_human, utc_iso
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout.status import ACTIVE
 from sluice.domain.rollout.traffic import traffic_of
@@ -33,6 +33,19 @@ def rollout_id_for(now: datetime, version: str, suffix: str) -> str:
 def execution_name(endpoint: str, version: str, suffix: str) -> str:
     """Step Functions execution names: at most 80 of [A-Za-z0-9-_]."""
     return f"{endpoint[:52]}-{version[:18]}-{suffix}"[:80]
+
+
+def upload_time(upload: Upload, now: datetime) -> str:
+    """When the upload happened (the S3 event's time, else now), in one fixed, sortable UTC format."""
+    when = now
+    if upload.event_time:
+        try:
+            when = datetime.fromisoformat(upload.event_time.replace("Z", "+00:00"))
+        except ValueError:
+            when = now
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def new_suffix(seed: str) -> str:
@@ -67,7 +80,7 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         "source": {"bucket": head.bucket, "key": head.key, "version_id": head.version_id},
         "model_data_url": model_data.uri,
         "model_data_version_id": model_data.version_id,
-        "uploaded_at": uploaded_at(upload, now),
+        "uploaded_at": upload_time(upload, now),
         "sha256": report.sha256,
         # JSON text: the registry drops None inside maps, and an explicit null means something here
         # ("auto_alarms": null = no automatic alarms, "model_data": null = no model data).

@@ -3,34 +3,30 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sluice.domain.intake import Upload
-from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.ports import NotifierPort, RolloutStorePort
 from sluice.domain.rollout.traffic import variants_seen
 
 STATE_CHANGE = "Sluice Rollout State Change"
+
+
+class DecisionServices(Protocol):
+    """What recording a decision takes: the rollout records and the subscribers (RolloutServices is one)."""
+
+    @property
+    def rollouts(self) -> RolloutStorePort: ...
+
+    @property
+    def notifier(self) -> NotifierPort: ...
 
 
 def utc_iso(now: datetime) -> str:
     return now.astimezone(UTC).isoformat()
 
 
-def uploaded_at(upload: Upload, now: datetime) -> str:
-    """When the upload happened (the S3 event's time, else now), in one fixed, sortable UTC format."""
-    when = now
-    if upload.event_time:
-        try:
-            when = datetime.fromisoformat(upload.event_time.replace("Z", "+00:00"))
-        except ValueError:
-            when = now
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def decide(
-    services: RolloutServices,
+    services: DecisionServices,
     endpoint: str,
     rollout_id: str,
     now: datetime,
@@ -56,7 +52,7 @@ def decide(
 
 
 def hold_for_a_human(
-    services: RolloutServices,
+    services: DecisionServices,
     endpoint: str,
     rollout_id: str,
     reason: str,

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from sluice.domain.rollout.log import decide, utc_iso
-from sluice.domain.rollout.services import RolloutServices
+from sluice.domain.ports import WorkflowPort
+from sluice.domain.rollout.log import DecisionServices, decide, utc_iso
 from sluice.domain.rollout.status import ABORT_ERROR, ACTIVE
 
 
-def active_rollout(services: RolloutServices, endpoint: str) -> dict[str, Any] | None:
+class SignalServices(DecisionServices, Protocol):
+    """What a signal acts through: the rollout records, the waits of their executions, the subscribers.
+
+    RolloutServices is one; AlarmState is given just these (sluice.wiring.signals), so an alarm's path to
+    a rollback loads no SageMaker, S3, CloudWatch or Auto Scaling code.
+    """
+
+    @property
+    def workflow(self) -> WorkflowPort: ...
+
+
+def active_rollout(services: SignalServices, endpoint: str) -> dict[str, Any] | None:
     for rollout in services.rollouts.rollouts(endpoint, limit=20):
         if rollout.get("status") in ACTIVE:
             return rollout
@@ -18,7 +29,7 @@ def active_rollout(services: RolloutServices, endpoint: str) -> dict[str, Any] |
 
 
 def request_abort(
-    services: RolloutServices,
+    services: SignalServices,
     endpoint: str,
     rollout_id: str,
     reason: str,
@@ -48,7 +59,7 @@ def request_abort(
 
 
 def request_promote(
-    services: RolloutServices, endpoint: str, rollout_id: str, by: str, now: datetime
+    services: SignalServices, endpoint: str, rollout_id: str, by: str, now: datetime
 ) -> dict[str, Any] | None:
     rollout = services.rollouts.signal(
         endpoint, rollout_id, {"promote_requested": {"by": by, "at": utc_iso(now)}, "approved": True}
@@ -63,7 +74,7 @@ def request_promote(
 
 
 def request_pause(
-    services: RolloutServices, endpoint: str, rollout_id: str, paused: bool, by: str, now: datetime
+    services: SignalServices, endpoint: str, rollout_id: str, paused: bool, by: str, now: datetime
 ) -> dict[str, Any] | None:
     rollout = services.rollouts.signal(endpoint, rollout_id, {"pause_requested": paused})
     if rollout is None or rollout.get("status") not in ACTIVE:
@@ -84,7 +95,7 @@ def request_pause(
     return rollout
 
 
-def alarm_fired(services: RolloutServices, alarm_name: str, reason: str, now: datetime) -> list[str]:
+def alarm_fired(services: SignalServices, alarm_name: str, reason: str, now: datetime) -> list[str]:
     """An alarm went to ALARM: abort every active rollout it guards. Returns the rollouts aborted."""
     aborted = []
     for owner in services.rollouts.alarm_owners(alarm_name):
