@@ -11,14 +11,10 @@ Capacity follows weight: at w % the candidate runs max(1, ceil(baseline_count x 
 set in the same call, and the baseline keeps its full count until promotion, so a rollback never lacks
 capacity. At 100 % the candidate already runs the count it keeps after promotion.
 
-deploy.json's `rollout.candidate_capacity: "full"` instead gives the candidate that final count when it
-is added at 0 %. The trade-off: every step is then a weights-only call (no instance to launch, no model
-to download), so the endpoint is Updating only briefly at each step, and an alarm's rollback waits for
-no instance launch (SageMaker refuses every update while the endpoint is Updating); a capacity shortfall
-(ResourceLimitExceeded, insufficient capacity) shows before any traffic moves. The cost: the
-candidate's full fleet is paid for from AddCandidate to the end of the rollout: with the default steps
-(10, 25, 50, 100) and equal bakes, a 4-instance production variant costs 16 candidate instance-bakes
-instead of 8 (1 + 1 + 2 + 4), a single instance costs the same either way.
+`rollout.candidate_capacity: "full"` gives the candidate that final count at 0 % instead: every step is
+then weights-only (nothing to launch, so a rollback never waits for instances; SageMaker refuses updates
+while Updating) and a capacity shortfall shows before traffic moves, but the candidate's whole fleet is
+paid for the whole rollout (default steps: 16 instance-bakes instead of 1 + 1 + 2 + 4 for 4 instances).
 
 Names (SageMaker: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}); `suffix` is unique per rollout and chosen by the
 caller, which keeps planning deterministic and lets a version be uploaded again:
