@@ -11,7 +11,8 @@ S3's events as the sandbox makes them: unique ids, increasing sequencers, real v
 Then the intake rule's target is put back and the events are delivered the way the sandbox delivers
 S3's own (moto's `Rule.send_to_targets` for every rule of every bus, the path `_send_event_bridge_message`
 takes): the template's rule patterns decide, the route queue holds them, the router invokes the handler
-with Lambda's async retries. 1,000 deliveries at full size (50 with `quick`):
+with Lambda's async retries. They are fed as a steady stream, at most BACKLOG (20) ahead of the
+handler. 1,000 deliveries at full size (50 with `quick`):
 
 - every distinct version once (70 %);
 - 30 % duplicates, each at a random later position: half delivered again unchanged (EventBridge's
@@ -42,6 +43,13 @@ intake that costs nothing; the intake's own milliseconds per event are in the de
 calls the handler makes per first delivery and per duplicate. (A bare PutItem round trip on the
 idempotency table was the other candidate; it isolates one of the intake's AWS calls, not the intake.)
 
+One change to the emulator for the run (`moto_costs.transactions_snapshot_items`): moto's TransactWriteItems
+deep-copies each table it touches, a cost that grows with the table (AWS's does not); it snapshots the
+touched items instead, with the same outcome. Without it the registry's growth made the handler's median
+grow from 0.25 s (50 events) to 0.6-0.75 s (1,000), 13 minutes in all, and the figure depend on the
+run's size. Left as it is: moto's Query and the SNS subscriber's queue still grow with the run (the
+median is ~0.31 s at 1,000 events); `aws_ms_per_event_by_operation` in the detail shows where it goes.
+
 Not covered: concurrent duplicates. The sandbox runs one invocation at a time, so a duplicate never
 finds the first still INPROGRESS (that path, the redelivery queue, has its own integration tests).
 """
@@ -67,6 +75,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from figures import Figure, percentile
+from moto_costs import transactions_snapshot_items
 
 from sluice.adapters.registry import from_item
 from sluice.domain.registry import intake_pk, model_pk
@@ -81,6 +90,9 @@ VERSIONS_PER_MODEL = 5
 DUPLICATE_SHARE = 0.30
 OUT_OF_ORDER_SHARE = 0.10
 SEED = 10
+# Events delivered ahead of the handler at most: a steady stream with a backlog, not 1,000 at once (moto's
+# SQS scans a queue's every message on each receive, so a backlog of 1,000 would measure moto's SQS).
+BACKLOG = 20
 
 
 def noop_handler(event: Any, context: Any) -> dict[str, str]:
@@ -254,14 +266,21 @@ class IntakeBench:
                 rule.send_to_targets(copy.deepcopy(held), transform_input=False)
 
     def run(self, schedule: Schedule, timeout: float) -> tuple[float, list[Any]]:
-        """Deliver every event, wait until the sandbox is idle: (seconds from the first delivery to the last
-        handler return, the invocations of the function meanwhile)."""
-        before = len(self.sandbox.router.invocations_of(FUNCTION))
+        """Deliver every event in order, never more than BACKLOG ahead of the handler, then wait until the
+        sandbox is idle: (seconds from the first delivery to the last handler return, the invocations of
+        the function meanwhile)."""
+        router = self.sandbox.router
+        before = len(router.invocations_of(FUNCTION))
+        deadline = time.monotonic() + timeout
         started = time.time()
-        for delivery in schedule.deliveries:
+        for sent, delivery in enumerate(schedule.deliveries):
+            while sent - (len(router.invocations_of(FUNCTION)) - before) >= BACKLOG:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{sent} events delivered, the handler is not taking them")
+                time.sleep(0.002)
             self.deliver(delivery.event())
-        self.sandbox.wait_idle(timeout=timeout, include_delayed=False)
-        invocations = self.sandbox.router.invocations_of(FUNCTION)[before:]
+        self.sandbox.wait_idle(timeout=max(1.0, deadline - time.monotonic()), include_delayed=False)
+        invocations = router.invocations_of(FUNCTION)[before:]
         ended = max(i.started_at + i.duration_ms / 1000 for i in invocations)
         return ended - started, invocations
 
@@ -403,8 +422,8 @@ def check_invocations(invocations: list[Any], schedule: Schedule, what: str) -> 
 
 
 @contextmanager
-def handler_calls() -> Iterator[list[tuple[float, str]]]:
-    """Every AWS call made by a handler meanwhile, (time, "service:Operation"), counted at botocore's
+def handler_calls() -> Iterator[list[tuple[float, str, float]]]:
+    """Every AWS call made by a handler meanwhile, (time, "service:Operation", ms), timed at botocore's
     client: on the threads the sandbox marks as running a handler (lambda_runtime's `_invocation`), and
     on worker threads that are neither ours nor the sandbox's (`sandbox-*`): s3transfer's, which make the
     managed copy's calls for the handler."""
@@ -412,16 +431,21 @@ def handler_calls() -> Iterator[list[tuple[float, str]]]:
 
     from sluice_cli.sandbox import lambda_runtime
 
-    calls: list[tuple[float, str]] = []
+    calls: list[tuple[float, str, float]] = []
     original = BaseClient._make_api_call
 
     def counted(client: Any, operation: str, params: Any) -> Any:
         thread = threading.current_thread()
-        if getattr(lambda_runtime._invocation, "running", False) or (
-            thread is not threading.main_thread() and not thread.name.startswith("sandbox-")
+        if not getattr(lambda_runtime._invocation, "running", False) and (
+            thread is threading.main_thread() or thread.name.startswith("sandbox-")
         ):
-            calls.append((time.time(), f"{client.meta.service_model.endpoint_prefix}:{operation}"))
-        return original(client, operation, params)
+            return original(client, operation, params)
+        started, begin = time.time(), time.perf_counter()
+        try:
+            return original(client, operation, params)
+        finally:
+            name = f"{client.meta.service_model.endpoint_prefix}:{operation}"
+            calls.append((started, name, (time.perf_counter() - begin) * 1000))
 
     BaseClient._make_api_call = counted  # type: ignore[method-assign]
     try:
@@ -431,32 +455,39 @@ def handler_calls() -> Iterator[list[tuple[float, str]]]:
 
 
 def per_delivery(
-    invocations: list[Any], schedule: Schedule, calls: list[tuple[float, str]]
+    invocations: list[Any], schedule: Schedule, calls: list[tuple[float, str, float]]
 ) -> dict[str, Any]:
-    """The handler's median duration and its AWS calls, for first deliveries and for duplicates. One
-    route, one invocation at a time: invocations come in delivery order (the event ids confirm it) and
-    a call belongs to the invocation whose run it falls in."""
+    """The handler's median duration and its AWS calls (count and milliseconds per operation), for first
+    deliveries and for duplicates. One route, one invocation at a time: invocations come in delivery
+    order (the event ids confirm it) and a call belongs to the invocation whose run it falls in."""
     ids = [d.event()["id"] if d.kind != "re-emitted" else None for d in schedule.deliveries]
     if any(i is not None and i != inv.event_id for i, inv in zip(ids, invocations, strict=True)):
         raise AssertionError("the handler did not see the events in delivery order")
     ordered = sorted(calls)
-    times = [t for t, _ in ordered]
+    times = [call[0] for call in ordered]
     durations: dict[str, list[float]] = defaultdict(list)
     counts: dict[str, list[int]] = defaultdict(list)
     operations: dict[str, Counter[str]] = defaultdict(Counter)
+    spent: dict[str, Counter[str]] = defaultdict(Counter)
     for delivery, invocation in zip(schedule.deliveries, invocations, strict=True):
         kind = "first" if delivery.kind == "first" else "duplicate"
         durations[kind].append(invocation.duration_ms)
         ended = invocation.started_at + invocation.duration_ms / 1000
         mine = ordered[bisect_left(times, invocation.started_at) : bisect_right(times, ended)]
         counts[kind].append(len(mine))
-        operations[kind].update(op for _, op in mine)
+        operations[kind].update(op for _, op, _ in mine)
+        for _, op, ms in mine:
+            spent[kind][op] += ms
     return {
         "handler_ms_p50": {k: round(percentile(v, 50), 2) for k, v in sorted(durations.items())},
         "aws_calls_per_event": {k: round(statistics.mean(v), 2) for k, v in sorted(counts.items())},
         "aws_calls_per_event_by_operation": {
             kind: {op: round(n / len(counts[kind]), 2) for op, n in ops.most_common()}
             for kind, ops in sorted(operations.items())
+        },
+        "aws_ms_per_event_by_operation": {
+            kind: {op: round(ms / len(counts[kind]), 1) for op, ms in ops.most_common()}
+            for kind, ops in sorted(spent.items())
         },
         "aws_calls_outside_any_invocation": len(calls) - sum(sum(v) for v in counts.values()),
     }
@@ -466,7 +497,11 @@ def measure(events: int) -> list[Figure]:
     distinct, duplicates, out_of_order = sizes(events)
     rng = random.Random(SEED)  # noqa: S311 - a reproducible schedule, not secrets
     parameters = {"LogLevel": "ERROR"}
-    with quiet_handler_output(True), Sandbox(parameters=parameters, poll_wait_seconds=1) as sandbox:
+    with (
+        quiet_handler_output(True),
+        transactions_snapshot_items(),
+        Sandbox(parameters=parameters, poll_wait_seconds=1) as sandbox,
+    ):
         bench = IntakeBench(sandbox)
         create_multi_model_endpoint(sandbox, bench.bucket, ENDPOINT)
         notifications_url = bench.subscribe_notifications()
