@@ -19,6 +19,7 @@ from sluice_cli.sandbox.server import Sandbox
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 _counter = itertools.count(1)
+_sequencers = itertools.count(0x617F08299329D189)  # S3's sequencers grow with each event of a key
 
 
 def sample_event(name: str) -> dict[str, Any]:
@@ -52,7 +53,9 @@ class Stack:
         return self.sandbox.client(service)
 
     def put(self, key: str, body: bytes) -> dict[str, Any]:
-        return self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+        """PutObject's response, plus the `Sequencer` S3 gives the put's event (increasing per put)."""
+        response: dict[str, Any] = self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=body)
+        return {**response, "Sequencer": f"{next(_sequencers):018X}"}
 
     def s3_event(
         self,
@@ -70,6 +73,10 @@ class Stack:
         obj["key"] = key if key_in_event is None else key_in_event
         obj["version-id"] = put.get("VersionId", "null")
         obj["etag"] = put["ETag"].strip('"')
+        if "Sequencer" in put:
+            obj["sequencer"] = put["Sequencer"]
+        else:  # not from `put`: no sequencer rather than the sample's, which every event would share
+            obj.pop("sequencer", None)
         return event
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:

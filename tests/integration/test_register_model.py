@@ -86,14 +86,6 @@ def test_the_same_event_delivered_twice_has_one_side_effect(clean_notifications:
     assert len(stack.notifications()) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "finding (issue 10, benchmarks/bench_intake.py): versions are numbered and `latest` moved in the "
-        "order the intake processes uploads, so a late event of an older upload becomes `latest`; the "
-        "README orders by upload time for rollouts only, and says nothing for multi-model uploads"
-    ),
-)
 def test_a_late_event_of_an_older_upload_does_not_displace_the_newer_latest(
     clean_notifications: Stack,
 ) -> None:
@@ -102,12 +94,23 @@ def test_a_late_event_of_an_older_upload_does_not_displace_the_newer_latest(
     key = f"multi-model/{endpoint}/churn.tar.gz"
     older = stack.put(key, make_archive({"model.pth": b"older"}))
     newer = stack.put(key, make_archive({"model.pth": b"newer"}))
-    stack.invoke(FN, stack.s3_event(key, newer))
-    stack.invoke(FN, stack.s3_event(key, older))  # S3 does not promise order: the older event comes late
+    first = stack.invoke(FN, stack.s3_event(key, newer))
+    late = stack.invoke(
+        FN, stack.s3_event(key, older)
+    )  # S3 does not promise order: the older event comes late
 
     statuses = [stack.intake(key, put)["status"] for put in (older, newer)]  # type: ignore[index]
     assert statuses == ["PUBLISHED", "PUBLISHED"]
-    assert stack.latest(endpoint, "churn")["source_version_id"] == newer["VersionId"]  # type: ignore[index]
+    assert (first["version"], first["latest"]) == (1, True)
+    assert (late["version"], late["latest"]) == (2, False)  # numbered as published, not latest
+    assert "published churn v2" in late["message"]
+    assert "not latest: v1 was uploaded after it" in late["message"]
+    latest = stack.latest(endpoint, "churn")
+    assert latest is not None
+    assert (latest["version"], latest["source_version_id"]) == (1, newer["VersionId"])
+    assert latest["upload_sequencer"] == newer["Sequencer"].rjust(32, "0")
+    registered = [d for t, d in stack.bus_events() if t == "Sluice Model Registered"]
+    assert [(d["version"], d["latest"]) for d in registered] == [(1, True), (2, False)]
 
 
 def hostile(name: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:

@@ -173,8 +173,13 @@ class FakeRegistry:
         self.items[(pk, version_sk(version))].update(attrs)
         self.items[intake].update(intake_attrs)
         latest = self.items.get((pk, LATEST_SK))
-        if latest is not None and latest["version"] >= version:
-            return False
+        sequencer = attrs.get("upload_sequencer")
+        if latest is not None:  # as RegistryStore's conditional put
+            if sequencer:
+                if latest.get("upload_sequencer") and latest["upload_sequencer"] >= sequencer:
+                    return False
+            elif latest["version"] >= version:
+                return False
         self.items[(pk, LATEST_SK)] = {**attrs, "pk": pk, "sk": LATEST_SK, "version": version}
         return True
 

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry, FakeSageMaker
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sluice.domain.artifact import ArchiveLimits
-from sluice.domain.intake import Upload
+from sluice.domain.intake import Upload, upload_sequencer
 from sluice.domain.multi_model import MultiModelServices, parse_warmup, register_model_upload
 from sluice.domain.ports import InvocationResult, MultiModelEndpoint
 from sluice.domain.registry import intake_pk
@@ -44,9 +46,9 @@ def services() -> MultiModelServices:
     )
 
 
-def upload(services: MultiModelServices, body: bytes, key: str = KEY) -> Upload:
+def upload(services: MultiModelServices, body: bytes, key: str = KEY, sequencer: str | None = None) -> Upload:
     head = services.store.put(BUCKET, key, body)  # type: ignore[attr-defined]
-    return Upload(BUCKET, key, "raw", head.version_id, head.etag)
+    return Upload(BUCKET, key, "raw", head.version_id, head.etag, sequencer=upload_sequencer(sequencer))
 
 
 def test_first_upload_publishes_v1_under_the_endpoint_prefix(services: MultiModelServices) -> None:
@@ -176,3 +178,52 @@ def test_parse_warmup_accepts_string_and_json_bodies() -> None:
     assert parse_warmup(b'{"content_type": "a/b", "body": [1]}').body_bytes() == b"[1]"
     with pytest.raises(RejectedConfiguration):
         parse_warmup(b"[]")
+
+
+def test_a_late_event_of_an_older_upload_is_published_but_not_latest(services: MultiModelServices) -> None:
+    older = upload(services, archive(b"older"), sequencer="9")  # shorter: S3 pads it with zeros
+    newer = upload(services, archive(b"newer"), sequencer="0A")
+    assert register_model_upload(newer, services, NOW).details["latest"] is True
+    late = register_model_upload(older, services, NOW)
+    assert late.status == "PUBLISHED"
+    assert (late.details["version"], late.details["latest"]) == (2, False)
+    assert "not latest: v1 was uploaded after it" in late.message
+    assert services.notifier.sent[-1][1]["latest"] is False  # type: ignore[attr-defined]
+    latest = services.registry.latest("mme", "churn")
+    assert latest is not None and latest["version"] == 1
+
+
+def test_a_later_upload_processed_later_becomes_latest(services: MultiModelServices) -> None:
+    register_model_upload(upload(services, archive(b"one"), sequencer="00617F08299329D189"), services, NOW)
+    second = register_model_upload(
+        upload(services, archive(b"two"), sequencer="00617F0829932A0000"), services, NOW
+    )
+    assert (second.details["version"], second.details["latest"]) == (2, True)
+    assert "not latest" not in second.message
+
+
+def test_without_sequencers_latest_follows_the_version_number(services: MultiModelServices) -> None:
+    register_model_upload(upload(services, archive(b"one")), services, NOW)
+    second = register_model_upload(upload(services, archive(b"two")), services, NOW)
+    assert second.details["latest"] is True
+    latest = services.registry.latest("mme", "churn")
+    assert latest is not None and latest["version"] == 2
+
+
+def test_a_sequencer_replaces_a_latest_published_without_one(services: MultiModelServices) -> None:
+    register_model_upload(upload(services, archive(b"one")), services, NOW)
+    second = register_model_upload(upload(services, archive(b"two"), sequencer="01"), services, NOW)
+    assert second.details["latest"] is True
+
+
+@pytest.mark.parametrize("raw", [None, "", "  ", "not-hex", "12G4"])
+def test_a_missing_or_malformed_sequencer_is_none(raw: str | None) -> None:
+    assert upload_sequencer(raw) is None
+
+
+@given(st.integers(min_value=0, max_value=16**31), st.integers(min_value=0, max_value=16**31))
+def test_normalized_sequencers_order_as_their_values(a: int, b: int) -> None:
+    """Any hex spelling (case, leading zeros, length) compares as a string like the numbers it names."""
+    left, right = upload_sequencer(f"{a:x}"), upload_sequencer(f"{b:018X}")
+    assert left is not None and right is not None
+    assert (left < right) == (a < b) and (left == right) == (a == b)

@@ -196,7 +196,10 @@ class RegistryStore:
     ) -> bool:
         """Mark version N published with its intake (one transaction), then move "latest" forward.
 
-        Returns whether "latest" now points at N (False when a higher version got there first).
+        "latest" is the most recent *upload*: with `attrs["upload_sequencer"]` (S3's sequencer,
+        normalized by sluice.domain.intake.upload_sequencer), N replaces it only when its upload is
+        later; without one (sam local, hand-made events), only when N is higher. Returns whether
+        "latest" now points at N.
         """
         v_expr, v_names, v_values = _update_parts(attrs)
         i_expr, i_names, i_values = _update_parts(intake_attrs)
@@ -230,13 +233,23 @@ class RegistryStore:
             "endpoint": endpoint,
             "model": model,
         }
+        sequencer = attrs.get("upload_sequencer")
+        if sequencer:
+            # AWS, S3 event message structure: S3 does not deliver events in order, but for one key the
+            # event with the greater `sequencer` (zero-padded to equal length) is the later one. A latest
+            # without one (published from an event that had none) gives way.
+            condition = "attribute_not_exists(pk) OR attribute_not_exists(#s) OR #s < :s"
+            names, values = {"#s": "upload_sequencer"}, {":s": {"S": str(sequencer)}}
+        else:
+            condition = "attribute_not_exists(pk) OR #v < :v"
+            names, values = {"#v": "version"}, {":v": {"N": str(version)}}
         try:
             self.ddb.put_item(
                 TableName=self.table,
                 Item=to_item(latest),
-                ConditionExpression="attribute_not_exists(pk) OR #v < :v",
-                ExpressionAttributeNames={"#v": "version"},
-                ExpressionAttributeValues={":v": {"N": str(version)}},
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":

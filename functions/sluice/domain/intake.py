@@ -33,6 +33,26 @@ class Upload:
     version_id: str | None
     etag: str | None
     event_time: str | None = None  # when S3 reported the upload (the event's `time`), ISO 8601
+    sequencer: str | None = None  # S3's `sequencer` for this key, normalized by `upload_sequencer`
+
+
+SEQUENCER_WIDTH = 32
+
+
+def upload_sequencer(raw: str | None) -> str | None:
+    """S3's `sequencer` as a string DynamoDB orders like S3 does; None when absent or not hex.
+
+    AWS (S3 event message structure): events for the same key are ordered by `sequencer`, the greater
+    value being the later event; values may differ in length, so the shorter is left-padded with zeros
+    before a lexicographic comparison. Uppercased and padded to a fixed width, any two compare as
+    strings (sam local events and hand-made ones may carry none: nothing is rejected for it).
+    """
+    if not raw:
+        return None
+    value = raw.strip().upper()
+    if not value or any(c not in "0123456789ABCDEF" for c in value):
+        return None
+    return value.rjust(SEQUENCER_WIDTH, "0")
 
 
 @dataclass(frozen=True)

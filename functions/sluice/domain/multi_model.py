@@ -115,6 +115,7 @@ def register_model_upload(upload: Upload, services: MultiModelServices, now: dat
         "source_bucket": head.bucket,
         "source_key": head.key,
         "source_version_id": head.version_id,
+        "upload_sequencer": upload.sequencer,
         "published_at": now.isoformat(),
         "updated_at": now.isoformat(),
         "warmup": None if warmup is None else {"ok": warmup.ok, "detail": warmup.detail},
@@ -135,17 +136,31 @@ def register_model_upload(upload: Upload, services: MultiModelServices, now: dat
         "version": version,
         "latest": is_latest,
     }
+    not_latest = None if is_latest else _why_not_latest(services, target, upload)
     services.notifier.notify(
         REGISTERED_DETAIL_TYPE,
         detail,
-        subject=f"Sluice registered {target.model} v{version} on {target.endpoint}",
+        subject=f"Sluice registered {target.model} v{version} on {target.endpoint}"
+        + ("" if is_latest else " (not latest)"),
     )
     message = (
         f"published {target.model} v{version} on {target.endpoint} as TargetModel {record['target_model']}"
     )
+    if not_latest is not None:
+        message += f"; not latest: {not_latest}"
     if warmup is not None:
         message += f"; warm-up {'succeeded' if warmup.ok else 'failed: ' + warmup.detail}"
     return Outcome(status=str(status), message=message, details=detail)
+
+
+def _why_not_latest(services: MultiModelServices, target: MultiModelArtifact, upload: Upload) -> str:
+    """Why `finalize_version` left "latest" where it was: a later upload (by S3's sequencer) or, for an
+    event without a sequencer, a higher version published first."""
+    latest = services.registry.latest(target.endpoint, target.model) or {}
+    holder = f"v{latest.get('version', '?')}"
+    if upload.sequencer is not None and latest.get("upload_sequencer"):
+        return f"{holder} was uploaded after it"
+    return f"{holder} was published after it"
 
 
 def _model_data_prefix(endpoint: MultiModelEndpoint) -> S3Uri:

@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sluice.domain.intake import Upload
+from sluice.domain.intake import Upload, upload_sequencer
 from sluice.domain.redelivery import redeliver
 from sluice.handlers.outcomes import report
 from sluice.models.s3_events import S3ObjectCreatedEvent
@@ -53,6 +53,7 @@ def _upload(parsed: S3ObjectCreatedEvent) -> Upload:
         version_id=detail.object.real_version_id,
         etag=detail.object.etag,
         event_time=parsed.time.isoformat(),
+        sequencer=upload_sequencer(detail.object.sequencer),
     )
     logger.append_keys(bucket=upload.bucket, key=upload.key_in_event)
     return upload

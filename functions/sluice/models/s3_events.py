@@ -17,7 +17,8 @@ class S3Object(BaseModel):
     """`detail.object` of an S3 EventBridge event.
 
     AWS documents `etag`; moto sends `eTag`; both are accepted. `version-id` is absent for
-    unversioned buckets on AWS and `"null"` on moto.
+    unversioned buckets on AWS and `"null"` on moto. `sequencer` is a hex string (see
+    `sluice.domain.intake.upload_sequencer`).
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -26,6 +27,7 @@ class S3Object(BaseModel):
     size: int | None = None
     etag: str | None = Field(default=None, validation_alias=AliasChoices("etag", "eTag"))
     version_id: str | None = Field(default=None, validation_alias=AliasChoices("version-id", "version_id"))
+    sequencer: str | None = None  # orders events of one key (PUT and DELETE only); sam local may omit it
 
     @property
     def real_version_id(self) -> str | None:
