@@ -183,6 +183,13 @@ class FakeRegistry:
         self.items[(pk, LATEST_SK)] = {**attrs, "pk": pk, "sk": LATEST_SK, "version": version}
         return True
 
+    def advance_latest_upload(self, endpoint: str, model: str, sequencer: str) -> bool:
+        latest = self.items.get((model_pk(endpoint, model), LATEST_SK))
+        if latest is None or (latest.get("upload_sequencer") or "") >= sequencer:
+            return False
+        latest["upload_sequencer"] = sequencer
+        return True
+
     def job(self, job_name: str) -> dict[str, Any] | None:
         return self.get(job_pk(job_name), "job")
 

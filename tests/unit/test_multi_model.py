@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry, FakeSageMaker
@@ -200,6 +201,24 @@ def test_a_later_upload_processed_later_becomes_latest(services: MultiModelServi
     )
     assert (second.details["version"], second.details["latest"]) == (2, True)
     assert "not latest" not in second.message
+
+
+def test_bytes_uploaded_again_keep_latest_against_a_late_older_upload(services: MultiModelServices) -> None:
+    """A (bytes X), B (Y), C (X again) uploaded in that order; the events arrive A, C, then B late. C is
+    UNCHANGED (latest already holds X), and must still count as latest's upload: B, older than C, is
+    published but does not take latest over."""
+    x = archive(b"x")
+    first = register_model_upload(upload(services, x, sequencer="01"), services, NOW)
+    store: Any = services.store
+    store.versions[(BUCKET, KEY, "again")] = (x, {})  # S3 gives the same bytes a new version id
+    head = store.head(BUCKET, KEY, "again")
+    reupload = Upload(BUCKET, KEY, "raw", "again", head.etag, sequencer=upload_sequencer("03"))
+    again = register_model_upload(reupload, services, NOW)
+    late = register_model_upload(upload(services, archive(b"y"), sequencer="02"), services, NOW)
+    assert (first.status, again.status, late.status) == ("PUBLISHED", "UNCHANGED", "PUBLISHED")
+    assert (late.details["version"], late.details["latest"]) == (2, False)
+    latest = services.registry.latest("mme", "churn")
+    assert latest is not None and latest["version"] == 1  # X, the bytes uploaded last
 
 
 def test_without_sequencers_latest_follows_the_version_number(services: MultiModelServices) -> None:

@@ -257,6 +257,25 @@ class RegistryStore:
             raise
         return True
 
+    def advance_latest_upload(self, endpoint: str, model: str, sequencer: str) -> bool:
+        """An identical re-upload of latest's bytes: latest's `upload_sequencer` moves to this upload's
+        when it is later (same ordering rule as finalize_version), so an older upload of other bytes
+        whose event arrives afterwards does not take latest over."""
+        try:
+            self.ddb.update_item(
+                TableName=self.table,
+                Key=_key(model_pk(endpoint, model), LATEST_SK),
+                UpdateExpression="SET #s = :s",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#s) OR #s < :s)",
+                ExpressionAttributeNames={"#s": "upload_sequencer"},
+                ExpressionAttributeValues={":s": {"S": sequencer}},
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
     def versions_on_endpoint(self, endpoint: str) -> list[dict[str, Any]]:
         return self._query_index(endpoint_index_pk(endpoint))
 

@@ -98,7 +98,7 @@ def register_model_upload(upload: Upload, services: MultiModelServices, now: dat
     resumed = existing.get("version") if existing and existing.get("status") == "PUBLISHING" else None
     latest = services.registry.latest(target.endpoint, target.model)
     if resumed is None and latest is not None and latest.get("sha256") == report.sha256:
-        return _unchanged(services, head, target, latest, now)
+        return _unchanged(services, head, target, latest, now, upload.sequencer)
 
     version, published = _reserve_and_copy(services, head, target, prefix, report, now, resumed)
     warmup = _warm_up(services, head, target, version)
@@ -178,8 +178,11 @@ def _unchanged(
     target: MultiModelArtifact,
     latest: dict[str, Any],
     now: datetime,
+    upload_sequencer: str | None,
 ) -> Outcome:
     pk, sk = intake_key(head)
+    if upload_sequencer is not None:  # the same bytes uploaded again: latest is now this upload's
+        services.registry.advance_latest_upload(target.endpoint, target.model, upload_sequencer)
     services.registry.update(
         pk,
         sk,
