@@ -74,10 +74,11 @@ fmt: bootstrap
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## make bench — figures, each as a ratio against a reference measured in the same run.
+## make bench [BENCH_ARGS=--quick | BENCH_ARGS="--only bench_rollback"] — every benchmark's figures, each a
+## ratio against a reference measured in the same run: one table printed, bench/results.json written.
+BENCH_ARGS ?=
 bench: bootstrap
-	$(BIN)/python benchmarks/bench_artifact.py
-	$(BIN)/python benchmarks/bench_rollback.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 ## make build — sam build needs a real python3.13 first on PATH (pyenv shims are not enough).
 build: $(SAM)
