@@ -22,12 +22,11 @@ import pytest
 from integration_kit import aborted_in, states_entered
 
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
-from sluice_cli.sandbox.server import Sandbox
 
 HERE = str(Path(__file__).parent)
 if HERE not in sys.path:
     sys.path.insert(0, HERE)  # tests/cli: the rollout tests' sandbox helpers (Canary)
-from test_cli_rollouts import ROLE, Canary  # noqa: E402
+from test_cli_rollouts import Canary, canary_in_a_sandbox  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -37,14 +36,7 @@ UPDATE_SECONDS = 4.0
 
 @pytest.fixture(scope="module")
 def canary() -> Iterator[Canary]:
-    with Sandbox(time_scale=1.0, parameters={"SageMakerExecutionRoleArn": ROLE}) as sandbox:
-        outputs = sandbox.outputs.outputs
-        yield Canary(
-            sandbox,
-            outputs["ArtifactBucketName"],
-            outputs["RegistryTableName"],
-            outputs["NotificationTopicArn"],
-        )
+    yield from canary_in_a_sandbox(time_scale=1.0)  # real time, as `make sandbox` serves
 
 
 @pytest.fixture

@@ -175,9 +175,9 @@ class Canary:
         }
 
 
-def canary_in_a_sandbox() -> Iterator[Canary]:
-    """A Canary on a fresh sandbox (time compressed 100x), for a module-scoped fixture."""
-    with Sandbox(time_scale=0.01, parameters={"SageMakerExecutionRoleArn": ROLE}) as sandbox:
+def canary_in_a_sandbox(time_scale: float = 0.01) -> Iterator[Canary]:
+    """A Canary on a fresh sandbox (time compressed 100x unless told), for a module-scoped fixture."""
+    with Sandbox(time_scale=time_scale, parameters={"SageMakerExecutionRoleArn": ROLE}) as sandbox:
         outputs = sandbox.outputs.outputs
         yield Canary(
             sandbox,
@@ -295,7 +295,8 @@ def test_pause_at_a_step_boundary_then_resume_continues_and_promotes(canary: Can
     ]
     canary.sandbox.client("sns").subscribe(TopicArn=canary.topic, Protocol="sqs", Endpoint=inbox_arn)
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 300})
+    # 900 s (9 s of wall time): the pause must land inside the bake even when the CLI is slow to start
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 900})
     canary.wait_for(endpoint, _baking(1), "the bake of step 1")
 
     paused = canary.sluice("pause", endpoint, "--topic", canary.topic)
