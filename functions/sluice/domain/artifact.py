@@ -43,8 +43,9 @@ An archive is rejected (`RejectedArtifact`, with a reason naming the member when
 
 gzip framing: a gzip stream of several members is one stream (gzip(1), Python's gzip and tarfile
 read them all, as RFC 1952 describes a file of several members); zero padding after the last member
-is skipped ("trailing zero bytes ignored", as gzip(1) says); any other trailing bytes are rejected. A further gzip member that holds a second tar
-archive lands after the end-of-archive marker, and is rejected by the rule above.
+is skipped ("trailing zero bytes ignored", as gzip(1) says); any other trailing bytes are rejected. A
+further gzip member that holds a second tar archive lands after the end-of-archive marker, and is
+rejected by the rule above.
 
 Exceptions: for any input bytes only `RejectedArtifact` escapes. An exception raised by the stream
 itself (network error, timeout) is not about the archive: it propagates unchanged, so the caller can
