@@ -111,7 +111,7 @@ def test_a_manifest_reaching_into_another_bucket_is_rejected_and_kept(clean_noti
     assert result["status"] == "REJECTED"
     assert result["code"] == "InvalidConfiguration"
     assert result["reason"].startswith(
-        f"the manifest {key}: its prefix 's3://payroll-exports/2026/' puts entry 1 ('salaries.csv') in "
+        f"{key}: the manifest's prefix 's3://payroll-exports/2026/' puts entry 1 ('salaries.csv') in "
         f"bucket 'payroll-exports', which batch jobs may not read: batch input comes from the artifact "
         f"bucket '{stack.bucket}' or a bucket of the stack parameter BatchInputBuckets (now: none)"
     )

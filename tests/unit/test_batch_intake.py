@@ -123,9 +123,17 @@ def test_a_manifest_reaching_into_another_bucket_is_rejected_and_starts_nothing(
 
     assert outcome.status == "REJECTED"
     assert outcome.details["code"] == "InvalidConfiguration"
-    assert outcome.message.startswith(f"the manifest {key}: its prefix 's3://payroll-exports/' puts entry 1")
+    assert outcome.message.startswith(f"{key}: the manifest's prefix 's3://payroll-exports/' puts entry 1")
     assert "bucket 'payroll-exports', which batch jobs may not read" in outcome.message
     assert services.sagemaker.jobs == {}  # type: ignore[attr-defined]
+
+
+def test_an_invalid_manifest_is_rejected_naming_its_key(services: BatchServices) -> None:
+    key = "batch/churn/input/bad.manifest.json"
+    outcome = start_batch_upload(upload(services, key=key, body=b'{"prefix": 1}'), services, NOW, jitter=0.0)
+
+    assert outcome.status == "REJECTED"
+    assert outcome.message.startswith(f"{key}: the manifest must be a JSON array, not an object")
 
 
 def test_a_manifest_in_a_configured_input_bucket_runs(services: BatchServices) -> None:

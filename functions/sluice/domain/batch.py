@@ -292,9 +292,7 @@ def parse_manifest(raw: bytes) -> Manifest:
     return Manifest(prefix=prefix, relative_keys=tuple(entries))
 
 
-def check_manifest_buckets(
-    manifest: Manifest, manifest_key: str, artifact_bucket: str, input_buckets: Sequence[str]
-) -> None:
+def check_manifest_buckets(manifest: Manifest, artifact_bucket: str, input_buckets: Sequence[str]) -> None:
     """Refuse a manifest that reaches beyond the buckets batch input may come from.
 
     SageMaker reads every object a manifest lists with the model's execution role ("The object that
@@ -315,8 +313,8 @@ def check_manifest_buckets(
         extra = ", ".join(input_buckets) if input_buckets else "none"
         entry = short_repr(uri[len(manifest.prefix) :])
         raise RejectedConfiguration(
-            f"the manifest {manifest_key}: its prefix {manifest.prefix!r} puts entry {position} ({entry}) in "
-            f"bucket {bucket!r}, which batch jobs may not read: batch input comes from the artifact bucket "
+            f"the manifest's prefix {manifest.prefix!r} puts entry {position} ({entry}) in bucket "
+            f"{bucket!r}, which batch jobs may not read: batch input comes from the artifact bucket "
             f"{artifact_bucket!r} or a bucket of the stack parameter BatchInputBuckets (now: {extra}); copy "
             f"the data into the artifact bucket, or have {bucket!r} added to BatchInputBuckets"
         )

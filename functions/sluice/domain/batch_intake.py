@@ -123,8 +123,11 @@ def _plan(services: BatchServices, head: ObjectHead, target: BatchInput) -> Tran
         raw_manifest = _read_config(services, head.bucket, head.key, MAX_MANIFEST_BYTES)
         if raw_manifest is None:
             raise RejectedConfiguration(f"the manifest {head.key} disappeared before it could be read")
-        manifest = parse_manifest(raw_manifest)
-        check_manifest_buckets(manifest, head.key, head.bucket, services.input_buckets)
+        try:
+            manifest = parse_manifest(raw_manifest)
+            check_manifest_buckets(manifest, head.bucket, services.input_buckets)
+        except RejectedConfiguration as error:  # say which manifest, as deploy.json errors name their file
+            raise RejectedConfiguration(f"{head.key}: {error.reason}") from error
     return plan_transform_job(
         model=target.model,
         bucket=head.bucket,
