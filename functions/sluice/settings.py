@@ -36,6 +36,8 @@ class Settings(BaseModel):
     # Batch defaults and the buffered retry of CreateTransformJob.
     batch_default_instance_type: str = Field(default="ml.m5.xlarge", alias="BATCH_DEFAULT_INSTANCE_TYPE")
     batch_max_start_attempts: int = Field(default=96, ge=1, alias="BATCH_MAX_START_ATTEMPTS")
+    # Comma-separated buckets besides the artifact bucket a batch manifest may list objects in.
+    batch_input_buckets: str = Field(default="", alias="BATCH_INPUT_BUCKETS")
 
     # Canary rollouts.
     rollout_state_machine_arn: str = Field(default="", alias="ROLLOUT_STATE_MACHINE_ARN")
@@ -51,6 +53,10 @@ class Settings(BaseModel):
 
     # How long idempotency records live (seconds); the same event within this window is a no-op.
     idempotency_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, alias="IDEMPOTENCY_TTL_SECONDS")
+
+    @property
+    def batch_input_bucket_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.batch_input_buckets.split(",") if name.strip())
 
     @classmethod
     def from_environ(cls, environ: dict[str, str] | None = None) -> Settings:

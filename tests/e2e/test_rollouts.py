@@ -660,6 +660,7 @@ def test_an_image_outside_the_allow_list_is_rejected(rollouts: Rollouts) -> None
         },
     )["Item"]
     reason = from_item(intake)["reason"]
+    assert reason.startswith(f"endpoints/{endpoint}/v2/deploy.json: image: ")  # the file and the field
     assert "docker.io" in reason
     assert "763104351884.dkr.ecr" in reason  # the allow-list is named
 

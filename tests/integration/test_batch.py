@@ -97,6 +97,32 @@ def test_a_manifest_starts_one_job_over_the_listed_objects(clean_notifications: 
     assert source["S3DataType"] == "ManifestFile"
 
 
+def test_a_manifest_reaching_into_another_bucket_is_rejected_and_kept(clean_notifications: Stack) -> None:
+    """Issue 13: SageMaker reads what a manifest lists with the model's role, in any bucket it can read."""
+    stack = clean_notifications
+    model = stack.batch_model()
+    stack.client("s3").create_bucket(Bucket="payroll-exports")
+    stack.client("s3").put_object(Bucket="payroll-exports", Key="2026/salaries.csv", Body=CSV)
+    key = f"batch/{model}/input/steal.manifest.json"
+    manifest = json.dumps([{"prefix": "s3://payroll-exports/2026/"}, "salaries.csv"]).encode()
+
+    put, result = start(stack, key, manifest)
+
+    assert result["status"] == "REJECTED"
+    assert result["code"] == "InvalidConfiguration"
+    assert result["reason"].startswith(
+        f"{key}: the manifest's prefix 's3://payroll-exports/2026/' puts entry 1 ('salaries.csv') in "
+        f"bucket 'payroll-exports', which batch jobs may not read: batch input comes from the artifact "
+        f"bucket '{stack.bucket}' or a bucket of the stack parameter BatchInputBuckets (now: none)"
+    )
+    assert stack.intake(key, put)["reason"] == result["reason"]  # type: ignore[index]
+    assert stack.client("sagemaker").list_transform_jobs(NameContains=model)["TransformJobSummaries"] == []
+    kept = stack.client("s3").get_object(Bucket=stack.bucket, Key=key, VersionId=put["VersionId"])
+    assert kept["Body"].read() == manifest
+    assert stack.tags(key, put["VersionId"]) == {"sluice:status": "rejected"}
+    assert [t for t, _ in stack.notifications()] == ["Sluice Artifact Rejected"]
+
+
 @pytest.mark.parametrize(
     ("settings", "message"),
     [

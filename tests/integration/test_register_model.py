@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import tarfile
 from urllib.parse import quote_plus
 
@@ -120,9 +121,26 @@ def hostile(name: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
     return info
 
 
+def archive_bytes(*members: tuple[str, bytes]) -> bytes:
+    """A .tar.gz of `members` in order, names as given (even repeated, or not UTF-8 when they hold
+    surrogate escapes)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", encoding="utf-8", errors="surrogateescape") as tar:
+        for name, body in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return buffer.getvalue()
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
+        # Issue 13: each of these was published before.
+        (make_archive() + make_archive({"evil.py": b"import os"}), "data after the end of the tar archive"),
+        (archive_bytes(("./model.pth", b"a"), ("model.pth", b"b")), "extracts to the same path 'model.pth'"),
+        (archive_bytes(("model\x1b[8m.pth", b"w")), "control character (U+001B)"),
+        (archive_bytes(("mod\udce8le.pth", b"w")), "not valid UTF-8 (byte 0xe8"),
         (make_archive({"../../etc/passwd": b"root::0:0"}), ".."),
         (make_archive({"/etc/cron.d/x": b"* * * * * root sh"}), "absolute"),
         (make_archive({"model.pth": b"w"}, extra=[hostile("link")]), "symbolic link"),
@@ -130,7 +148,10 @@ def hostile(name: str, kind: bytes = tarfile.SYMTYPE) -> tarfile.TarInfo:
         (b"this is not a gzip file", "gzip"),
         (make_archive({}), "no regular file"),
     ],
-    ids=["path-traversal", "absolute-path", "symlink", "hardlink", "not-gzip", "empty"],
+    ids=[
+        *("appended-archive", "duplicate-member", "control-character", "non-utf8-name"),
+        *("path-traversal", "absolute-path", "symlink", "hardlink", "not-gzip", "empty"),
+    ],
 )
 def test_hostile_or_broken_archives_are_rejected_and_kept(
     clean_notifications: Stack, body: bytes, reason: str

@@ -255,3 +255,23 @@ def test_unsupported_transform_fails(tmp_path: Path) -> None:
     )
     with pytest.raises(TemplateError, match="not supported"):
         load_template(path)
+
+
+REPOSITORY_TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+
+def test_batch_input_buckets_reach_the_batch_function_only_as_the_parameter_says() -> None:
+    template = load_template(REPOSITORY_TEMPLATE, parameters={"BatchInputBuckets": "shared-features,team.b"})
+    resolver = IntrinsicResolver(template, {})
+    start_batch = template.resources["StartBatchFunction"].properties["Environment"]["Variables"]
+
+    assert resolver.resolve(start_batch["BATCH_INPUT_BUCKETS"]) == "shared-features,team.b"
+    assert "ARTIFACT_BUCKET" in start_batch  # Globals' variables merged in, not replaced
+    default = load_template(REPOSITORY_TEMPLATE).parameters["BatchInputBuckets"]
+    assert default == ""
+
+
+@pytest.mark.parametrize("value", ["Other_Bucket", "a, b", "s3://bucket", "bucket,", "ab"])
+def test_batch_input_buckets_must_be_bucket_names(value: str) -> None:
+    with pytest.raises(TemplateError, match=r"BatchInputBuckets.*does not match"):
+        load_template(REPOSITORY_TEMPLATE, parameters={"BatchInputBuckets": value})

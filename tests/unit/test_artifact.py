@@ -150,8 +150,8 @@ def test_short_reads_give_the_same_report() -> None:
     assert report == validate(data)
 
 
-def test_data_after_the_end_of_archive_marker_is_allowed_and_hashed() -> None:
-    inner = tar_bytes(Entry("model.pth", b"weights")) + b"trailing junk" * 100
+def test_zero_padding_after_the_end_of_archive_marker_is_allowed_and_hashed() -> None:
+    inner = tar_bytes(Entry("model.pth", b"weights")) + bytes(30_000)  # a 20-block record and more
     data = gzip.compress(inner) + bytes(64)  # zero padding after the gzip stream too
 
     report = validate(data)
@@ -334,6 +334,62 @@ def test_pax_record_with_a_negative_size() -> None:
     assert rejection(data) == "corrupt tar: member 'weights.bin' declares a negative size"
 
 
+# --- after the end-of-archive marker (issue 13) -------------------------------------------------------
+# `tar -x` stops at the first zero block; `tar -x --ignore-zeros` reads on and extracts what follows.
+
+
+def test_a_member_after_the_end_of_archive_marker_is_rejected_by_name() -> None:
+    first = tar_bytes(Entry("model.pth", b"weights"))
+    hidden = tarfile.TarInfo("code/inference.py")
+    hidden.size = 3
+    inner = first + hidden.tobuf(tarfile.USTAR_FORMAT) + b"x=1".ljust(512, b"\0") + bytes(1024)
+
+    reason = rejection(gzip.compress(inner))
+
+    end = len(tar_bytes(Entry("model.pth", b"weights"), end_marker=False)) + 512  # the first zero block
+    assert reason == (
+        f"data after the end of the tar archive: the end-of-archive marker (a zero block) ends at byte "
+        f"{end} of the uncompressed tar, and byte {len(first)} holds a tar header of member "
+        "'code/inference.py'. `tar -x` stops at the marker but `tar -x --ignore-zeros` and other "
+        "extractors read on, so what follows cannot be checked; only zero padding may follow the marker: "
+        "build the archive with one `tar -czf` (never by concatenating archives)"
+    )
+
+
+def test_a_second_archive_appended_in_its_own_gzip_member_is_rejected() -> None:
+    data = model_archive() + targz(Entry("evil.py", b"import os"))
+
+    reason = rejection(data)
+
+    assert reason.startswith("data after the end of the tar archive: ")
+    assert "holds a tar extended header (of further members)" in reason  # targz writes pax headers
+
+
+def test_a_member_after_a_single_zero_block_is_rejected() -> None:
+    inner = tar_bytes(Entry("model.pth", b"weights"), end_marker=False)
+    hidden = tarfile.TarInfo("evil.py").tobuf(tarfile.USTAR_FORMAT)
+
+    reason = rejection(gzip.compress(inner + bytes(512) + hidden + bytes(1024)))
+
+    assert f"byte {len(inner) + 512} holds a tar header of member 'evil.py'" in reason
+
+
+def test_junk_after_the_end_of_archive_marker_is_rejected() -> None:
+    inner = tar_bytes(Entry("model.pth", b"weights"))
+
+    reason = rejection(gzip.compress(inner + bytes(700) + b"trailing junk"))
+
+    assert f"byte {len(inner) + 700} holds data other than zero bytes." in reason
+
+
+def test_junk_after_the_marker_is_found_in_any_chunk() -> None:
+    inner = tar_bytes(Entry("model.pth", b"weights")) + bytes(50_000) + b"\x01"
+
+    reason = rejection(gzip.compress(inner), ArchiveLimits(chunk_size=4096))
+
+    assert f"byte {len(inner) - 1} holds data other than zero bytes." in reason
+
+
 # --- member names -----------------------------------------------------------------------------------
 
 
@@ -384,6 +440,98 @@ def test_name_too_long() -> None:
     reason = rejection(model_archive(Entry(name, b"x")))
 
     assert reason.endswith("has a name of 5000 characters; the limit is 4096")
+
+
+@pytest.mark.parametrize(
+    ("name", "shown", "code_point", "at"),
+    [
+        ("model\x1b[2K.pth", "'model\\x1b[2K.pth'", "U+001B", 5),  # an ANSI escape hides the name
+        ("model.pth\n", "'model.pth\\n'", "U+000A", 9),
+        ("code/\tinference.py", "'code/\\tinference.py'", "U+0009", 5),
+        ("model\x7f.pth", "'model\\x7f.pth'", "U+007F", 5),  # DEL
+        ("model\x85.pth", "'model\\x85.pth'", "U+0085", 5),  # C1: NEXT LINE
+        ("\x9bmodel.pth", "'\\x9bmodel.pth'", "U+009B", 0),  # C1: CONTROL SEQUENCE INTRODUCER
+    ],
+)
+def test_control_character_in_a_name(name: str, shown: str, code_point: str, at: int) -> None:
+    reason = rejection(model_archive(Entry(name, b"x")))
+
+    assert reason == (
+        f"member {shown} has a control character ({code_point}) at character {at} of its name: it hides "
+        "what the name is in listings and logs; rename the file with printable characters only"
+    )
+
+
+def raw_name_archive(raw_name: bytes, tar_format: int) -> bytes:
+    """A .tar.gz whose one member's name is `raw_name`, as bytes (so it need not be UTF-8)."""
+    buffer = io.BytesIO()
+    with tarfile.open(
+        fileobj=buffer, mode="w", format=tar_format, encoding="utf-8", errors="surrogateescape"
+    ) as archive:
+        info = tarfile.TarInfo(raw_name.decode("utf-8", "surrogateescape"))
+        info.size = 1
+        archive.addfile(info, io.BytesIO(b"x"))
+    return gzip.compress(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    "tar_format",
+    [
+        pytest.param(tarfile.USTAR_FORMAT, id="ustar name"),
+        pytest.param(tarfile.PAX_FORMAT, id="pax path with hdrcharset BINARY"),
+        pytest.param(tarfile.GNU_FORMAT, id="GNU long name"),
+    ],
+)
+def test_a_name_that_is_not_utf8_is_rejected(tar_format: int) -> None:
+    raw = b"mod\xe8le.pth" if tar_format != tarfile.GNU_FORMAT else b"d" * 120 + b"/mod\xe8le.pth"
+
+    reason = rejection(raw_name_archive(raw, tar_format))
+
+    at = raw.index(b"\xe8")
+    assert reason.startswith("member '")
+    assert reason.endswith(
+        f"has a name that is not valid UTF-8 (byte 0xe8 at character {at}): SageMaker's containers and "
+        "Python tooling read member names as UTF-8 and would mangle or refuse it; rename the file with a "
+        "UTF-8 name (or re-create the archive on a system with a UTF-8 locale)"
+    )
+
+
+def test_utf8_names_are_fine() -> None:
+    report = validate(model_archive(Entry("modèle/模型/𝔪.bin", b"x"), Entry("Ω.txt", b"y")))
+
+    assert report.regular_files == ("model.pth", "modèle/模型/𝔪.bin", "Ω.txt")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "path"),
+    [
+        (Entry("./model.pth", b"a"), Entry("model.pth", b"b"), "model.pth"),
+        (Entry("model.pth", b"a"), Entry("model.pth", b"b"), "model.pth"),
+        (Entry("code/inference.py", b"a"), Entry("code//./inference.py", b"b"), "code/inference.py"),
+        (Entry("./code", type=tarfile.DIRTYPE), Entry("code", b"a file"), "code"),
+        (Entry("code/", type=tarfile.DIRTYPE), Entry("./code/", type=tarfile.DIRTYPE), "code"),
+    ],
+)
+def test_two_members_extracting_to_one_path(first: Entry, second: Entry, path: str) -> None:
+    reason = rejection(targz(first, Entry("config.json", b"{}"), second))
+
+    assert reason == (
+        f"member {second.name.rstrip('/')!r} extracts to the same path {path!r} as member "
+        f"{first.name.rstrip('/')!r} before it: extracting would replace one with the other, so which one "
+        "SageMaker loads depends on the extractor; keep one member per path"
+    )
+
+
+def test_the_archive_root_listed_twice() -> None:
+    reason = rejection(model_archive(Entry("./", type=tarfile.DIRTYPE), Entry(".", type=tarfile.DIRTYPE)))
+
+    assert reason.startswith("member '.' extracts to the archive root as member '.' before it")
+
+
+def test_names_differing_in_case_or_backslashes_are_different_files() -> None:
+    report = validate(model_archive(Entry("Model.pth", b"a"), Entry("code\\x.py", b"b"), Entry("code/x.py")))
+
+    assert report.member_count == 4
 
 
 def test_dot_dot_inside_a_component_is_fine() -> None:

@@ -8,6 +8,7 @@ import hashlib
 import io
 import string
 import tarfile
+import unicodedata
 from pathlib import PurePosixPath
 
 import pytest
@@ -34,8 +35,9 @@ def single_file_archive(name: str) -> bytes:
 def is_safe_to_extract(name: str) -> bool:
     """The oracle, written from the rule rather than from the code: a name is safe when, read as a
     POSIX path with Windows separators taken as separators too, it is relative, never climbs with
-    '..', does not start with a Windows drive, and holds no NUL (C strings would cut it short)."""
-    if "\x00" in name or len(name) > 4096:
+    '..', does not start with a Windows drive, and holds no control character (Unicode category Cc:
+    C0, DEL, C1; NUL would also cut C strings short)."""
+    if any(unicodedata.category(character) == "Cc" for character in name) or len(name) > 4096:
         return False
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts:
@@ -63,6 +65,58 @@ def test_a_member_name_is_accepted_iff_the_oracle_says_it_is_safe(name: str) -> 
         assert report.regular_files == (name.rstrip("/"),)  # tarfile drops trailing slashes of pax paths
     else:
         with pytest.raises(RejectedArtifact, match=r"^member "):
+            validate_archive(io.BytesIO(data))
+
+
+def archive_of(names: list[str], tail: bytes = b"") -> bytes:
+    """A .tar.gz of one small regular file per name (pax `path` records), `tail` after the tar's end."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name in names:
+            info = tarfile.TarInfo(name)
+            info.pax_headers = {"path": name}
+            info.size = 1
+            archive.addfile(info, io.BytesIO(b"x"))
+    return gzip.compress(buffer.getvalue() + tail, mtime=0)
+
+
+def extracted_file(name: str) -> str:
+    """Where extraction writes `name`, by the oracle: the POSIX path with "." and empty parts gone."""
+    return str(PurePosixPath(name))
+
+
+plain_names = st.lists(
+    st.sampled_from(["model.pth", "code", "inference.py", ".", "", "x"]), min_size=1, max_size=4
+).map("/".join)
+
+
+# Issue 13: `./model.pth` and `model.pth` are one file once extracted; a second one replaced the first.
+@settings(max_examples=200, deadline=None)
+@given(st.lists(plain_names, min_size=1, max_size=5))
+def test_an_archive_is_accepted_iff_no_two_members_extract_to_one_path(names: list[str]) -> None:
+    names = [name.lstrip("/") for name in names if extracted_file(name.lstrip("/")) != "."]
+    if not names:
+        return
+    data = archive_of(names)
+    paths = [extracted_file(name) for name in names]
+
+    if len(set(paths)) == len(paths):
+        assert validate_archive(io.BytesIO(data)).member_count == len(names)
+    else:
+        with pytest.raises(RejectedArtifact, match=r"^member .* extracts to the same path .* as member "):
+            validate_archive(io.BytesIO(data))
+
+
+# Issue 13: a member after the end-of-archive marker was published (`tar -x --ignore-zeros` extracts it).
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000) | st.integers(0, 20_000).map(bytes))
+def test_an_archive_is_accepted_iff_only_zeros_follow_its_end(tail: bytes) -> None:
+    data = archive_of(["model.pth"], tail)
+
+    if tail.count(0) == len(tail):
+        assert validate_archive(io.BytesIO(data)).regular_files == ("model.pth",)
+    else:
+        with pytest.raises(RejectedArtifact, match=r"^data after the end of the tar archive: "):
             validate_archive(io.BytesIO(data))
 
 

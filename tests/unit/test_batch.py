@@ -12,6 +12,7 @@ from sluice.domain.batch import (
     MANIFEST_MAX_ENTRIES,
     BatchSettings,
     Manifest,
+    check_manifest_buckets,
     infer_content_type,
     infer_manifest_content_type,
     next_job_status,
@@ -415,6 +416,34 @@ def test_manifest_entries_are_limited() -> None:
 )
 def test_manifest_entries_are_checked(entry: object, expected: str) -> None:
     assert manifest_rejection([{"prefix": "s3://bucket/p/"}, "ok.csv", entry]).startswith(expected)
+
+
+# Issue 13: a manifest could point SageMaker (with the model's role) at any bucket that role reads.
+def test_a_manifest_in_another_bucket_is_rejected_naming_the_entry_and_the_bucket() -> None:
+    manifest = parse_manifest(b'[{"prefix": "s3://payroll-exports/2026/"}, "salaries.csv", "b.csv"]')
+
+    with pytest.raises(RejectedConfiguration) as caught:
+        check_manifest_buckets(manifest, "artifacts", ["extra-inputs"])
+
+    assert caught.value.reason == (
+        "the manifest's prefix 's3://payroll-exports/2026/' puts entry 1 ('salaries.csv') in bucket "
+        "'payroll-exports', which batch jobs may not read: batch input "
+        "comes from the artifact bucket 'artifacts' or a bucket of the stack parameter BatchInputBuckets "
+        "(now: extra-inputs); copy the data into the artifact bucket, or have 'payroll-exports' added to "
+        "BatchInputBuckets"
+    )
+
+
+def test_a_manifest_names_none_when_no_input_buckets_are_configured() -> None:
+    manifest = parse_manifest(b'[{"prefix": "s3://artifacts-archive/"}, "a.csv"]')
+    with pytest.raises(RejectedConfiguration, match=r"BatchInputBuckets \(now: none\)"):
+        check_manifest_buckets(manifest, "artifacts", [])
+
+
+@pytest.mark.parametrize("bucket", ["artifacts", "extra-inputs"])
+def test_a_manifest_in_the_artifact_bucket_or_an_input_bucket_is_accepted(bucket: str) -> None:
+    manifest = parse_manifest(f'[{{"prefix": "s3://{bucket}/data/"}}, "a.csv"]'.encode())
+    check_manifest_buckets(manifest, "artifacts", ["extra-inputs"])
 
 
 def test_manifest_keys_longer_than_s3_allows_are_rejected() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from sluice.domain.batch_intake import (
     start_batch_upload,
 )
 from sluice.domain.intake import Upload
+from sluice.settings import Settings
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 BUCKET = "artifacts"
@@ -109,6 +111,40 @@ def test_manifest_input_runs_one_manifest_job(services: BatchServices) -> None:
     assert outcome.status == "STARTED"
     (request,) = services.sagemaker.jobs.values()  # type: ignore[attr-defined]
     assert request["TransformInput"]["DataSource"]["S3DataSource"]["S3DataType"] == "ManifestFile"
+
+
+def test_a_manifest_reaching_into_another_bucket_is_rejected_and_starts_nothing(
+    services: BatchServices,
+) -> None:
+    key = "batch/churn/input/steal.manifest.json"
+    manifest = json.dumps([{"prefix": "s3://payroll-exports/"}, "salaries.csv"]).encode()
+
+    outcome = start_batch_upload(upload(services, key=key, body=manifest), services, NOW, jitter=0.0)
+
+    assert outcome.status == "REJECTED"
+    assert outcome.details["code"] == "InvalidConfiguration"
+    assert outcome.message.startswith(f"{key}: the manifest's prefix 's3://payroll-exports/' puts entry 1")
+    assert "bucket 'payroll-exports', which batch jobs may not read" in outcome.message
+    assert services.sagemaker.jobs == {}  # type: ignore[attr-defined]
+
+
+def test_an_invalid_manifest_is_rejected_naming_its_key(services: BatchServices) -> None:
+    key = "batch/churn/input/bad.manifest.json"
+    outcome = start_batch_upload(upload(services, key=key, body=b'{"prefix": 1}'), services, NOW, jitter=0.0)
+
+    assert outcome.status == "REJECTED"
+    assert outcome.message.startswith(f"{key}: the manifest must be a JSON array, not an object")
+
+
+def test_a_manifest_in_a_configured_input_bucket_runs(services: BatchServices) -> None:
+    services = dataclasses.replace(services, input_buckets=("shared-features",))
+    manifest = json.dumps([{"prefix": "s3://shared-features/day-1/"}, "a.csv"]).encode()
+
+    outcome = start_batch_upload(
+        upload(services, key="batch/churn/input/f.manifest.json", body=manifest), services, NOW, jitter=0.0
+    )
+
+    assert outcome.status == "STARTED"
 
 
 def test_job_states_apply_in_order_and_never_regress(services: BatchServices) -> None:
@@ -227,3 +263,17 @@ def test_no_late_started_notification_once_the_job_reported_progress(services: B
     assert outcome.status == "STARTED"
     assert services.registry.job(outcome.details["job_name"])["status"] == "InProgress"  # type: ignore[index]
     assert [d["status"] for _, d in services.notifier.sent] == ["InProgress"]  # type: ignore[attr-defined]
+
+
+def test_the_input_buckets_setting_is_read_from_the_template_variable() -> None:
+    env = {
+        "ARTIFACT_BUCKET": "artifacts",
+        "REGISTRY_TABLE": "t",
+        "IDEMPOTENCY_TABLE": "i",
+        "NOTIFICATION_TOPIC_ARN": "arn:aws:sns:us-east-1:123456789012:n",
+        "BATCH_RETRY_QUEUE_URL": "q",
+        "UPLOAD_REDELIVERY_QUEUE_URL": "r",
+    }
+    assert Settings.from_environ(env).batch_input_bucket_names == ()
+    configured = Settings.from_environ({**env, "BATCH_INPUT_BUCKETS": "shared-features,team.b"})
+    assert configured.batch_input_bucket_names == ("shared-features", "team.b")

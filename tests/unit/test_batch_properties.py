@@ -6,6 +6,7 @@ import contextlib
 import json
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -14,6 +15,7 @@ from sluice.domain.batch import (
     SAGEMAKER_STATES,
     SLUICE_STATES,
     BatchSettings,
+    check_manifest_buckets,
     next_job_status,
     parse_batch_settings,
     parse_manifest,
@@ -152,3 +154,33 @@ def test_retry_delay_is_bounded_and_non_decreasing(
     delay = retry_delay_seconds(attempt, base=base, cap=cap, jitter=jitter)
     assert base <= delay <= cap
     assert delay <= retry_delay_seconds(attempt + 1, base=base, cap=cap, jitter=jitter)
+
+
+manifest_buckets = st.sampled_from(["artifacts", "extra-inputs", "other-team", "artifacts-evil", "a.b"])
+manifest_entries = st.one_of(
+    st.sampled_from(["x.csv", "-evil/x.csv", "/x.csv", "../x.csv", "s3://other-team/x.csv", ".csv", "%2F"]),
+    st.text(min_size=1, max_size=12),
+)
+
+
+# Issue 13: a manifest may only make SageMaker read the artifact bucket and BatchInputBuckets.
+@given(
+    manifest_buckets,
+    st.sampled_from(["", "p/", "day-", "a//b/"]),
+    st.lists(manifest_entries, min_size=1, max_size=4),
+    st.lists(manifest_buckets, max_size=2),
+)
+def test_a_manifest_is_accepted_iff_every_object_it_lists_is_in_an_allowed_bucket(
+    bucket: str, key_prefix: str, entries: list[str], input_buckets: list[str]
+) -> None:
+    try:
+        manifest = parse_manifest(json.dumps([{"prefix": f"s3://{bucket}/{key_prefix}"}, *entries]).encode())
+    except RejectedConfiguration:
+        return
+    # What SageMaker reads: prefix + entry, plainly concatenated (TransformS3DataSource).
+    read_from = {uri.removeprefix("s3://").split("/", 1)[0] for uri in manifest.object_uris()}
+    if read_from <= {"artifacts", *input_buckets}:
+        check_manifest_buckets(manifest, "artifacts", input_buckets)
+    else:
+        with pytest.raises(RejectedConfiguration, match=r"^the manifest's prefix .* batch jobs may not"):
+            check_manifest_buckets(manifest, "artifacts", input_buckets)

@@ -12,6 +12,7 @@ from sluice.domain.deploy_config import (
     DeployConfig,
     autoscaling_target,
     check_image,
+    check_images,
     default_allowed_registries,
     ecr_registry,
     environment_bytes,
@@ -625,3 +626,20 @@ def test_a_single_instance_is_rejected_when_multi_instance_is_required() -> None
 def test_instance_count_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         instance_count_warning(0, require_multi_instance=False)
+
+
+# Issue 13: an image refused by the allow-list is named by its field, like every other deploy.json error.
+def test_check_images_names_the_field_of_the_refused_image() -> None:
+    single = parse_deploy_config(json.dumps({"image": "ghcr.io/someone/miner:latest"}).encode())
+    with pytest.raises(RejectedConfiguration) as caught:
+        check_images(single, ALLOWED)
+    assert caught.value.reason.startswith("image: image 'ghcr.io/someone/miner:latest' comes from registry")
+
+    pipeline = parse_deploy_config(
+        json.dumps({"containers": [{"image": IMAGE, "model_data": None}, {"image": "nginx:latest"}]}).encode()
+    )
+    with pytest.raises(RejectedConfiguration) as caught:
+        check_images(pipeline, ALLOWED)
+    assert caught.value.reason.startswith("containers[1].image: image 'nginx:latest' names no registry host")
+
+    check_images(parse_deploy_config(b"{}"), [])  # nothing named: the production image is kept

@@ -11,6 +11,7 @@ import pytest
 from rollout_fakes import (
     BUCKET,
     DEPLOY,
+    ECR,
     ENDPOINT,
     STATE_MACHINE_ARN,
     RolloutAslWalk,
@@ -215,6 +216,23 @@ def test_a_published_key_holding_other_bytes_is_never_overwritten() -> None:
         pytest.param(None, {"rollout": {"steps": [50, 10]}}, ENDPOINT_DEPLOY, id="endpoint-level invalid"),
         pytest.param(b"{not json", None, VERSION_DEPLOY, id="not JSON"),
         pytest.param(b" " * (MAX_DEPLOY_CONFIG_BYTES + 1), None, VERSION_DEPLOY, id="too large"),
+        # Issue 13: the image allow-list's refusal named neither the file nor the field.
+        pytest.param({"image": "ghcr.io/x/miner:1"}, None, f"{VERSION_DEPLOY}: image: image ", id="image"),
+        pytest.param(
+            None, {"image": "ghcr.io/x/miner:1"}, f"{ENDPOINT_DEPLOY}: image: image ", id="endpoint image"
+        ),
+        pytest.param(
+            {"containers": [{"image": f"{ECR}/pre:1", "model_data": None}, {"image": "ghcr.io/x/miner:1"}]},
+            None,
+            f"{VERSION_DEPLOY}: containers[1].image: image 'ghcr.io/x/miner:1' comes from registry 'ghcr.io'",
+            id="second container's image",
+        ),
+        pytest.param(
+            None,
+            {"containers": [{"image": "miner:1"}]},
+            f"{ENDPOINT_DEPLOY}: containers[0].image: image 'miner:1' names no registry host",
+            id="docker hub shorthand",
+        ),
     ],
 )
 def test_an_invalid_deploy_json_is_rejected_naming_its_key(

@@ -217,6 +217,14 @@ def test_without_a_stack_role_a_first_deployment_is_refused_naming_the_parameter
         walk.task("Prepare")
 
 
+def test_an_image_the_allow_list_dropped_since_intake_is_refused_naming_the_file_and_field() -> None:
+    world = production_world()
+    _, walk = started(world, deploy={"image": f"{ECR}/fraud:2"})
+    world.services = dataclasses.replace(world.services, allowed_registries=("registry.example.com",))
+    with pytest.raises(RolloutRefused, match=r"^endpoints/fraud/v2/deploy\.json: image: image '.*' comes"):
+        walk.task("Prepare")
+
+
 # -- the happy path -------------------------------------------------------------------------------
 
 

@@ -8,9 +8,10 @@ memory, never on disk. The pipeline is
            -> _ForwardFile   (the inflated bytes as a file that only moves forward)
            -> tarfile        (reads headers; skipping member data inflates and discards it)
 
-and after the tar end-of-archive marker the rest of the object is drained through the same pipeline,
-so the hash covers every byte and the gzip CRC of every member is verified. Memory stays at a few
-chunks plus one member's headers, whatever the archive size.
+and after the tar end-of-archive marker the rest of the object is read through the same pipeline,
+checking it is zeros, so the hash covers every byte and the gzip CRC of every member is verified.
+Memory stays at a few chunks, one member's headers and 16 bytes per member (to find two members
+extracting to one path), whatever the archive size.
 
 An archive is rejected (`RejectedArtifact`, with a reason naming the member when there is one) when:
 - it is not gzip, the gzip stream is truncated or corrupt (CRC/length check), or bytes other than
@@ -20,6 +21,12 @@ An archive is rejected (`RejectedArtifact`, with a reason naming the member when
   extracts what follows, so the remaining members could not be checked);
 - a member name is empty, longer than 4096 characters, contains NUL, is absolute (`/`, `\\`, a
   Windows drive such as `C:`, also after leading `./`), or has a `..` component (split on both `/` and `\\`);
+- a member name is not valid UTF-8 (SageMaker's containers and Python tooling read names as UTF-8:
+  such a name is mangled or refused there) or holds a control character (C0, DEL, C1: an escape
+  sequence or a newline disguises the name in listings and logs);
+- two members extract to one path once `.` and empty components are dropped (`./model.pth` and
+  `model.pth`; a directory and a file of one name): the later would replace the earlier, so the
+  bytes served would depend on the extractor;
 - a member is a symlink, hard link, character or block device, FIFO, sparse file or any other type
   that is neither a regular file nor a directory;
 - there are no regular files, more than `max_members` members, a member declares more bytes than
@@ -30,7 +37,15 @@ An archive is rejected (`RejectedArtifact`, with a reason naming the member when
 - tar extended headers are abusive: one larger than 1 MiB, more than 8 chained before a member,
   more than 64 global pax records (each would otherwise cost memory or time per member).
 
-Data after the tar end-of-archive marker is allowed (record padding, trailing junk) and hashed.
+- anything but zero bytes follows the tar end-of-archive marker (the first zero block, where tarfile
+  and `tar -x` stop): `tar -x --ignore-zeros` would extract a member hidden there. Record padding
+  (zeros) is allowed and hashed.
+
+gzip framing: a gzip stream of several members is one stream (gzip(1), Python's gzip and tarfile
+read them all, as RFC 1952 describes a file of several members); zero padding after the last member
+is skipped ("trailing zero bytes ignored", as gzip(1) says); any other trailing bytes are rejected. A
+further gzip member that holds a second tar archive lands after the end-of-archive marker, and is
+rejected by the rule above.
 
 Exceptions: for any input bytes only `RejectedArtifact` escapes. An exception raised by the stream
 itself (network error, timeout) is not about the archive: it propagates unchanged, so the caller can
@@ -60,6 +75,11 @@ MAX_GLOBAL_PAX_RECORDS = 64
 _GZIP_MAGIC = b"\x1f\x8b"
 _WINDOWS_DRIVE = re.compile(r"[A-Za-z]:")
 _PATH_SEPARATORS = re.compile(r"[/\\]")
+# C0 controls, DEL and C1 controls (U+0080-U+009F); NUL has its own reason.
+_CONTROL_CHARACTER = re.compile(r"[\x01-\x1f\x7f-\x9f]")
+# tarfile decodes names as UTF-8 with errors="surrogateescape": a byte that is not UTF-8 becomes
+# U+DC80-U+DCFF (and UTF-8 never encodes a surrogate), so a surrogate in a name is a non-UTF-8 byte.
+_UNDECODED_BYTE = re.compile(r"[\ud800-\udfff]")
 _REGULAR_TYPES = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE})
 _EXTENDED_HEADER_TYPES = frozenset(
     {
@@ -128,7 +148,8 @@ def validate_archive(stream: ByteStream, limits: ArchiveLimits = DEFAULT_LIMITS)
     inflated = _ForwardFile(inflater)
     try:
         census = _read_members(inflated, limits)
-        inflated.drain()  # the rest of the object: hashed, its gzip CRCs checked, the limits enforced
+        # The rest of the object: only zeros (hashed, its gzip CRCs checked, the limits enforced).
+        _check_nothing_after_the_end(inflated)
     except _NotAboutTheArchive as escaped:
         raise escaped.error from None
     return ArchiveReport(
@@ -319,11 +340,20 @@ class _ForwardFile(io.RawIOBase):
             self._position = target  # past the end, like a file: the next read returns b""
             return target
 
-    def drain(self) -> None:
-        """Inflate the rest, discarding it: hashes the object to its end and checks every gzip CRC."""
-        self._chunk = b""
-        while self._inflater.next_chunk():
-            pass
+    def skip_zeros(self) -> int | None:
+        """Inflate the rest while it is zero bytes: the position of the first byte that is not zero
+        (the next read starts there), or None once the object is read to its end (hashed, every gzip
+        CRC checked). Constant memory: one chunk at a time."""
+        with _errors_not_about_the_archive():
+            while self._refill():
+                rest = self._chunk[self._offset :] if self._offset else self._chunk
+                nonzero = rest.lstrip(b"\0")
+                skipped = len(rest) - len(nonzero)
+                self._offset += skipped
+                self._position += skipped
+                if nonzero:
+                    return self._position
+            return None
 
     def _refill(self) -> bool:
         if self._offset == len(self._chunk):
@@ -420,6 +450,9 @@ class _Census:
     directory_count: int = 0
     regular_file_count: int = 0
     regular_files: list[str] = field(default_factory=list)
+    # Each path a member extracts to (a 16-byte digest: constant memory per member, whatever the
+    # name's length) -> the first such member's name as quoted in reasons.
+    extraction_paths: dict[bytes, str] = field(default_factory=dict)
 
     def admit(self, member: tarfile.TarInfo) -> None:
         self.member_count += 1
@@ -448,6 +481,23 @@ class _Census:
                 f"member {_shown(member.name)} has unsupported member type {kind!r}; "
                 f"{_ONLY_FILES_AND_DIRECTORIES}"
             )
+        self._admit_path(member.name)
+
+    def _admit_path(self, name: str) -> None:
+        """Two members extracting to one path: the later one silently replaces the earlier (or fails
+        half-way, a file over a directory), so what was validated is not what is served."""
+        path = extraction_path(name)
+        digest = hashlib.blake2b(path.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        earlier = self.extraction_paths.get(digest)
+        if earlier is None:
+            self.extraction_paths[digest] = _shown(name)
+            return
+        where = f"the same path {_shown(path)}" if path else "the archive root"
+        raise RejectedArtifact(
+            f"member {_shown(name)} extracts to {where} as member {earlier} before it: extracting "
+            "would replace one with the other, so which one SageMaker loads depends on the extractor; "
+            "keep one member per path"
+        )
 
     def _admit_regular_file(self, member: tarfile.TarInfo) -> None:
         if member.sparse is not None:  # pragma: no cover - _CheckedTarInfo refuses sparse headers first
@@ -462,12 +512,34 @@ class _Census:
             self.regular_files.append(member.name)
 
 
+def extraction_path(name: str) -> str:
+    """The path a member extracts to, as extractors normalise it: empty and "." components dropped
+    (`./model.pth`, `model.pth` and `.//model.pth` are one file; `code/` and `code` one directory).
+    Names are otherwise compared exactly: SageMaker extracts on Linux, where `\\` is an ordinary
+    character, case matters and names are bytes (no Unicode normalisation)."""
+    return "/".join(part for part in name.split("/") if part not in ("", "."))
+
+
 def _name_problem(name: str) -> str | None:
     """What makes `name` unsafe to extract (phrased to follow "member <name>"), or None if it is safe."""
     if "\0" in name:
         return "has a NUL character in its name"
     if not name:
         return "has an empty name"
+    if undecoded := _UNDECODED_BYTE.search(name):
+        byte = ord(undecoded.group()) - 0xDC00
+        shown = f"byte 0x{byte:02x}" if 0x80 <= byte <= 0xFF else "a byte sequence"
+        return (
+            f"has a name that is not valid UTF-8 ({shown} at character {undecoded.start()}): SageMaker's "
+            "containers and Python tooling read member names as UTF-8 and would mangle or refuse it; "
+            "rename the file with a UTF-8 name (or re-create the archive on a system with a UTF-8 locale)"
+        )
+    if control := _CONTROL_CHARACTER.search(name):
+        return (
+            f"has a control character (U+{ord(control.group()):04X}) at character {control.start()} of "
+            "its name: it hides what the name is in listings and logs; rename the file with printable "
+            "characters only"
+        )
     if len(name) > MAX_NAME_LENGTH:
         return f"has a name of {len(name)} characters; the limit is {MAX_NAME_LENGTH}"
     if name.startswith("/"):
@@ -548,6 +620,43 @@ def _check_end_of_archive(stopped_by: tarfile.HeaderError | None, last: tarfile.
         f"corrupt tar: the header {after} is invalid ({stopped_by}); the members that follow it "
         "cannot be checked"
     )
+
+
+def _check_nothing_after_the_end(inflated: _ForwardFile) -> None:
+    """Only zero padding may follow the end-of-archive marker (the zero block tarfile stopped at).
+
+    `tar -x` stops at that block, but `tar -x --ignore-zeros` (`-i`) reads on and extracts any member
+    after it, as do extractors that skip zero blocks: a member hidden there (a second archive
+    appended, or a further gzip member holding one) would be published unchecked. GNU tar, bsdtar and
+    Python's tarfile pad the archive with zeros only (to a 10 KiB record), so nothing legitimate is lost.
+    """
+    marker_end = inflated.tell()
+    position = inflated.skip_zeros()
+    if position is None:
+        return
+    offset_in_block = position % tarfile.BLOCKSIZE
+    block = bytes(offset_in_block) + inflated.read(tarfile.BLOCKSIZE - offset_in_block)
+    found = _hidden_header(block) or "data other than zero bytes"
+    raise RejectedArtifact(
+        f"data after the end of the tar archive: the end-of-archive marker (a zero block) ends at byte "
+        f"{marker_end} of the uncompressed tar, and byte {position} holds {found}. `tar -x` stops at the "
+        "marker but `tar -x --ignore-zeros` and other extractors read on, so what follows cannot be "
+        "checked; only zero padding may follow the marker: build the archive with one `tar -czf` "
+        "(never by concatenating archives)"
+    )
+
+
+def _hidden_header(block: bytes) -> str | None:
+    """What a tar header in `block` describes ("a tar header of member 'x'"), None if it is none."""
+    if len(block) < tarfile.BLOCKSIZE:
+        return None
+    try:
+        header = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+    except Exception:  # not a header (bad checksum...): plain data
+        return None
+    if header.type in _EXTENDED_HEADER_TYPES:
+        return "a tar extended header (of further members)"
+    return f"a tar header of member {_shown(header.name)}"
 
 
 def _sparse_rejection(name: str | None) -> RejectedArtifact:

@@ -292,6 +292,34 @@ def parse_manifest(raw: bytes) -> Manifest:
     return Manifest(prefix=prefix, relative_keys=tuple(entries))
 
 
+def check_manifest_buckets(manifest: Manifest, artifact_bucket: str, input_buckets: Sequence[str]) -> None:
+    """Refuse a manifest that reaches beyond the buckets batch input may come from.
+
+    SageMaker reads every object a manifest lists with the model's execution role ("The object that
+    each S3Uris points to must be readable by the IAM role that Amazon SageMaker uses to perform tasks
+    on your behalf": TransformS3DataSource, SageMaker API reference), so without this check anyone who
+    may write to batch/ could feed (and, through the output, read) any object that role can read, in any
+    bucket. Allowed: the artifact bucket and the stack parameter BatchInputBuckets.
+
+    Each entry is a key relative to the prefix, appended to it as is; `parse_manifest` makes the prefix
+    end its bucket with "/" and refuses entries with a scheme, so every entry lies in the prefix's
+    bucket (tests/unit/test_batch_properties.py), and checking each entry's URI checks the prefix too.
+    """
+    allowed = (artifact_bucket, *input_buckets)
+    for position, uri in enumerate(manifest.object_uris(), start=1):
+        bucket = uri[len("s3://") :].split("/", 1)[0]
+        if bucket in allowed:
+            continue
+        extra = ", ".join(input_buckets) if input_buckets else "none"
+        entry = short_repr(uri[len(manifest.prefix) :])
+        raise RejectedConfiguration(
+            f"the manifest's prefix {manifest.prefix!r} puts entry {position} ({entry}) in bucket "
+            f"{bucket!r}, which batch jobs may not read: batch input comes from the artifact bucket "
+            f"{artifact_bucket!r} or a bucket of the stack parameter BatchInputBuckets (now: {extra}); copy "
+            f"the data into the artifact bucket, or have {bucket!r} added to BatchInputBuckets"
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Job name
 # --------------------------------------------------------------------------------------------------

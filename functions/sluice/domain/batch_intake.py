@@ -12,6 +12,7 @@ from typing import Any
 from sluice.domain.batch import (
     BatchSettings,
     TransformJobPlan,
+    check_manifest_buckets,
     next_job_status,
     parse_batch_settings,
     parse_manifest,
@@ -43,6 +44,8 @@ class BatchServices(IntakeServices):
     retry_queue: RetryQueuePort
     default_instance_type: str
     max_start_attempts: int
+    # Buckets besides the artifact bucket a manifest may list objects in (BatchInputBuckets).
+    input_buckets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,11 @@ def _plan(services: BatchServices, head: ObjectHead, target: BatchInput) -> Tran
         raw_manifest = _read_config(services, head.bucket, head.key, MAX_MANIFEST_BYTES)
         if raw_manifest is None:
             raise RejectedConfiguration(f"the manifest {head.key} disappeared before it could be read")
-        manifest = parse_manifest(raw_manifest)
+        try:
+            manifest = parse_manifest(raw_manifest)
+            check_manifest_buckets(manifest, head.bucket, services.input_buckets)
+        except RejectedConfiguration as error:  # say which manifest, as deploy.json errors name their file
+            raise RejectedConfiguration(f"{head.key}: {error.reason}") from error
     return plan_transform_job(
         model=target.model,
         bucket=head.bucket,

@@ -336,9 +336,14 @@ class DeployConfig(_StrictModel):
 
     def images(self) -> list[str]:
         """Every image this configuration names (none when it keeps the production variant's)."""
+        return [image for _, image in self.image_fields()]
+
+    def image_fields(self) -> list[tuple[str, str]]:
+        """Each image with the deploy.json field that names it: ("image", ...) or
+        ("containers[0].image", ...), as deploy.json's other errors name their field."""
         if self.containers is not None:
-            return [container.image for container in self.containers]
-        return [self.image] if self.image is not None else []
+            return [(f"containers[{index}].image", spec.image) for index, spec in enumerate(self.containers)]
+        return [("image", self.image)] if self.image is not None else []
 
 
 _MODELS_BY_LOCATION: dict[tuple[str, ...], type[BaseModel]] = {
@@ -513,6 +518,16 @@ def check_image(image: str, allowed_registries: Sequence[str]) -> None:
             f"(allowed: {allowed}); push the image to an allowed registry or have the stack's "
             "allow-list extended"
         )
+
+
+def check_images(config: DeployConfig, allowed_registries: Sequence[str]) -> None:
+    """`check_image` on every image of `config`; the rejection names the field (`image`,
+    `containers[1].image`), and the caller that read the file prefixes its key."""
+    for field_name, image in config.image_fields():
+        try:
+            check_image(image, allowed_registries)
+        except RejectedConfiguration as error:
+            raise RejectedConfiguration(f"{field_name}: {error.reason}") from error
 
 
 # --------------------------------------------------------------------------------------------------

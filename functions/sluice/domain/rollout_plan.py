@@ -39,7 +39,7 @@ from sluice.domain.deploy_config import (
     Autoscaling,
     DeployConfig,
     autoscaling_target,
-    check_image,
+    check_images,
     instance_count_warning,
 )
 from sluice.domain.layout import validate_sagemaker_name, validate_version
@@ -302,8 +302,7 @@ def _model_containers(
     endpoint: str,
 ) -> dict[str, Any]:
     """PrimaryContainer, or Containers + InferenceExecutionConfig, of the candidate's CreateModel."""
-    for image in config.images():
-        check_image(image, allowed_registries)
+    check_images(config, allowed_registries)
     if config.containers is not None:
         containers: list[dict[str, Any]] = []
         for spec in config.containers:

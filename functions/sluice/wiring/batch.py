@@ -21,4 +21,5 @@ def batch_services(settings: Settings | None = None) -> BatchServices:
         retry_queue=RetryQueue(settings.batch_retry_queue_url),
         default_instance_type=settings.batch_default_instance_type,
         max_start_attempts=settings.batch_max_start_attempts,
+        input_buckets=settings.batch_input_bucket_names,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sluice.domain.deploy_config import DeployConfig
+from sluice.domain.deploy_config import DeployConfig, check_images
 from sluice.domain.rollout.intake import start_next_queued
 from sluice.domain.rollout.log import decide
 from sluice.domain.rollout.record import (
@@ -75,6 +75,12 @@ def prepare(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
         "suffix": rollout["suffix"],
         "allowed_registries": services.allowed_registries,
     }
+    try:
+        # Checked at intake too; again here because the stack's allow-list may have changed since (a
+        # queued version). The rejection names the file the rollout read, as at intake.
+        check_images(config, services.allowed_registries)
+    except RejectedConfiguration as error:
+        raise RolloutRefused(f"{rollout.get('config_source', 'deploy.json')}: {error.reason}") from error
     try:
         if current is None:
             return _start_first_deployment(services, state, plan_first_deployment(**common), now)

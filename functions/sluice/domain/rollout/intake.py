@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sluice.domain.artifact import validate_archive
-from sluice.domain.deploy_config import DeployConfig, check_image, parse_deploy_config
+from sluice.domain.deploy_config import DeployConfig, check_images, parse_deploy_config
 from sluice.domain.intake import Outcome, Upload, open_intake, reject
 from sluice.domain.layout import EndpointArtifact, validate_sagemaker_name, validate_version
 from sluice.domain.ports import ObjectHead
@@ -64,8 +64,6 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         validate_sagemaker_name(target.endpoint, "endpoint")
         validate_version(target.version)
         config, config_source = _deploy_config(services, head, target)
-        for image in config.images():
-            check_image(image, services.allowed_registries)
         with services.store.open_stream(head.bucket, head.key, head.version_id) as stream:
             report = validate_archive(stream, services.limits)
         model_data = _publish_model_data(services, head, target, report.sha256)
@@ -140,9 +138,12 @@ def _deploy_config(
             raise RejectedConfiguration(f"{key} is too large: {exc}") from exc
         if raw is not None:
             try:
-                return parse_deploy_config(raw), key
+                config = parse_deploy_config(raw)
+                # Before anything is created: write access to endpoints/ must not mean "run any container".
+                check_images(config, services.allowed_registries)
             except RejectedConfiguration as error:
                 raise RejectedConfiguration(f"{key}: {error.reason}") from error
+            return config, key
     return DeployConfig(), "default settings (no deploy.json)"
 
 
