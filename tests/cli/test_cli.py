@@ -256,11 +256,26 @@ def test_intakes_newest_first_with_limit(deployment: Deployment) -> None:
 
 
 # -- configuration -----------------------------------------------------------------------------------
-def test_missing_table_configuration_is_a_usage_error_with_guidance(deployment: Deployment) -> None:
+def test_without_a_table_the_sandbox_stack_names_it_as_on_aws(deployment: Deployment) -> None:
+    """The sandbox answers DescribeStacks for its stack, so no --table is needed (the default --stack
+    `sluice` is samconfig.toml's stack name and the sandbox's)."""
+    (stack,) = deployment.sandbox.client("cloudformation").describe_stacks(StackName="sluice")["Stacks"]
+    outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs["RegistryTableName"]["OutputValue"] == deployment.table
+    assert outputs["RegistryTableName"]["ExportName"] == "sluice-RegistryTableName"
+    assert outputs["ArtifactBucketName"]["OutputValue"] == deployment.bucket
+
     result = deployment.sluice("intakes", table=False)
+    assert result.exit_code == 0, result.output
+    assert HOSTILE_KEY in result.stdout
+
+
+def test_missing_table_configuration_is_a_usage_error_with_guidance(deployment: Deployment) -> None:
+    result = deployment.sluice("--stack", "not-deployed", "intakes", table=False)
 
     assert result.exit_code == 2
-    for hint in ("--table", "SLUICE_REGISTRY_TABLE", "--stack", "RegistryTableName", "'sluice'"):
+    for hint in ("--table", "SLUICE_REGISTRY_TABLE", "--stack", "RegistryTableName", "'not-deployed'"):
         assert hint in result.stderr
 
 
