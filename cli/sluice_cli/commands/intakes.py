@@ -11,6 +11,7 @@ from sluice_cli.commands.output import emit_json, emit_table, say, text, when
 from sluice_cli.registry_view import Record, status_filter
 
 COLUMNS = ("received", "key", "kind", "status", "outcome")
+IDENTIFIERS = ("received", "key")  # never wrapped (output.emit_table)
 
 
 @handle_errors
@@ -39,7 +40,9 @@ def intakes(
     if not rows:
         say(f"No uploads{scope}.")
         return
-    emit_table(f"Recent uploads{scope} (newest first)", COLUMNS, [_cells(r) for r in rows])
+    emit_table(
+        f"Recent uploads{scope} (newest first)", COLUMNS, [_cells(r) for r in rows], identifiers=IDENTIFIERS
+    )
 
 
 def intake_row(record: Record) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from sluice_cli.commands.output import (
 )
 
 VARIANT_COLUMNS = ("variant", "role", "weight", "instances", "status")
+VARIANT_IDENTIFIERS = ("variant",)  # never wrapped (output.emit_table)
 RECENT = 20  # rollouts read to find the active one (as the domain's active_rollout)
 
 
@@ -222,7 +223,12 @@ def _print(document: dict[str, Any]) -> None:
     else:
         failure = f" (failure: {live['failure_reason']})" if live["failure_reason"] else ""
         say(f"Endpoint {endpoint}: {live['status']}{failure}, config {live['config']}")
-        emit_table("Live variants", VARIANT_COLUMNS, [_variant_cells(v) for v in live["variants"]])
+        emit_table(
+            "Live variants",
+            VARIANT_COLUMNS,
+            [_variant_cells(v) for v in live["variants"]],
+            identifiers=VARIANT_IDENTIFIERS,
+        )
     rollout = document["rollout"]
     if rollout is None:
         say(f"No rollouts on {endpoint}.")
