@@ -23,6 +23,7 @@ from sluice_cli.commands.output import (
     weights_text,
     when,
 )
+from sluice_cli.commands.upload_outcome import latest_upload_view
 
 VARIANT_COLUMNS = ("variant", "role", "weight", "instances", "status")
 VARIANT_IDENTIFIERS = ("variant",)  # never wrapped (output.emit_table)
@@ -61,12 +62,14 @@ def status(
     states = AlarmGateway(cli.client("cloudwatch")).states(names) if names else []
     queued = store.get(lease_pk(endpoint), QUEUED_SK)
     lease = store.lease(endpoint)
+    latest_upload = _latest_upload(cli, endpoint, current, recent, lease)
 
     roles = _roles(current)
     document = {
         "endpoint": endpoint,
         "sagemaker": endpoint_view(described, roles),
         "rollout": rollout_view(current, now, {a.name: a for a in states}) if current else None,
+        "latest_upload": latest_upload,
         "queued": _queued_view(queued),
         "lease": {k: lease.get(k) for k in ("rollout_id", "version", "acquired_at", "execution_arn")}
         if lease
@@ -76,6 +79,27 @@ def status(
         emit_json(document)
         return
     _print(document)
+
+
+def _latest_upload(
+    cli: CliContext,
+    endpoint: str,
+    shown: dict[str, Any] | None,
+    recent: list[dict[str, Any]],
+    lease: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The endpoint's latest upload when it is newer than the rollout shown (rejected, queued,
+    superseded, still being validated…), else None: it says why that upload changed nothing."""
+    upload = cli.registry().latest_endpoint_upload(endpoint, after=(shown or {}).get("created_at"))
+    if upload is None or (shown is not None and upload.get("rollout_id") == shown.get("rollout_id")):
+        return None
+    by_id = {str(r.get("rollout_id")): r for r in recent}
+    rollout_id = upload.get("rollout_id")
+    rollout = None
+    if rollout_id:
+        rollout = by_id.get(str(rollout_id)) or cli.rollout_store().rollout(endpoint, str(rollout_id))
+    holder = by_id.get(str((lease or {}).get("rollout_id")))
+    return latest_upload_view(upload, rollout, lease, holder)
 
 
 # -- reading --------------------------------------------------------------------------------------------
@@ -102,6 +126,42 @@ def _plan(rollout: dict[str, Any] | None) -> dict[str, Any]:
 
 def _alarm_names(rollout: dict[str, Any] | None) -> list[str]:
     return [str(name) for name in _plan(rollout).get("alarm_names") or []]
+
+
+def _own_alarm_names(rollout: dict[str, Any] | None) -> set[str]:
+    """The automatic alarms Sluice creates for the rollout (and deletes when it ends)."""
+    return {str(a.get("AlarmName")) for a in _plan(rollout).get("alarms") or [] if isinstance(a, dict)}
+
+
+MISSING_WHILE_ACTIVE = "missing"
+
+
+def _why_missing(rollout: dict[str, Any], name: str) -> str:
+    """Why CloudWatch has no alarm `name` of the rollout: `deleted` (an automatic alarm of a rollout that
+    ended: Sluice deletes them), `ended` (your alarm, gone after the rollout ended), `not_created_yet`
+    (an automatic alarm before the candidate joined), or `missing` (an active rollout watches nothing)."""
+    own = name in _own_alarm_names(rollout)
+    if rollout.get("status") not in ACTIVE:
+        return "deleted" if own else "ended"
+    if own and int(rollout.get("step_index", -1)) < 0 and rollout.get("status") in ("STARTING", "DEPLOYING"):
+        return "not_created_yet"
+    return MISSING_WHILE_ACTIVE
+
+
+_MISSING_TEXT = {
+    "deleted": "deleted (rollout ended)",
+    "ended": "not found (rollout ended)",
+    "not_created_yet": "not created yet (armed once the candidate has joined)",
+    MISSING_WHILE_ACTIVE: "MISSING: not in CloudWatch, this active rollout cannot roll back on it",
+}
+
+
+def alarm_text(alarm: dict[str, Any]) -> str:
+    """`name: STATE (reason)`, or why there is no such alarm."""
+    if alarm["state"] is None:
+        return f"{alarm['name']}: {_MISSING_TEXT.get(str(alarm.get('missing')), 'not found')}"
+    reason = f" ({alarm['reason']})" if alarm["reason"] and alarm["state"] != "OK" else ""
+    return f"{alarm['name']}: {alarm['state']}{reason}"
 
 
 def _roles(rollout: dict[str, Any] | None) -> dict[str, str]:
@@ -188,6 +248,8 @@ def rollout_view(rollout: dict[str, Any], now: datetime, alarms: dict[str, Any])
                 "name": name,
                 "state": alarms[name].state if name in alarms else None,
                 "reason": alarms[name].reason if name in alarms else None,
+                "own": name in _own_alarm_names(rollout),
+                "missing": None if name in alarms else _why_missing(rollout, name),
             }
             for name in _alarm_names(rollout)
         ],
@@ -218,6 +280,12 @@ def _queued_view(queued: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _print(document: dict[str, Any]) -> None:
     endpoint, live = document["endpoint"], document["sagemaker"]
+    upload = document.get("latest_upload")
+    if upload:
+        shown = document["rollout"]
+        below = f"; the rollout below is {shown['version']}'s" if shown else ""
+        say(f"Latest upload: {upload['summary']}")
+        say(f"  ({upload['key']}, received {when(upload['received_at'])}{below})")
     if live is None:
         say(f"Endpoint {endpoint}: no SageMaker endpoint of that name.")
     else:
@@ -269,9 +337,8 @@ def rollout_fields(rollout: dict[str, Any]) -> list[tuple[str, str]]:
             fields.append(("bake", _bake_text(rollout)))
     fields.append(("weights", weights_text(rollout["weights"]) if rollout["weights"] else ""))
     for alarm in rollout["alarms"]:
-        state = alarm["state"] or "not found"
-        reason = f" ({alarm['reason']})" if alarm["reason"] and alarm["state"] != "OK" else ""
-        fields.append(("alarm", f"{alarm['name']}: {state}{reason}"))
+        missing = alarm.get("missing") == MISSING_WHILE_ACTIVE
+        fields.append(("warning" if missing else "alarm", alarm_text(alarm)))
     fields.extend(("warning", str(w)) for w in rollout["warnings"])
     if rollout["reason"]:
         fields.append(("reason", str(rollout["reason"])))
@@ -285,7 +352,15 @@ def rollout_fields(rollout: dict[str, Any]) -> list[tuple[str, str]]:
     fields.append(("finished", when(rollout["finished_at"]) if rollout["finished_at"] else ""))
     fields.append(("queued behind", text(rollout["queued_behind"]) if rollout["queued_behind"] else ""))
     fields.append(("superseded by", text(rollout["superseded_by"]) if rollout["superseded_by"] else ""))
-    fields.append(("configuration", text(rollout["config_source"]) if rollout["config_source"] else ""))
+    if rollout["config_source"]:
+        # Read once, when this version was uploaded: a deploy.json changed since belongs to later uploads.
+        fields.append(
+            (
+                f"{rollout['version']} configured by",
+                f"{rollout['config_source']}, as read when {rollout['version']} was uploaded "
+                f"({when(rollout['created_at'])})",
+            )
+        )
     return fields
 
 
