@@ -6,7 +6,11 @@ and are observed only through the CLI and AWS APIs."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,7 +21,7 @@ import pytest
 from integration_kit import make_archive
 from typer.testing import Result
 
-from sluice_cli.commands.status import rollout_fields, rollout_view
+from sluice_cli.commands.status_view import rollout_fields, rollout_view
 from sluice_cli.main import app
 
 HERE = str(Path(__file__).parent)
@@ -157,6 +161,7 @@ def test_a_missing_alarm_is_a_warning_only_while_the_rollout_is_active() -> None
     active = rollout_fields(rollout_view(_record("BAKING", 0), now, {}))
     ended = rollout_fields(rollout_view(_record("PROMOTED", 1), now, {}))
     starting = rollout_fields(rollout_view(_record("DEPLOYING", -1), now, {}))
+    promoting = rollout_fields(rollout_view(_record("PROMOTING", 1), now, {}))
 
     assert (
         "warning",
@@ -165,3 +170,97 @@ def test_a_missing_alarm_is_a_warning_only_while_the_rollout_is_active() -> None
     assert ("alarm", "sluice-ep-v2-errors: deleted (rollout ended)") in ended
     assert ("alarm", "team-p99: not found (rollout ended)") in ended
     assert ("alarm", "sluice-ep-v2-errors: not created yet (armed once the candidate has joined)") in starting
+    assert ("alarm", "sluice-ep-v2-errors: deleted (rollout ending)") in promoting
+    assert not [name for name, _ in promoting if name == "warning"]
+
+
+# -- status --watch ------------------------------------------------------------------------------------
+def _blocks(stdout: str) -> list[str]:
+    """The blocks a non-terminal watch printed, each opened by its `── <time> ──` line."""
+    return [block for block in stdout.split("── ")[1:] if block.strip()]
+
+
+def test_watch_prints_each_change_until_the_rollout_is_promoted_then_exits_0(canary: Canary) -> None:
+    endpoint = canary.endpoint()
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 200})
+    canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
+
+    watched = canary.sluice("status", endpoint, "--watch", "--interval", "0.2", "--timeout", "120")
+
+    assert watched.exit_code == 0, (watched.stdout, watched.stderr)
+    blocks = _blocks(watched.stdout)
+    assert len(blocks) >= 2
+    assert "Active rollout" in blocks[0] and "Latest decisions" in blocks[0]
+    assert any("2/2   planned 50 % → 100 % ◀" in block for block in blocks)
+    assert "refreshing every" not in watched.stdout  # not a terminal: blocks, no live redraw
+    last = blocks[-1]
+    assert "Latest rollout (none active)" in last
+    assert "promoted" in last  # the latest decisions
+    assert last.rstrip().splitlines()[-1].startswith("Done: rollout ")
+    assert last.rstrip().endswith("of v2 ended PROMOTED (exit 0)")
+
+    # -o json: one document per line per change; an ended rollout gives one, settled, at once.
+    (line,) = canary.ok("-o", "json", "status", endpoint, "--watch").splitlines()
+    document = json.loads(line)
+    assert document["watch"] == {"settled": True, "exit_code": 0}
+    assert document["rollout"]["status"] == "PROMOTED"
+    assert document["decisions"][-1]["event"] == "promoted"
+
+
+def test_watch_exits_3_when_the_rollout_rolls_back_and_130_on_ctrl_c(canary: Canary) -> None:
+    endpoint = canary.endpoint()
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 3600})
+    canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
+
+    # Ctrl-C: the installed command, interrupted once it has shown the rollout; the rollout goes on.
+    command = [
+        str(Path(sys.executable).parent / "sluice"),
+        "--endpoint-url",
+        canary.sandbox.endpoint_url,
+        "--table",
+        canary.table,
+        "status",
+        endpoint,
+        "--watch",
+    ]
+    watcher = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert watcher.stdout is not None
+    first = watcher.stdout.readline()
+    assert first.startswith("── "), first
+    watcher.send_signal(signal.SIGINT)
+    out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 130, (out, err)
+    assert "stopped watching; the rollout goes on" in err
+    assert canary.rollout(endpoint)["status"] == "BAKING"  # type: ignore[index]
+
+    def fire_alarm() -> None:
+        time.sleep(1.0)  # while the watch below runs (if it runs later, it sees the rollback ended)
+        canary.sandbox.client("cloudwatch").set_alarm_state(
+            AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="test: errors"
+        )
+
+    firing = threading.Thread(target=fire_alarm)
+    firing.start()
+    watched = canary.sluice("status", endpoint, "--watch", "--interval", "0.2", "--timeout", "120")
+    firing.join()
+
+    assert watched.exit_code == 3, (watched.stdout, watched.stderr)
+    last = _blocks(watched.stdout)[-1]
+    assert "ROLLED_BACK" in last
+    assert last.rstrip().endswith("(exit 3)")
+
+
+def test_the_bake_countdown_alone_is_not_a_change() -> None:
+    from sluice_cli.commands.status_watch import _signature
+
+    def document(left: float) -> dict[str, Any]:
+        return {"endpoint": "ep", "rollout": {"status": "BAKING", "bake_seconds_left": left}}
+
+    assert _signature(document(100.0)) == _signature(document(42.5))
+    assert _signature(document(1.0)) != _signature({**document(1.0), "rollout": {"status": "SHIFTING"}})

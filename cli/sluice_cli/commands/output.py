@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 from rich.cells import cell_len
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 NONE = "—"
@@ -47,6 +47,18 @@ def emit_table(
     *,
     identifiers: Collection[str] = (),
 ) -> None:
+    """Print `table_of(...)` (see there)."""
+    print_unshrunk(table_of(title, columns, rows, caption, identifiers=identifiers))
+
+
+def table_of(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    caption: str = "",
+    *,
+    identifiers: Collection[str] = (),
+) -> Table:
     """A table; a column with nothing in any row (all cells "") is left out.
 
     Cells of the `identifiers` columns (names people copy: keys, job names, URIs, ARNs, alarm, endpoint
@@ -64,10 +76,15 @@ def emit_table(
             table.add_column(columns[i], min_width=_longest_word(cells), overflow="fold")
     for row in rows:
         table.add_row(*(row[i] for i in shown))
-    _print_unshrunk(table)
+    return table
 
 
 def emit_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
+    """Print `fields_of(...)` (see there)."""
+    print_unshrunk(fields_of(title, fields))
+
+
+def fields_of(title: str, fields: Sequence[tuple[str, str]]) -> Table:
     """A two-column table of `name  value` lines (one record); empty values are left out. Values wrap
     between words, never inside one (an identifier in a value stays whole; see `emit_table`)."""
     shown = [(name, value) for name, value in fields if value]
@@ -76,10 +93,19 @@ def emit_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
     table.add_column("value", min_width=_longest_word([value for _, value in shown]), overflow="fold")
     for name, value in shown:
         table.add_row(name, value)
-    _print_unshrunk(table)
+    return table
 
 
-def _print_unshrunk(table: Table) -> None:
+def emit(renderables: Sequence[RenderableType]) -> None:
+    """Print sentences (rich `Text`) and tables (`table_of`, `fields_of`) one after the other."""
+    for renderable in renderables:
+        if isinstance(renderable, Table):
+            print_unshrunk(renderable)
+        else:
+            console().print(renderable, markup=False, highlight=False)
+
+
+def print_unshrunk(table: Table) -> None:
     """Print `table` no narrower than its columns' `min_width`s. rich shrinks a table wider than the
     terminal column by column, down to nothing, whatever their min_width: given at least the width the
     minimums need, it only wraps the wrappable columns between words."""
