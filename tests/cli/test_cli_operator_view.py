@@ -239,6 +239,20 @@ def test_watch_exits_3_when_the_rollout_rolls_back_and_130_on_ctrl_c(canary: Can
     assert "stopped watching; the rollout goes on" in err
     assert canary.rollout(endpoint)["status"] == "BAKING"  # type: ignore[index]
 
+    # On a terminal (TTY_COMPATIBLE makes rich treat the output as one): redrawn in place; --timeout.
+    on_a_terminal = ThreadIsolatedRunner().invoke(
+        app,
+        [
+            *("--endpoint-url", canary.sandbox.endpoint_url, "--table", canary.table),
+            *("status", endpoint, "--watch", "--interval", "0.2", "--timeout", "1"),
+        ],
+        env={"COLUMNS": "200", "TTY_COMPATIBLE": "1", "SLUICE_REGISTRY_TABLE": None},
+    )
+    assert on_a_terminal.exit_code == 4, (on_a_terminal.stdout, on_a_terminal.stderr)
+    assert "refreshing every 0.2 s; Ctrl-C stops watching (the rollout goes on)" in on_a_terminal.stdout
+    assert "gave up after 1 s; the rollout goes on" in on_a_terminal.stdout
+    assert "── " not in on_a_terminal.stdout  # no blocks: one view, redrawn
+
     def fire_alarm() -> None:
         time.sleep(1.0)  # while the watch below runs (if it runs later, it sees the rollback ended)
         canary.sandbox.client("cloudwatch").set_alarm_state(
