@@ -88,7 +88,7 @@ def history(
         emit_table(
             title,
             COLUMNS,
-            [_cells(row) for row in shown["decisions"]],
+            [decision_cells(row) for row in shown["decisions"]],
             caption=_signals_text(shown),
             identifiers=IDENTIFIERS,
         )
@@ -136,7 +136,7 @@ def _details(details: dict[str, Any] | None) -> str:
     )
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def decision_cells(row: dict[str, Any]) -> list[str]:
     return [
         when_precise(row["at"]),
         text(row["event"]),

@@ -24,8 +24,10 @@ from rich.text import Text
 
 from sluice.domain.rollout.status import ACTIVE
 from sluice_cli.commands.context import CliContext
-from sluice_cli.commands.history import decision_row
-from sluice_cli.commands.output import console, emit, table_of, text, weights_text, when, when_precise
+from sluice_cli.commands.history import COLUMNS as DECISION_COLUMNS
+from sluice_cli.commands.history import IDENTIFIERS as DECISION_IDENTIFIERS
+from sluice_cli.commands.history import decision_cells, decision_row
+from sluice_cli.commands.output import console, emit, table_of, when
 from sluice_cli.commands.status_view import read_status, status_renderables
 
 EXIT_PROMOTED = 0
@@ -36,7 +38,6 @@ HEALTHY_ENDINGS = frozenset({"PROMOTED", "DEPLOYED"})
 DECISIONS_SHOWN = 5
 # A version that will start (or is being validated) once the rollout shown ends: keep watching.
 _WAITING = frozenset({"QUEUED"})
-DECISION_COLUMNS = ("time", "event", "reason", "weights")
 
 
 def watch_status(cli: CliContext, endpoint: str, *, interval: float, timeout: float) -> int:
@@ -105,8 +106,8 @@ def watch_renderables(document: dict[str, Any], *, interval: float | None = None
             table_of(
                 f"Latest decisions (of {document['rollout']['rollout_id']}, newest last)",
                 DECISION_COLUMNS,
-                [_decision_cells(d) for d in decisions],
-                identifiers=("time",),
+                [decision_cells(d) for d in decisions],
+                identifiers=DECISION_IDENTIFIERS,
             )
         )
     watch = document["watch"]
@@ -136,15 +137,6 @@ def _recent_decisions(cli: CliContext, endpoint: str, rollout: dict[str, Any] | 
         return []
     entries = cli.rollout_store().history(endpoint, str(rollout["rollout_id"]))
     return [decision_row(entry) for entry in entries[-DECISIONS_SHOWN:]]
-
-
-def _decision_cells(decision: dict[str, Any]) -> list[str]:
-    return [
-        when_precise(decision["at"]),
-        text(decision["event"]),
-        text(decision["reason"]),
-        weights_text(decision["weights"]) if decision["weights"] else "",
-    ]
 
 
 def _signature(document: dict[str, Any]) -> str:
