@@ -1,6 +1,7 @@
 """`sluice`: look into a Sluice deployment (on AWS, or the local sandbox) from the command line.
 
     sluice status fraud                          # live variants and weights, the rollout's step and bake
+    sluice status fraud --watch                  # refreshed until the rollout ends (exit 0 promoted, 3 not)
     sluice history fraud                         # every decision of the latest rollout, with its reason
     sluice abort fraud --reason "p99 regression" # roll back now (also promote, pause, resume)
     sluice resolve fraud -r "v1 at 100 %"        # after NEEDS_ATTENTION was fixed by hand
@@ -8,12 +9,13 @@
     sluice models demo-mme                       # latest version of each model on an endpoint
     sluice jobs --model churn-batch              # batch transform jobs
     sluice intakes --status REJECTED             # recent uploads, and why one was rejected
-    sluice --endpoint-url http://127.0.0.1:4566 --table T intakes   # against the local emulator
+    sluice --endpoint-url http://127.0.0.1:4566 intakes   # against the local sandbox (its stack's outputs)
     sluice sandbox serve --port 4566             # serve that local emulator (Ctrl-C stops it)
 
 Exit codes: 0 ok, 1 not found (or nothing to act on: no active rollout, nothing to resolve or to
 dequeue, the endpoint not in one piece yet), 2 usage or configuration error (including AWS refusing
-the request).
+the request); `status --watch`: 3 the rollout ended other than promoted (or the upload was rejected),
+4 --timeout, 130 Ctrl-C.
 """
 
 from __future__ import annotations

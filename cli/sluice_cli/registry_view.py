@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sluice.adapters.registry import from_item
+from sluice.adapters.rollouts import rollout_pk
 from sluice.domain.registry import (
     INTAKE_INDEX_PK,
     JOB_SK,
@@ -22,6 +23,7 @@ from sluice.domain.registry import (
     job_pk,
     model_pk,
 )
+from sluice.domain.rollout.intake import KIND as ENDPOINT_KIND
 
 INDEX_NAME = "gsi1"
 
@@ -79,6 +81,59 @@ class RegistryView:
     def intakes(self, *, keep: RecordFilter, limit: int) -> list[Record]:
         """The most recent uploads, newest first (gsi1 `intake`, ordered by receipt time)."""
         return _first(self._query_index(INTAKE_INDEX_PK, newest_first=True), keep, limit)
+
+    def latest_endpoint_upload(
+        self, endpoint: str, *, after: str | None, read_at_most: int = 500
+    ) -> Record | None:
+        """The newest upload of `endpoints/<endpoint>/<version>/model.tar.gz` received after `after` (an ISO
+        time, as intakes record it), or None. There is no index per endpoint: the intake index is read
+        newest first (only what is newer than `after`, else at most `read_at_most` uploads)."""
+        condition, values = "gsi1pk = :pk", {":pk": {"S": INTAKE_INDEX_PK}}
+        if after:
+            condition += " AND gsi1sk > :after"
+            values[":after"] = {"S": after}
+        paginator = self.dynamodb.get_paginator("query")
+        read = 0
+        for page in paginator.paginate(
+            TableName=self.table,
+            IndexName=INDEX_NAME,
+            KeyConditionExpression=condition,
+            ExpressionAttributeValues=values,
+            ScanIndexForward=False,
+            PaginationConfig={"PageSize": 100},
+        ):
+            for record in (from_item(item) for item in page.get("Items", [])):
+                newer = after is None or str(record.get("received_at", "")) > after
+                if newer and record.get("kind") == ENDPOINT_KIND and record.get("endpoint") == endpoint:
+                    return record
+            read += len(page.get("Items", []))
+            if after is None and read >= read_at_most:
+                break
+        return None
+
+    # -- rollouts -----------------------------------------------------------------------------------
+    def rollouts_by_id(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Record]:
+        """Rollout records by (endpoint, rollout id), in BatchGetItem requests of up to 100 keys (strongly
+        consistent, as `RolloutStore` reads them). Keys with no record are left out."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], Record] = {}
+        for start in range(0, len(wanted), 100):
+            request: dict[str, Any] = {
+                self.table: {
+                    "Keys": [
+                        {"pk": {"S": rollout_pk(endpoint)}, "sk": {"S": rollout_id}}
+                        for endpoint, rollout_id in wanted[start : start + 100]
+                    ],
+                    "ConsistentRead": True,
+                }
+            }
+            while request:
+                response = self.dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self.table, []):
+                    record = from_item(item)
+                    found[(str(record.get("endpoint")), str(record.get("rollout_id")))] = record
+                request = response.get("UnprocessedKeys") or {}
+        return found
 
     # -- plumbing ------------------------------------------------------------------------------------
     def _query_index(self, pk: str, *, newest_first: bool = False) -> Iterator[Record]:

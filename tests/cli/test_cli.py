@@ -255,12 +255,47 @@ def test_intakes_newest_first_with_limit(deployment: Deployment) -> None:
     assert (none.exit_code, none.stdout.strip()) == (0, "No uploads with status UNCHANGED.")
 
 
+def test_a_narrow_terminal_never_wraps_identifiers(deployment: Deployment) -> None:
+    """At 60 columns the tables grow or wrap their prose, never a key, job name, URI or model name."""
+    narrow = {"COLUMNS": "60"}
+    (job,) = deployment.sluice_json("jobs", "--model", BATCH_MODEL)["jobs"]
+    (model,) = deployment.sluice_json("models", ENDPOINT, "--model", "churn")["models"]
+
+    intakes = deployment.sluice("intakes", env=narrow)
+    jobs = deployment.sluice("jobs", env=narrow)
+    models = deployment.sluice("models", ENDPOINT, env=narrow)
+
+    for result in (intakes, jobs, models):
+        assert result.exit_code == 0, result.output
+    assert HOSTILE_KEY in intakes.stdout
+    assert "'../evil'" in intakes.stdout  # the reason wraps between words, never inside one
+    for identifier in (job["job_name"], job["input_uri"], job["output_uri"]):
+        assert identifier in jobs.stdout
+    assert model["target_model"] in models.stdout
+    assert max(len(line) for line in intakes.stdout.splitlines()) > 60  # grew past the terminal
+
+
 # -- configuration -----------------------------------------------------------------------------------
-def test_missing_table_configuration_is_a_usage_error_with_guidance(deployment: Deployment) -> None:
+def test_without_a_table_the_sandbox_stack_names_it_as_on_aws(deployment: Deployment) -> None:
+    """The sandbox answers DescribeStacks for its stack, so no --table is needed (the default --stack
+    `sluice` is samconfig.toml's stack name and the sandbox's)."""
+    (stack,) = deployment.sandbox.client("cloudformation").describe_stacks(StackName="sluice")["Stacks"]
+    outputs = {o["OutputKey"]: o for o in stack["Outputs"]}
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert outputs["RegistryTableName"]["OutputValue"] == deployment.table
+    assert outputs["RegistryTableName"]["ExportName"] == "sluice-RegistryTableName"
+    assert outputs["ArtifactBucketName"]["OutputValue"] == deployment.bucket
+
     result = deployment.sluice("intakes", table=False)
+    assert result.exit_code == 0, result.output
+    assert HOSTILE_KEY in result.stdout
+
+
+def test_missing_table_configuration_is_a_usage_error_with_guidance(deployment: Deployment) -> None:
+    result = deployment.sluice("--stack", "not-deployed", "intakes", table=False)
 
     assert result.exit_code == 2
-    for hint in ("--table", "SLUICE_REGISTRY_TABLE", "--stack", "RegistryTableName", "'sluice'"):
+    for hint in ("--table", "SLUICE_REGISTRY_TABLE", "--stack", "RegistryTableName", "'not-deployed'"):
         assert hint in result.stderr
 
 

@@ -182,7 +182,8 @@ def test_resolve_refuses_a_split_endpoint_then_resolves_once_one_variant_serves(
     assert f"alarms deleted: {', '.join(own_alarms)}" in lines
     assert "note: v2 still deployed at weight 0 (instances billed): remove with UpdateEndpoint" in lines
     assert "next: nothing queued: the lease is released; the next upload starts a rollout at once" in lines
-    assert "notifications: none published (no topic" in resolved.stdout
+    # The topic: the sandbox stack's output NotificationTopicArn (no --topic), as on AWS
+    assert f"notified on {canary.topic}: Sluice Rollout State Change RESOLVED" in resolved.stdout
 
     status = canary.json("status", endpoint)
     assert (status["rollout"]["status"], status["lease"], status["queued"]) == ("RESOLVED", None, None)

@@ -27,7 +27,7 @@ from typer.testing import CliRunner, Result
 from sluice.adapters.rollouts import RolloutStore
 from sluice.domain.rollout.status import ACTIVE
 from sluice_cli.commands.control import outcome_message
-from sluice_cli.commands.status import rollout_fields, rollout_view
+from sluice_cli.commands.status_view import rollout_fields, rollout_view
 from sluice_cli.main import app
 from sluice_cli.sandbox.server import Sandbox
 
@@ -235,7 +235,8 @@ def test_status_during_a_bake_then_abort_rolls_back_to_the_baseline(canary: Cana
 
     assert aborted.exit_code == 0, aborted.output
     assert "abort requested: the bake's wait was failed, the rollout is rolling back" in aborted.stdout
-    assert "notifications: none published (no topic" in aborted.stdout
+    # The topic: the sandbox stack's output NotificationTopicArn (no --topic); ABORTED is not notified
+    assert f"notifications: nothing to publish for this signal (topic {canary.topic})" in aborted.stdout
     final = canary.wait_for_status(endpoint, "ROLLED_BACK", "NEEDS_ATTENTION")
     assert final["status"] == "ROLLED_BACK"
     assert final["reason"] == "p99 regression seen by on-call"

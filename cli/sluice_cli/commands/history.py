@@ -11,6 +11,7 @@ from sluice_cli.commands.context import CliContext, NotFound, handle_errors
 from sluice_cli.commands.output import emit_json, emit_table, say, text, weights_text, when, when_precise
 
 COLUMNS = ("time", "event", "reason", "weights", "alarm", "by", "details")
+IDENTIFIERS = ("time", "alarm")  # never wrapped (output.emit_table)
 # Shown in their own columns (or not at all: `at` is the time, pk/sk the key).
 _OWN_COLUMNS = frozenset({"pk", "sk", "at", "event", "reason", "weights", "alarm", "by"})
 
@@ -84,7 +85,13 @@ def history(
         if not shown["decisions"]:
             say(f"{title}: no decisions recorded.")
             continue
-        emit_table(title, COLUMNS, [_cells(row) for row in shown["decisions"]], caption=_signals_text(shown))
+        emit_table(
+            title,
+            COLUMNS,
+            [decision_cells(row) for row in shown["decisions"]],
+            caption=_signals_text(shown),
+            identifiers=IDENTIFIERS,
+        )
 
 
 def signals(rollout: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +136,7 @@ def _details(details: dict[str, Any] | None) -> str:
     )
 
 
-def _cells(row: dict[str, Any]) -> list[str]:
+def decision_cells(row: dict[str, Any]) -> list[str]:
     return [
         when_precise(row["at"]),
         text(row["event"]),

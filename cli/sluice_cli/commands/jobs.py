@@ -11,6 +11,7 @@ from sluice_cli.commands.output import duration, emit_json, emit_table, say, tex
 from sluice_cli.registry_view import Record, status_filter
 
 COLUMNS = ("job", "model", "status", "created", "updated", "duration", "input → output", "notes")
+IDENTIFIERS = ("job", "model", "created", "updated", "input → output")  # never wrapped (emit_table)
 
 
 @handle_errors
@@ -50,7 +51,12 @@ def jobs(
     if not rows:
         say(f"No batch jobs{' ' + scope if scope else ''}.")
         return
-    emit_table(f"Batch jobs{' ' + scope if scope else ''} (newest first)", COLUMNS, [_cells(r) for r in rows])
+    emit_table(
+        f"Batch jobs{' ' + scope if scope else ''} (newest first)",
+        COLUMNS,
+        [_cells(r) for r in rows],
+        identifiers=IDENTIFIERS,
+    )
 
 
 def job_row(record: Record) -> dict[str, Any]:

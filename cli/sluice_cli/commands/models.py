@@ -31,6 +31,7 @@ COLUMNS = (
     "latest",
     "note",
 )
+IDENTIFIERS = ("model", "target model", "sha256", "published")  # never wrapped (output.emit_table)
 
 
 @handle_errors
@@ -77,6 +78,7 @@ def models(
         COLUMNS,
         [_cells(row) for row in rows],
         caption="Clients invoke a model with TargetModel=<target model>.",
+        identifiers=IDENTIFIERS,
     )
 
 

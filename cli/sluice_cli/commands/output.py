@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 NONE = "—"
@@ -38,26 +39,92 @@ def say(message: str) -> None:
     console().print(message, markup=False, highlight=False)
 
 
-def emit_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], caption: str = "") -> None:
-    """A table; a column with nothing in any row (all cells "") is left out."""
+def emit_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    caption: str = "",
+    *,
+    identifiers: Collection[str] = (),
+) -> None:
+    """Print `table_of(...)` (see there)."""
+    print_unshrunk(table_of(title, columns, rows, caption, identifiers=identifiers))
+
+
+def table_of(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    caption: str = "",
+    *,
+    identifiers: Collection[str] = (),
+) -> Table:
+    """A table; a column with nothing in any row (all cells "") is left out.
+
+    Cells of the `identifiers` columns (names people copy: keys, job names, URIs, ARNs, alarm, endpoint
+    and variant names, times) are never wrapped or cut: each line of such a cell keeps its full width. In
+    the other columns text wraps between words, never inside one. What does not fit the terminal then is
+    not cropped: the table grows past it (the terminal soft-wraps the long lines; a copied identifier
+    stays whole)."""
     shown = [i for i in range(len(columns)) if any(row[i] for row in rows)] or list(range(len(columns)))
     table = Table(title=title, caption=caption or None, title_justify="left", caption_justify="left")
     for i in shown:
-        table.add_column(columns[i], overflow="fold")
+        cells = [row[i] for row in rows]
+        if columns[i] in identifiers:
+            table.add_column(columns[i], no_wrap=True, min_width=_longest_line(cells), overflow="ignore")
+        else:
+            table.add_column(columns[i], min_width=_longest_word(cells), overflow="fold")
     for row in rows:
         table.add_row(*(row[i] for i in shown))
-    console().print(table, markup=False, highlight=False)
+    return table
 
 
 def emit_fields(title: str, fields: Sequence[tuple[str, str]]) -> None:
-    """A two-column table of `name  value` lines (one record); empty values are left out."""
+    """Print `fields_of(...)` (see there)."""
+    print_unshrunk(fields_of(title, fields))
+
+
+def fields_of(title: str, fields: Sequence[tuple[str, str]]) -> Table:
+    """A two-column table of `name  value` lines (one record); empty values are left out. Values wrap
+    between words, never inside one (an identifier in a value stays whole; see `emit_table`)."""
+    shown = [(name, value) for name, value in fields if value]
     table = Table(title=title, show_header=False, title_justify="left", box=None, padding=(0, 2, 0, 0))
     table.add_column("field", style="bold", no_wrap=True)
-    table.add_column("value", overflow="fold")
-    for name, value in fields:
-        if value:
-            table.add_row(name, value)
-    console().print(table, markup=False, highlight=False)
+    table.add_column("value", min_width=_longest_word([value for _, value in shown]), overflow="fold")
+    for name, value in shown:
+        table.add_row(name, value)
+    return table
+
+
+def emit(renderables: Sequence[RenderableType]) -> None:
+    """Print sentences (rich `Text`) and tables (`table_of`, `fields_of`) one after the other."""
+    for renderable in renderables:
+        if isinstance(renderable, Table):
+            print_unshrunk(renderable)
+        else:
+            console().print(renderable, markup=False, highlight=False)
+
+
+def print_unshrunk(table: Table) -> None:
+    """Print `table` no narrower than its columns' `min_width`s. rich shrinks a table wider than the
+    terminal column by column, down to nothing, whatever their min_width: given at least the width the
+    minimums need, it only wraps the wrappable columns between words."""
+    out = console()
+    needed = table._extra_width + sum(
+        (column.min_width or 1) + table._get_padding_width(index)
+        for index, column in enumerate(table.columns)
+    )
+    if needed > out.width:
+        out = Console(width=needed)
+    out.print(table, markup=False, highlight=False, crop=False)
+
+
+def _longest_line(cells: Sequence[str]) -> int:
+    return max((cell_len(line) for cell in cells for line in cell.splitlines()), default=0)
+
+
+def _longest_word(cells: Sequence[str]) -> int:
+    return max((cell_len(word) for cell in cells for word in cell.split()), default=0)
 
 
 def text(value: Any) -> str:

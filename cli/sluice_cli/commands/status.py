@@ -1,325 +1,74 @@
-"""`sluice status <endpoint>`: what serves an endpoint now, and where its rollout stands."""
+"""`sluice status <endpoint> [--watch]`: what serves an endpoint now, and where its rollout stands."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from sluice.adapters.clients import error_code, error_message
-from sluice.adapters.cloudwatch import AlarmGateway
-from sluice.adapters.rollouts import QUEUED_SK, lease_pk
-from sluice.domain.rollout.status import ACTIVE
-from sluice_cli.commands.context import CliContext, NotFound, handle_errors
-from sluice_cli.commands.output import (
-    NONE,
-    duration,
-    emit_fields,
-    emit_json,
-    emit_table,
-    say,
-    text,
-    weights_text,
-    when,
-)
-
-VARIANT_COLUMNS = ("variant", "role", "weight", "instances", "status")
-RECENT = 20  # rollouts read to find the active one (as the domain's active_rollout)
+from sluice_cli.commands.context import CliContext, handle_errors
+from sluice_cli.commands.output import emit, emit_json, error_console
+from sluice_cli.commands.status_view import read_status, status_renderables
+from sluice_cli.commands.status_watch import EXIT_INTERRUPTED, watch_status
 
 
 @handle_errors
 def status(
     ctx: typer.Context,
     endpoint: Annotated[str, typer.Argument(help="The SageMaker endpoint.", show_default=False)],
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            "-w",
+            help="Refresh until the rollout ends (and a version queued or still being validated behind it); "
+            "exit 0 when it ended PROMOTED, 3 when it ended otherwise or the latest upload was rejected.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.2, help="With --watch: seconds between two reads.")
+    ] = 2.0,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout", min=0.0, help="With --watch: give up after this many seconds (exit 4); 0: never."
+        ),
+    ] = 0.0,
 ) -> None:
     """An endpoint's live variants and its active (else latest) rollout.
 
     Variants from DescribeEndpoint: weight as % of traffic, instances (current/desired), status.
     The rollout: version, status, step n/N of the planned steps, time left in the bake, the alarms it
-    watches with their state now (DescribeAlarms), warnings, a queued version, pending signals, and
-    for NEEDS_ATTENTION the endpoint state it recorded and why. Exit 1 when the endpoint has neither
-    a SageMaker endpoint nor rollouts.
+    watches with their state now (DescribeAlarms; an alarm of an ended rollout that is gone reads
+    "deleted (rollout ended)", a missing one of an active rollout is a warning), warnings, a queued
+    version, pending signals, the configuration it was read from, and for NEEDS_ATTENTION the endpoint
+    state it recorded and why. First, when the latest upload to endpoints/<endpoint>/ is newer than that
+    rollout, why it changed nothing: rejected (code and reason), queued (behind which rollout), still
+    being validated. Exit 1 when the endpoint has neither a SageMaker endpoint nor rollouts.
+
+    --watch: the same view plus the latest decisions, redrawn in place on a terminal (one block per
+    change otherwise; with -o json one JSON document per line per change) until the rollout ends, as
+    `kubectl argo rollouts status` does: exit 0 when it ended PROMOTED (or DEPLOYED), 3 when it ended
+    otherwise (ROLLED_BACK, NEEDS_ATTENTION, …) or the latest upload was rejected, 4 on --timeout,
+    130 on Ctrl-C (the rollout goes on).
 
     Plain API equivalent: sagemaker DescribeEndpoint; dynamodb Query pk = "rollout#<endpoint>"
     (ScanIndexForward false: newest first) and GetItem pk = "lease#<endpoint>", sk = "queued";
-    cloudwatch DescribeAlarms with the rollout's plan.alarm_names.
+    cloudwatch DescribeAlarms with the rollout's plan.alarm_names; the latest upload: dynamodb Query
+    on index gsi1, gsi1pk = "intake", gsi1sk > the rollout's created_at (newest first), keeping
+    records of kind "endpoint" for this endpoint.
     """
     cli: CliContext = ctx.obj
-    store = cli.rollout_store()
-    now = datetime.now(UTC)
-    described = describe_endpoint(cli.client("sagemaker"), endpoint)
-    recent = store.rollouts(endpoint, limit=RECENT)
-    if described is None and not recent:
-        raise NotFound(
-            f"endpoint {endpoint!r} has no SageMaker endpoint in {cli.region_name} and no rollouts "
-            f"({cli.describe_target()}); upload endpoints/{endpoint}/<version>/model.tar.gz to deploy one"
-        )
-    current = next((r for r in recent if r.get("status") in ACTIVE), recent[0] if recent else None)
-    names = _alarm_names(current)
-    states = AlarmGateway(cli.client("cloudwatch")).states(names) if names else []
-    queued = store.get(lease_pk(endpoint), QUEUED_SK)
-    lease = store.lease(endpoint)
-
-    roles = _roles(current)
-    document = {
-        "endpoint": endpoint,
-        "sagemaker": endpoint_view(described, roles),
-        "rollout": rollout_view(current, now, {a.name: a for a in states}) if current else None,
-        "queued": _queued_view(queued),
-        "lease": {k: lease.get(k) for k in ("rollout_id", "version", "acquired_at", "execution_arn")}
-        if lease
-        else None,
-    }
+    if watch:
+        try:
+            code = watch_status(cli, endpoint, interval=interval, timeout=timeout)
+        except KeyboardInterrupt:
+            error_console().print("stopped watching; the rollout goes on", highlight=False)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(code)
+    document = read_status(cli, endpoint, datetime.now(UTC))
     if cli.json:
         emit_json(document)
         return
-    _print(document)
-
-
-# -- reading --------------------------------------------------------------------------------------------
-
-
-def describe_endpoint(sagemaker: Any, endpoint: str) -> dict[str, Any] | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        return dict(sagemaker.describe_endpoint(EndpointName=endpoint))
-    except ClientError as exc:
-        message = error_message(exc)
-        if error_code(exc) == "ValidationException" and (
-            "Could not find" in message or "does not exist" in message
-        ):
-            return None
-        raise
-
-
-def _plan(rollout: dict[str, Any] | None) -> dict[str, Any]:
-    plan = (rollout or {}).get("plan")
-    return plan if isinstance(plan, dict) else {}
-
-
-def _alarm_names(rollout: dict[str, Any] | None) -> list[str]:
-    return [str(name) for name in _plan(rollout).get("alarm_names") or []]
-
-
-def _roles(rollout: dict[str, Any] | None) -> dict[str, str]:
-    """Which live variant is the rollout's baseline and which its candidate (while it is active)."""
-    if not rollout or rollout.get("status") not in ACTIVE:
-        return {}
-    names = _plan(rollout).get("names") or {}
-    roles = {}
-    if names.get("baseline_variant"):
-        roles[str(names["baseline_variant"])] = "baseline"
-    if names.get("candidate_variant"):
-        roles[str(names["candidate_variant"])] = "candidate"
-    return roles
-
-
-# -- views (the JSON document; the tables are printed from it) -----------------------------------------
-
-
-def endpoint_view(described: dict[str, Any] | None, roles: dict[str, str]) -> dict[str, Any] | None:
-    if described is None:
-        return None
-    variants = described.get("ProductionVariants") or []
-    total = sum(float(v.get("CurrentWeight") or 0.0) for v in variants)
-    rows = []
-    for variant in variants:
-        weight = variant.get("CurrentWeight")
-        statuses = [s.get("Status") for s in variant.get("VariantStatus") or [] if s.get("Status")]
-        rows.append(
-            {
-                "variant": variant.get("VariantName"),
-                "role": roles.get(str(variant.get("VariantName"))),
-                "weight": weight,
-                "weight_percent": round(100.0 * float(weight) / total, 2)
-                if weight is not None and total
-                else None,
-                "desired_weight": variant.get("DesiredWeight"),
-                "current_instance_count": variant.get("CurrentInstanceCount"),
-                "desired_instance_count": variant.get("DesiredInstanceCount"),
-                "status": ", ".join(statuses) or described.get("EndpointStatus"),
-            }
-        )
-    return {
-        "status": described.get("EndpointStatus"),
-        "config": described.get("EndpointConfigName"),
-        "failure_reason": described.get("FailureReason"),
-        "last_modified": described.get("LastModifiedTime"),
-        "variants": rows,
-    }
-
-
-def rollout_view(rollout: dict[str, Any], now: datetime, alarms: dict[str, Any]) -> dict[str, Any]:
-    plan = _plan(rollout)
-    steps = [int(step.get("percent", 0)) for step in plan.get("steps") or []]
-    approval_at = next(
-        (int(step.get("percent", 0)) for step in plan.get("steps") or [] if step.get("awaits_approval")), None
-    )
-    index = int(rollout.get("step_index", -1))
-    status = str(rollout.get("status"))
-    bake_left = None
-    if status == "BAKING" and rollout.get("bake_ends_at"):
-        ends = datetime.fromisoformat(str(rollout["bake_ends_at"]))
-        bake_left = max(0.0, (ends - now).total_seconds())
-    return {
-        "rollout_id": rollout.get("rollout_id"),
-        "version": rollout.get("version"),
-        "status": status,
-        "active": status in ACTIVE,
-        "mode": rollout.get("mode"),
-        "created_at": rollout.get("created_at"),
-        "finished_at": rollout.get("finished_at"),
-        "step": index + 1 if steps and index >= 0 else None,
-        "steps_total": len(steps) or None,
-        "steps": steps,
-        "approval_before": approval_at,
-        "bake_seconds": plan.get("bake_seconds"),
-        "bake_ends_at": rollout.get("bake_ends_at") if status == "BAKING" else None,
-        "bake_seconds_left": None if bake_left is None else round(bake_left, 1),
-        "waiting_for": rollout.get("waiting_for"),
-        "weights": rollout.get("weights"),
-        "baseline_variant": (plan.get("names") or {}).get("baseline_variant"),
-        "candidate_variant": (plan.get("names") or {}).get("candidate_variant"),
-        "alarms": [
-            {
-                "name": name,
-                "state": alarms[name].state if name in alarms else None,
-                "reason": alarms[name].reason if name in alarms else None,
-            }
-            for name in _alarm_names(rollout)
-        ],
-        "warnings": list(rollout.get("warnings") or []),
-        "reason": rollout.get("reason"),
-        "alarm": rollout.get("alarm"),
-        "endpoint_state": rollout.get("endpoint_state"),
-        "resolved": rollout.get("resolved"),
-        "abort_requested": rollout.get("abort_requested"),
-        "promote_requested": rollout.get("promote_requested"),
-        "pause_requested": bool(rollout.get("pause_requested")),
-        "approved": bool(rollout.get("approved")),
-        "queued_behind": rollout.get("queued_behind"),
-        "superseded_by": rollout.get("superseded_by"),
-        "config_source": rollout.get("config_source"),
-        "execution_arn": rollout.get("execution_arn"),
-    }
-
-
-def _queued_view(queued: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not queued:
-        return None
-    return {k: queued.get(k) for k in ("rollout_id", "version", "queued_at")}
-
-
-# -- printing ---------------------------------------------------------------------------------------------
-
-
-def _print(document: dict[str, Any]) -> None:
-    endpoint, live = document["endpoint"], document["sagemaker"]
-    if live is None:
-        say(f"Endpoint {endpoint}: no SageMaker endpoint of that name.")
-    else:
-        failure = f" (failure: {live['failure_reason']})" if live["failure_reason"] else ""
-        say(f"Endpoint {endpoint}: {live['status']}{failure}, config {live['config']}")
-        emit_table("Live variants", VARIANT_COLUMNS, [_variant_cells(v) for v in live["variants"]])
-    rollout = document["rollout"]
-    if rollout is None:
-        say(f"No rollouts on {endpoint}.")
-    else:
-        which = "Active rollout" if rollout["active"] else "Latest rollout (none active)"
-        emit_fields(f"{which} {rollout['rollout_id']}", rollout_fields(rollout))
-    lease = document["lease"]
-    if lease and (rollout is None or lease["rollout_id"] != rollout["rollout_id"] or not rollout["active"]):
-        say(
-            f"Lease: held by rollout {lease['rollout_id']} ({lease['version']}) since "
-            f"{when(lease['acquired_at'])}; no other version starts on {endpoint} until it is released"
-        )
-    queued = document["queued"]
-    if queued:
-        say(
-            f"Queued next: {queued['version']} (rollout {queued['rollout_id']}, "
-            f"since {when(queued['queued_at'])})"
-        )
-
-
-def _variant_cells(variant: dict[str, Any]) -> list[str]:
-    percent = variant["weight_percent"]
-    weight = NONE if percent is None else f"{percent:g} %"
-    instances = text(variant["current_instance_count"])
-    if variant["desired_instance_count"] not in (None, variant["current_instance_count"]):
-        instances += f" → {variant['desired_instance_count']}"
-    return [text(variant["variant"]), variant["role"] or "", weight, instances, text(variant["status"])]
-
-
-def rollout_fields(rollout: dict[str, Any]) -> list[tuple[str, str]]:
-    fields: list[tuple[str, str]] = [
-        ("version", text(rollout["version"])),
-        ("status", _status_text(rollout)),
-    ]
-    if rollout["steps"]:
-        fields.append(("step", _step_text(rollout)))
-        if rollout["active"]:
-            fields.append(("bake", _bake_text(rollout)))
-    fields.append(("weights", weights_text(rollout["weights"]) if rollout["weights"] else ""))
-    for alarm in rollout["alarms"]:
-        state = alarm["state"] or "not found"
-        reason = f" ({alarm['reason']})" if alarm["reason"] and alarm["state"] != "OK" else ""
-        fields.append(("alarm", f"{alarm['name']}: {state}{reason}"))
-    fields.extend(("warning", str(w)) for w in rollout["warnings"])
-    if rollout["reason"]:
-        fields.append(("reason", str(rollout["reason"])))
-    if rollout["endpoint_state"]:
-        recorded = ", ".join(
-            f"{name} weight {_g(state.get('weight'))} on {_g(state.get('instances'))} instance(s)"
-            for name, state in rollout["endpoint_state"].items()
-        )
-        fields.append(("endpoint state recorded", recorded or "no variants"))
-    fields.append(("started", when(rollout["created_at"])))
-    fields.append(("finished", when(rollout["finished_at"]) if rollout["finished_at"] else ""))
-    fields.append(("queued behind", text(rollout["queued_behind"]) if rollout["queued_behind"] else ""))
-    fields.append(("superseded by", text(rollout["superseded_by"]) if rollout["superseded_by"] else ""))
-    fields.append(("configuration", text(rollout["config_source"]) if rollout["config_source"] else ""))
-    return fields
-
-
-def _g(value: Any) -> str:
-    return NONE if value is None else f"{value:g}" if isinstance(value, int | float) else str(value)
-
-
-def _status_text(rollout: dict[str, Any]) -> str:
-    notes = []
-    if rollout["active"]:
-        if rollout["abort_requested"]:
-            notes.append(f"abort requested by {rollout['abort_requested'].get('by', '?')}")
-        if rollout["promote_requested"]:
-            notes.append(f"promote requested by {rollout['promote_requested'].get('by', '?')}")
-        if rollout["pause_requested"] and rollout["status"] != "PAUSED":
-            notes.append("pause requested: pauses at the next step boundary")
-        if rollout["status"] == "PAUSED":
-            notes.append("`sluice resume` continues")
-        if rollout["status"] == "AWAITING_APPROVAL":
-            notes.append("`sluice promote` approves the final step")
-    elif rollout["status"] == "NEEDS_ATTENTION":
-        notes.append("holds the endpoint: fix it, then `sluice resolve` hands it on")
-    elif rollout["status"] == "RESOLVED" and rollout.get("resolved"):
-        resolved = rollout["resolved"]
-        notes.append(f"by {resolved.get('by', '?')}: {resolved.get('reason', '')}")
-    return str(rollout["status"]) + (f" ({'; '.join(notes)})" if notes else "")
-
-
-def _step_text(rollout: dict[str, Any]) -> str:
-    steps = rollout["steps"]
-    current = rollout["step"]
-    planned = " → ".join(f"{p} %" + (" ◀" if current == i + 1 else "") for i, p in enumerate(steps))
-    where = f"{current}/{len(steps)}" if current else f"0/{len(steps)} (no weights shifted yet)"
-    approval = f"; approval before {rollout['approval_before']} %" if rollout["approval_before"] else ""
-    bake = f", bake {rollout['bake_seconds']} s each" if rollout["bake_seconds"] is not None else ""
-    return f"{where}   planned {planned}{bake}{approval}"
-
-
-def _bake_text(rollout: dict[str, Any]) -> str:
-    left = rollout["bake_seconds_left"]
-    if left is None:
-        return NONE
-    return f"{duration(left)} left (ends {when(rollout['bake_ends_at'])})"
+    emit(status_renderables(document))

@@ -55,6 +55,7 @@ from typing import Any, ClassVar, Self
 
 from sluice_cli.sandbox.faults import FaultInjection
 from sluice_cli.sandbox.gaps.awslambda import LambdaEventInvocations, StepFunctionsLambdaTasks
+from sluice_cli.sandbox.gaps.cloudformation import SandboxStackRecord
 from sluice_cli.sandbox.gaps.iam import StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.registry import EmulatorGaps
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
@@ -493,6 +494,7 @@ class Sandbox:
             parameters=self.parameters,
             skipped_types=self.skipped_types,
         )
+        self._record_stack()
         stack.callback(self._stop_executions)  # after the router stopped starting new ones
         role_sessions = self._enforce_iam(stack) if self.enforce_iam else None
         compression = self._gaps.get(TimeCompression)
@@ -515,6 +517,17 @@ class Sandbox:
         if self.start_router:
             self._router.start()
         log.info("sandbox up at %s (stack %s)", self.endpoint_url, self.stack_name)
+
+    def _record_stack(self) -> None:
+        """DescribeStacks answers the stack with its outputs, as on AWS (gaps/cloudformation.py)."""
+        outputs = self.outputs
+        details = outputs.output_details
+        self.gaps.get(SandboxStackRecord).record(
+            self.client("cloudformation"),
+            self.stack_name,
+            str(outputs.template.body.get("Description") or ""),
+            {key: {"Value": value, **details.get(key, {})} for key, value in outputs.outputs.items()},
+        )
 
     def _enforce_iam(self, stack: ExitStack) -> RoleSessions:
         """IAM enforced from now on (iam_enforcement.py): the dummy key is the administrator, the

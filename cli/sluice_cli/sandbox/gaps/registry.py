@@ -17,6 +17,7 @@ from sluice_cli.sandbox.gaps.awslambda import (
     StepFunctionsLambdaTasks,
 )
 from sluice_cli.sandbox.gaps.base import Gap
+from sluice_cli.sandbox.gaps.cloudformation import SandboxStackRecord
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
@@ -58,6 +59,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     IamRequestResources,
     S3RequestActions,
     StepFunctionsTaskCredentials,
+    SandboxStackRecord,
 )
 
 

@@ -124,6 +124,8 @@ class StackOutputs:
     account_id: str
     template: Template
     outputs: dict[str, Any] = field(default_factory=dict)
+    # Each output's Description and Export Name, resolved (what DescribeStacks shows beside the value).
+    output_details: dict[str, dict[str, Any]] = field(default_factory=dict)
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     routes: list[Route] = field(default_factory=list)
     event_source_mappings: list[EventSourceMapping] = field(default_factory=list)

@@ -92,6 +92,7 @@ def _create_resources(build: StackBuild, skipped_types: Mapping[str, str]) -> St
             provisioned = _skipped(build, resource, skipped_types[resource.type])
         build.record(provisioned)
     build.stack.outputs = _outputs(build)
+    build.stack.output_details = _output_details(build)
     return build.stack
 
 
@@ -138,6 +139,19 @@ def _outputs(build: StackBuild) -> dict[str, Any]:
             continue
         outputs[name] = build.resolver.resolve(spec.get("Value"))
     return outputs
+
+
+def _output_details(build: StackBuild) -> dict[str, dict[str, Any]]:
+    details: dict[str, dict[str, Any]] = {}
+    for name, spec in build.template.outputs.items():
+        if not build.template.condition_holds(spec.get("Condition")):
+            continue
+        description, export = spec.get("Description"), (spec.get("Export") or {}).get("Name")
+        details[name] = {
+            "Description": build.resolver.resolve(description) if description else None,
+            "ExportName": build.resolver.resolve(export) if export else None,
+        }
+    return details
 
 
 def _skipped(build: StackBuild, resource: Resource, reason: str) -> ProvisionedResource:
