@@ -227,3 +227,35 @@ def test_no_late_started_notification_once_the_job_reported_progress(services: B
     assert outcome.status == "STARTED"
     assert services.registry.job(outcome.details["job_name"])["status"] == "InProgress"  # type: ignore[index]
     assert [d["status"] for _, d in services.notifier.sent] == ["InProgress"]  # type: ignore[attr-defined]
+
+
+def test_a_quota_the_job_can_never_fit_is_a_rejection_not_a_day_of_retries(services: BatchServices) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    services.sagemaker.capacity_message = (  # type: ignore[attr-defined]
+        "ResourceLimitExceeded: The account-level service limit 'ml.m5.xlarge for transform job usage' is 0 "
+        "Instances, with current utilization of 0 Instances and a request delta of 1 Instances. Please use "
+        "AWS Service Quotas to request an increase for this quota."
+    )
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "REJECTED"
+    assert outcome.details["code"] == "QuotaTooLow"
+    assert "'ml.m5.xlarge for transform job usage' is 0" in outcome.message
+    assert "Service Quotas" in outcome.message
+    assert "batch/churn/batch.json" in outcome.message
+    assert services.retry_queue.messages == []  # type: ignore[attr-defined]
+    job = services.registry.job(outcome.details["job_name"])
+    assert job is not None
+    assert (job["status"], job["reason"]) == ("REJECTED", outcome.message)
+    assert services.store.tags[(BUCKET, KEY)] == {"sluice:status": "rejected"}  # type: ignore[attr-defined]
+    assert [t for t, _ in services.notifier.sent] == ["Sluice Artifact Rejected"]  # type: ignore[attr-defined]
+
+
+def test_a_quota_in_use_still_queues_the_request(services: BatchServices) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    services.sagemaker.capacity_message = (  # type: ignore[attr-defined]
+        "ResourceLimitExceeded: The account-level service limit 'ml.m5.xlarge for transform job usage' is 2 "
+        "Instances, with current utilization of 2 Instances and a request delta of 1 Instances."
+    )
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "QUEUED"
+    assert len(services.retry_queue.messages) == 1  # type: ignore[attr-defined]

@@ -29,7 +29,8 @@ from sluice.domain.intake import (
 from sluice.domain.layout import BatchInput, validate_sagemaker_name
 from sluice.domain.ports import ObjectHead, RetryQueuePort, SageMakerPort
 from sluice.domain.registry import JOB_SK, IntakeStatus, job_pk
-from sluice.errors import CapacityUnavailable, Rejected, RejectedConfiguration, RejectedTarget
+from sluice.domain.service_limit import parse_service_limit
+from sluice.errors import CapacityUnavailable, QuotaTooLow, Rejected, RejectedConfiguration, RejectedTarget
 
 KIND = "batch"
 JOB_DETAIL_TYPE = "Sluice Batch Job State Change"
@@ -156,12 +157,46 @@ def _try_start(
     try:
         started_now = services.sagemaker.create_transform_job(retry.request)
     except CapacityUnavailable as exc:
-        return _queue_or_give_up(services, retry, now, jitter, str(exc), base)
+        too_low = _quota_never_fits(str(exc), model)
+        if too_low is None:
+            return _queue_or_give_up(services, retry, now, jitter, str(exc), base)
+        refused: Rejected = too_low
     except Rejected as error:
-        services.registry.update(
-            *job_key, {"status": "REJECTED", "reason": error.reason, "updated_at": now.isoformat()}
-        )
-        return _reject_intake(services, retry, error, now, base)
+        refused = error
+    else:
+        return _started(services, retry, now, started_now, model=model, warnings=warnings, base=base)
+    services.registry.update(
+        *job_key, {"status": "REJECTED", "reason": refused.reason, "updated_at": now.isoformat()}
+    )
+    return _reject_intake(services, retry, refused, now, base)
+
+
+def _quota_never_fits(message: str, model: str) -> QuotaTooLow | None:
+    """A ResourceLimitExceeded no retry can get past (the request alone exceeds the quota)."""
+    limit = parse_service_limit(message)
+    if limit is None or not limit.never_fits:
+        return None
+    return QuotaTooLow(
+        f"SageMaker can never start this job as configured: the account-level service limit "
+        f"'{limit.name}' is {limit.limit} and the job asks for {limit.delta}, so retrying cannot help. "
+        f"Request an increase of '{limit.name}' in Service Quotas (Amazon SageMaker), or set another "
+        f"instance_type / instance_count in batch/{model}/batch.json, then upload the input again. "
+        f"SageMaker: {message}"
+    )
+
+
+def _started(
+    services: BatchServices,
+    retry: RetryRequest,
+    now: datetime,
+    started_now: bool,
+    *,
+    model: str,
+    warnings: tuple[str, ...],
+    base: dict[str, Any],
+) -> Outcome:
+    """The job runs (started now, or by an earlier attempt): record and notify it once."""
+    job_key = (job_pk(retry.job_name), JOB_SK)
 
     # The job's own events may already have moved the record on (InProgress...): only STARTING/QUEUED advance.
     advanced = any(
