@@ -155,3 +155,14 @@ def test_a_call_on_a_transfer_thread_crashes_the_handler_at_its_next_call(
         with pytest.raises(InvocationCrashed, match="after s3 CopyObject"):
             client.head_object(Bucket=BUCKET, Key="k")
         client.head_object(Bucket=BUCKET, Key="k")
+
+
+def test_crash_before_kills_the_invocation_instead_of_sending_the_call(
+    s3: tuple[Any, FaultInjection],
+) -> None:
+    client, faults = s3
+    faults.crash_before("s3", "PutObject", when={"Key": "k"})
+    client.put_object(Bucket=BUCKET, Key="k", Body=b"user")  # not a handler: never crashes
+    with function_environment({}), pytest.raises(InvocationCrashed, match="before sending s3 PutObject"):
+        client.put_object(Bucket=BUCKET, Key="k", Body=b"handler")
+    assert client.get_object(Bucket=BUCKET, Key="k")["Body"].read() == b"user"  # never sent

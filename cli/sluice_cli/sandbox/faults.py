@@ -26,12 +26,14 @@ and retries. `tests/sandbox/test_fault_injection.py` proves the hook still catch
 uses, so a moto release that moves it fails there, not silently.
 
 `crash_after(service, operation, when=...)`: once such a call has been answered successfully, the
-invocation that made it dies before its next AWS call: a crash between two side effects (the S3 copy
-and the registry write, CreateTransformJob and the job record). The invocation fails with
+invocation that made it dies before its next AWS call; `crash_before`: it dies instead of sending the
+call. Either is a crash between two side effects (the S3 copy and the registry write, CreateTransformJob
+and the job record, the endpoint's lease and StartExecution). The invocation fails with
 `InvocationCrashed`, as an unhandled error does: Lambda retries an asynchronous invocation (twice by
 default; the sandbox's router at once), and Powertools idempotency clears the upload's record as for any
 exception. A call made on another thread (s3transfer's copy threads) arms the crash for the handler
-thread's next call. Only a thread running a handler ever crashes; the user's own calls never do.
+thread's next call. Only a thread running a handler ever crashes; the user's own calls (matching or
+not) only arm `crash_after` for the next handler call, so give `when` to pick the call.
 """
 
 from __future__ import annotations
@@ -83,13 +85,15 @@ class Fault:
 
 @dataclass
 class Crash:
-    """The invocation that makes the matching call dies right after it (see the module's docstring)."""
+    """The invocation that makes the matching call dies right after it, or right before it is sent
+    (`before`; see the module's docstring)."""
 
     service: str  # botocore's service name or endpoint prefix: "s3", "sagemaker", "dynamodb"
     operation: str
     times: int
     when: Mapping[str, str] = field(default_factory=dict)
     crashed: int = 0
+    before: bool = False
 
     def matches(self, service: str, operation: str, params: Mapping[str, Any]) -> bool:
         return (
@@ -191,7 +195,16 @@ class FaultInjection(Gap):
     ) -> Crash:
         """The next `times` invocations whose `service` `operation` call (parameters `when`) succeeds die
         before their next AWS call, with InvocationCrashed."""
-        crash = Crash(service, operation, times, dict(when or {}))
+        return self._arm_crash(Crash(service, operation, times, dict(when or {})))
+
+    def crash_before(
+        self, service: str, operation: str, *, times: int = 1, when: Mapping[str, str] | None = None
+    ) -> Crash:
+        """The next `times` invocations about to make a `service` `operation` call (parameters `when`) die
+        instead of sending it, with InvocationCrashed: whatever they did before it stays done."""
+        return self._arm_crash(Crash(service, operation, times, dict(when or {}), before=True))
+
+    def _arm_crash(self, crash: Crash) -> Crash:
         with self._lock:
             self._crashes.append(crash)
         return crash
@@ -318,7 +331,7 @@ class FaultInjection(Gap):
         def make(original: Callable[..., Any]) -> Callable[..., Any]:
             def make_api_call(client: Any, operation_name: str, api_params: Mapping[str, Any]) -> Any:
                 if self._crashes:
-                    self._crash_if_pending()
+                    self._crash_if_pending(client, operation_name, api_params)
                 result = original(client, operation_name, api_params)
                 if self._crashes:
                     self._after_call(client, operation_name, api_params)
@@ -328,26 +341,36 @@ class FaultInjection(Gap):
 
         self._apply(BaseClient, "_make_api_call", make)
 
-    def _crash_if_pending(self) -> None:
+    def _crash_if_pending(self, client: Any, operation: str, params: Mapping[str, Any]) -> None:
+        """A handler's call: it dies here when a crash is pending, or armed to come before this call."""
         if not running_a_handler():
             return
         with self._lock:
             crash, self._crash_pending = self._crash_pending, None
-        if crash is not None:
-            raise InvocationCrashed(_crash_message(crash))
+            if crash is None:
+                crash = self._matching(client, operation, params, before=True)
+                if crash is None:
+                    return
+                crash.crashed += 1
+        raise InvocationCrashed(_crash_message(crash))
+
+    def _matching(
+        self, client: Any, operation: str, params: Mapping[str, Any], *, before: bool
+    ) -> Crash | None:
+        model = client.meta.service_model
+        return next(
+            (
+                c
+                for c in self._crashes
+                for service in (model.service_name, model.endpoint_prefix)
+                if c.before == before and c.matches(service, operation, params)
+            ),
+            None,
+        )
 
     def _after_call(self, client: Any, operation: str, params: Mapping[str, Any]) -> None:
-        model = client.meta.service_model
         with self._lock:
-            crash = next(
-                (
-                    c
-                    for c in self._crashes
-                    for service in (model.service_name, model.endpoint_prefix)
-                    if c.matches(service, operation, params)
-                ),
-                None,
-            )
+            crash = self._matching(client, operation, params, before=False)
             if crash is None:
                 return
             crash.crashed += 1
@@ -362,4 +385,6 @@ class FaultInjection(Gap):
 
 
 def _crash_message(crash: Crash) -> str:
-    return f"sandbox fault drill: the invocation crashed after {crash.service} {crash.operation} succeeded"
+    when = "before sending" if crash.before else "after"
+    outcome = "" if crash.before else " succeeded"
+    return f"sandbox fault drill: the invocation crashed {when} {crash.service} {crash.operation}{outcome}"
