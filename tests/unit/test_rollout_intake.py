@@ -521,6 +521,9 @@ def test_a_failed_start_gives_the_lease_back_and_the_retried_event_starts_again(
         Upload(BUCKET, head.key, "raw", head.version_id, head.etag), world.services, world.clock(), "bbbbbb"
     )
     assert retried.status == "STARTED"
+    (rollout,) = world.rollouts.rollouts(ENDPOINT)  # the same rollout, started this time
+    assert (rollout["rollout_id"], rollout["status"]) == (failed["rollout_id"], "STARTING")
+    assert rollout.get("reason") is None and rollout["execution_arn"]
 
 
 def test_a_late_event_for_an_older_upload_does_not_supersede_a_newer_queued_one() -> None:

@@ -73,7 +73,7 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         return reject(services, head, KIND, error, now, **context)
 
     resumed = _resumed_rollout(services, target.endpoint, opened.previous)
-    if resumed is not None and (resumed.get("execution_arn") or resumed.get("status") != "STARTING"):
+    if resumed is not None and (resumed.get("execution_arn") or resumed.get("status") not in _RESTARTABLE):
         # An earlier attempt of this upload started (or queued) its rollout, then died before saying so.
         return _recorded_started(services, opened.key, resumed, context, now)
     if resumed is None:
@@ -85,6 +85,10 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         )
     else:
         rollout_id, suffix = str(resumed["rollout_id"]), str(resumed["suffix"])
+        if resumed.get("status") == "START_FAILED":  # its StartExecution failed and gave the lease back
+            services.rollouts.update_rollout(
+                target.endpoint, rollout_id, {"status": "STARTING", "reason": None}
+            )
     record = {
         "status": "STARTING",
         "version": target.version,
@@ -120,6 +124,10 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         context,
         now,
     )
+
+
+# A rollout an earlier attempt of the same upload created, and whose execution never started.
+_RESTARTABLE = ("STARTING", "START_FAILED")
 
 
 def _resumed_rollout(
