@@ -33,7 +33,8 @@ and the job record, the endpoint's lease and StartExecution). The invocation fai
 default; the sandbox's router at once), and Powertools idempotency clears the upload's record as for any
 exception. A call made on another thread (s3transfer's copy threads) arms the crash for the handler
 thread's next call. Only a thread running a handler ever crashes; the user's own calls (matching or
-not) only arm `crash_after` for the next handler call, so give `when` to pick the call.
+not) only arm `crash_after` for the next handler call, so give `when` to pick the call (a dotted path
+reaches inside a parameter: `{"Item.pk.S": "lease#fraud"}`).
 """
 
 from __future__ import annotations
@@ -100,8 +101,16 @@ class Crash:
             self.crashed < self.times
             and service == self.service
             and operation == self.operation
-            and all(str(params.get(name)) == value for name, value in self.when.items())
+            and all(str(_nested(params, name)) == value for name, value in self.when.items())
         )
+
+
+def _nested(params: Mapping[str, Any], path: str) -> Any:
+    """A request parameter by its dotted path: "Key", or "Item.pk.S" inside a DynamoDB item."""
+    value: Any = params
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return value
 
 
 class InvocationCrashed(Exception):
