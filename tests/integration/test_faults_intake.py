@@ -23,11 +23,17 @@ from typing import Any
 import pytest
 from integration_kit import Stack, make_archive, sample_event
 
+from sluice.adapters.rollouts import LEASE_SK, lease_pk, rollout_pk
 from sluice.domain.registry import model_pk
 
 REGISTER = "RegisterModelFunction"
 START = "StartBatchFunction"
 RETRY = "RetryBatchStartFunction"
+ROLLOUT = "StartRolloutFunction"
+FIRST_DEPLOYMENT = {
+    "image": "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311",
+    "instance_type": "ml.m5.xlarge",
+}
 BATCH_SAMPLE = "s3_object_created_batch.json"
 CSV = b"".join(f"{i},{i * 0.5}\n".encode() for i in range(100))
 
@@ -96,13 +102,14 @@ def assert_nothing_lost(
     published: Mapping[str, bytes] | None = None,
     batch_model: str | None = None,
     jobs: int = 0,
+    rollout_endpoint: str | None = None,
     failures: int = 0,
 ) -> list[dict[str, Any]]:
     """The invariant every fault ends in; returns the FailureQueue records (`failures` of them).
 
     `serving`: a multi-model endpoint whose prefix (`serving/<endpoint>/`) holds exactly `published`
     (key → bytes), each key written once; `batch_model`: SageMaker holds exactly `jobs` transform jobs
-    of it, each recorded."""
+    of it, each recorded; `rollout_endpoint`: one rollout of it, one execution, the lease its own."""
     s3 = stack.client("s3")
     for uploaded, status in zip(uploads, statuses, strict=True):
         kept = s3.get_object(Bucket=stack.bucket, Key=uploaded.key, VersionId=uploaded.put["VersionId"])
@@ -137,9 +144,33 @@ def assert_nothing_lost(
             record = stack.job(job["TransformJobName"])
             assert record is not None and record["status"] not in ("STARTING", "REJECTED"), record
 
+    if rollout_endpoint is not None:
+        rollouts, executions = rollouts_and_executions(stack, rollout_endpoint)
+        assert (len(rollouts), len(executions)) == (1, 1), "one rollout, one execution"
+        ((rollout,), (execution,)) = rollouts, executions
+        assert rollout["execution_arn"] == execution["executionArn"]
+        lease = stack.item(lease_pk(rollout_endpoint), LEASE_SK)
+        assert lease is None or lease["rollout_id"] == rollout["rollout_id"]
+
     records = failure_records(stack)
     assert len(records) == failures, records
     return records
+
+
+def rollouts_and_executions(stack: Stack, endpoint: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The endpoint's rollout records, and the executions started for it."""
+    from sluice.adapters.registry import from_item
+
+    ddb, sfn = stack.client("dynamodb"), stack.client("stepfunctions")
+    items = ddb.query(
+        TableName=stack.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": rollout_pk(endpoint)}},
+    )["Items"]
+    machine = stack.sandbox.outputs.outputs["RolloutStateMachineArn"]
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    mine = [e for e in executions if e["name"].startswith(f"{endpoint}-")]
+    return [from_item(i) for i in items], mine
 
 
 def registry_versions(stack: Stack, endpoint: str) -> list[dict[str, Any]]:
@@ -231,7 +262,11 @@ def retry_event(body: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "between",
-    ["multi-model: the S3 copy, the registry write", "batch: CreateTransformJob, the job record"],
+    [
+        "multi-model: the S3 copy, the registry write",
+        "batch: CreateTransformJob, the job record",
+        "rollout: the endpoint's lease, StartExecution",
+    ],
 )
 def test_a_crash_between_two_side_effects_converges_on_lambdas_retry(
     faults_cleared: Stack, between: str
@@ -250,6 +285,21 @@ def test_a_crash_between_two_side_effects_converges_on_lambdas_retry(
         )
         registered = [(k, d["version"], d["latest"]) for k, d in stack.notifications()]
         assert registered == [("Sluice Model Registered", 1, True)]
+    elif between.startswith("rollout"):
+        endpoint = f"first-{uuid.uuid4().hex[:6]}"  # a first deployment: its rollout creates the endpoint
+        stack.put(f"endpoints/{endpoint}/deploy.json", json.dumps(FIRST_DEPLOYMENT).encode())
+        uploaded = upload(stack, f"endpoints/{endpoint}/v1/model.tar.gz", make_archive())
+        crashes.crash_after("dynamodb", "PutItem", when={"Item.pk.S": lease_pk(endpoint)})
+        event = event_of(stack, uploaded)
+        assert deliver(stack, ROLLOUT, event)
+        assert_nothing_lost(stack, [uploaded], ["ROLLOUT_STARTED"], rollout_endpoint=endpoint)
+        (execution,) = rollouts_and_executions(stack, endpoint)[1]
+        stack.sandbox.router.wait_for_execution(execution["executionArn"], timeout=60)
+        # This stack has no SageMakerExecutionRoleArn, so the one execution refuses the first deployment
+        # (nothing created) and hands the lease back: the endpoint is free for the next upload.
+        (rollout,) = rollouts_and_executions(stack, endpoint)[0]
+        assert rollout["status"] == "REFUSED"
+        assert stack.item(lease_pk(endpoint), LEASE_SK) is None
     else:
         model = stack.batch_model()
         uploaded = upload(stack, f"batch/{model}/input/records.csv", CSV)
