@@ -166,3 +166,12 @@ def test_crash_before_kills_the_invocation_instead_of_sending_the_call(
     with function_environment({}), pytest.raises(InvocationCrashed, match="before sending s3 PutObject"):
         client.put_object(Bucket=BUCKET, Key="k", Body=b"handler")
     assert client.get_object(Bucket=BUCKET, Key="k")["Body"].read() == b"user"  # never sent
+
+
+def test_a_crash_picks_its_call_by_a_path_inside_a_parameter(s3: tuple[Any, FaultInjection]) -> None:
+    client, faults = s3
+    faults.crash_after("s3", "PutObject", when={"Metadata.owner": "handler"})
+    with function_environment({}):
+        client.put_object(Bucket=BUCKET, Key="k", Body=b"1", Metadata={"owner": "other"})
+        with pytest.raises(InvocationCrashed):
+            client.put_object(Bucket=BUCKET, Key="k", Body=b"2", Metadata={"owner": "handler"})
