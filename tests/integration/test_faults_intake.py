@@ -313,15 +313,11 @@ def test_a_crash_between_two_side_effects_converges_on_lambdas_retry(
     assert attempts(stack, event) == [("failed", "InvocationCrashed"), ("succeeded", None)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="found by this suite, not fixed: the intake record is final (PUBLISHED) before the source is "
-    "tagged and the notification sent, so a retry after a crash in between reads 'already processed' and "
-    "the upload is never tagged published nor notified (the same order in reject() and the batch start)",
-)
 def test_a_crash_between_the_registry_write_and_the_notification_still_notifies(
     faults_cleared: Stack,
 ) -> None:
+    """The intake stays PUBLISHING until the upload is tagged and notified (it used to be final first, so
+    the retry read "already processed" and neither ever happened)."""
     stack = faults_cleared
     endpoint = stack.multi_model_endpoint()
     uploaded = upload(stack, f"multi-model/{endpoint}/churn.tar.gz", make_archive())
