@@ -259,3 +259,32 @@ def test_a_quota_in_use_still_queues_the_request(services: BatchServices) -> Non
     outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
     assert outcome.status == "QUEUED"
     assert len(services.retry_queue.messages) == 1  # type: ignore[attr-defined]
+
+
+class Died(BaseException):
+    """The invocation dying (a crash, a timeout): nothing in the intake catches it."""
+
+
+def test_a_crash_between_the_job_record_and_its_notification_still_notifies_once(
+    services: BatchServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = upload(services)
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.notifier, "notify", die)
+        with pytest.raises(Died):
+            start_batch_upload(event, services, NOW, jitter=0.0)
+    (job_name,) = services.sagemaker.jobs  # type: ignore[attr-defined]
+    assert services.registry.job(job_name)["status"] == "STARTED"  # type: ignore[index]
+
+    retried = start_batch_upload(event, services, NOW, jitter=0.0)
+
+    assert (retried.status, retried.details["already_running"]) == ("STARTED", True)
+    assert len(services.sagemaker.jobs) == 1  # type: ignore[attr-defined]
+    assert [d["status"] for _, d in services.notifier.sent] == ["STARTED"]  # type: ignore[attr-defined]
+    again = start_batch_upload(event, services, NOW, jitter=0.0)  # the intake is final now
+    assert again.status == "BATCH_STARTED"
+    assert [d["status"] for _, d in services.notifier.sent] == ["STARTED"]  # type: ignore[attr-defined]

@@ -212,15 +212,9 @@ def _started(
         )
         for previous in ("STARTING", "QUEUED")
     )
-    services.registry.update(
-        retry.intake_pk,
-        retry.intake_sk,
-        {
-            "status": str(IntakeStatus.BATCH_STARTED),
-            "job_name": retry.job_name,
-            "updated_at": now.isoformat(),
-        },
-    )
+    if not advanced:  # an earlier attempt recorded STARTED, then died before notifying it
+        job = services.registry.job(retry.job_name) or {}
+        advanced = job.get("status") == "STARTED" and not job.get("started_notified")
     detail = {
         **base,
         "status": "STARTED",
@@ -235,6 +229,17 @@ def _started(
         services.notifier.notify(
             JOB_DETAIL_TYPE, detail, subject=f"Sluice started batch job {retry.job_name}"
         )
+        services.registry.update(*job_key, {"started_notified": True})
+    # Last: until the intake says BATCH_STARTED, a retry after a crash comes back here and finishes.
+    services.registry.update(
+        retry.intake_pk,
+        retry.intake_sk,
+        {
+            "status": str(IntakeStatus.BATCH_STARTED),
+            "job_name": retry.job_name,
+            "updated_at": now.isoformat(),
+        },
+    )
     verb = "started" if started_now else "was already running:"
     message = f"batch transform job {verb} {retry.job_name} on model {model}"
     if warnings:
