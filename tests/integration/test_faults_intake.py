@@ -313,22 +313,33 @@ def test_a_crash_between_two_side_effects_converges_on_lambdas_retry(
     assert attempts(stack, event) == [("failed", "InvocationCrashed"), ("succeeded", None)]
 
 
+@pytest.mark.parametrize("intake", ["multi-model", "batch"])
 def test_a_crash_between_the_registry_write_and_the_notification_still_notifies(
-    faults_cleared: Stack,
+    faults_cleared: Stack, intake: str
 ) -> None:
-    """The intake stays PUBLISHING until the upload is tagged and notified (it used to be final first, so
-    the retry read "already processed" and neither ever happened)."""
+    """The intake record is final only once the upload is tagged and notified (it used to be final first,
+    so the retry read "already processed" and neither ever happened)."""
     stack = faults_cleared
-    endpoint = stack.multi_model_endpoint()
-    uploaded = upload(stack, f"multi-model/{endpoint}/churn.tar.gz", make_archive())
-    stack.sandbox.faults.crash_before("s3", "PutObjectTagging", when={"Key": uploaded.key})
-    event = event_of(stack, uploaded)
-    assert deliver(stack, REGISTER, event)
-    published = {f"serving/{endpoint}/churn/v1.tar.gz": uploaded.body}
-    assert_nothing_lost(stack, [uploaded], ["PUBLISHED"], serving=endpoint, published=published)
+    crashes = stack.sandbox.faults
+    if intake == "multi-model":
+        endpoint = stack.multi_model_endpoint()
+        uploaded = upload(stack, f"multi-model/{endpoint}/churn.tar.gz", make_archive())
+        crashes.crash_before("s3", "PutObjectTagging", when={"Key": uploaded.key})
+        event = event_of(stack, uploaded)
+        assert deliver(stack, REGISTER, event)
+        published = {f"serving/{endpoint}/churn/v1.tar.gz": uploaded.body}
+        assert_nothing_lost(stack, [uploaded], ["PUBLISHED"], serving=endpoint, published=published)
+        assert stack.tags(uploaded.key, uploaded.put["VersionId"]) == {"sluice:status": "published"}
+        assert [k for k, _ in stack.notifications()] == ["Sluice Model Registered"]
+    else:
+        model = stack.batch_model()
+        uploaded = upload(stack, f"batch/{model}/input/records.csv", CSV)
+        crashes.crash_before("sns", "Publish", when={"MessageAttributes.status.StringValue": "STARTED"})
+        event = event_of(stack, uploaded, BATCH_SAMPLE)
+        assert deliver(stack, START, event)
+        assert_nothing_lost(stack, [uploaded], ["BATCH_STARTED"], batch_model=model, jobs=1)
+        assert [d["status"] for _, d in stack.notifications()] == ["STARTED"]
     assert attempts(stack, event) == [("failed", "InvocationCrashed"), ("succeeded", None)]
-    assert stack.tags(uploaded.key, uploaded.put["VersionId"]) == {"sluice:status": "published"}
-    assert [k for k, _ in stack.notifications()] == ["Sluice Model Registered"]
 
 
 # -- c. duplicate and out-of-order S3 events for one key ----------------------------------------------
