@@ -283,3 +283,23 @@ def test_a_crash_after_the_registry_write_still_tags_and_notifies_on_the_retry(
     intake = services.registry.get(intake_pk(BUCKET, KEY), f"version#{head.version_id}")
     assert intake is not None and intake["status"] == "PUBLISHED"
     assert register_model_upload(event, services, NOW).message.endswith("nothing done again")
+
+
+def test_a_crash_before_a_rejection_is_notified_rejects_again_on_the_retry(
+    services: MultiModelServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = upload(services, b"this is not a gzip file")
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.notifier, "notify", die)
+        with pytest.raises(Died):
+            register_model_upload(event, services, NOW)
+
+    retried = register_model_upload(event, services, NOW)
+
+    assert retried.status == "REJECTED"
+    assert [t for t, _ in services.notifier.sent] == ["Sluice Artifact Rejected"]  # type: ignore[attr-defined]
+    assert register_model_upload(event, services, NOW).message.endswith("nothing done again")
