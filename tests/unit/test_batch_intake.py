@@ -288,3 +288,31 @@ def test_a_crash_between_the_job_record_and_its_notification_still_notifies_once
     again = start_batch_upload(event, services, NOW, jitter=0.0)  # the intake is final now
     assert again.status == "BATCH_STARTED"
     assert [d["status"] for _, d in services.notifier.sent] == ["STARTED"]  # type: ignore[attr-defined]
+
+
+def test_a_buffered_retry_that_died_before_notifying_is_finished_when_its_message_returns(
+    services: BatchServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    event = upload(services)
+    queued = start_batch_upload(event, services, NOW, jitter=0.0)
+    ((body, _),) = services.retry_queue.messages  # type: ignore[attr-defined]
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.notifier, "notify", die)
+        with pytest.raises(Died):
+            retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0)
+
+    again = retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0)
+
+    assert again.status == "STARTED"
+    assert [d["status"] for _, d in services.notifier.sent] == ["QUEUED", "STARTED"]  # type: ignore[attr-defined]
+    job = services.registry.job(queued.details["job_name"])
+    assert job is not None and job["started_notified"] is True
+    request = json.loads(body)
+    intake = services.registry.get(request["intake_pk"], request["intake_sk"])
+    assert intake is not None and intake["status"] == "BATCH_STARTED"
+    assert retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0).status == "IGNORED"

@@ -95,9 +95,11 @@ def start_batch_upload(upload: Upload, services: BatchServices, now: datetime, j
 
 
 def retry_batch_start(retry: RetryRequest, services: BatchServices, now: datetime, jitter: float) -> Outcome:
-    """One buffered retry of CreateTransformJob (from the retry queue)."""
+    """One buffered retry of CreateTransformJob (from the retry queue), or the end of one that recorded
+    the job STARTED and died before notifying it (the message comes back after its visibility timeout)."""
     job = services.registry.job(retry.job_name)
-    if job is None or job.get("status") not in ("QUEUED", "STARTING"):
+    unfinished = job is not None and job.get("status") == "STARTED" and not job.get("started_notified")
+    if job is None or (job.get("status") not in ("QUEUED", "STARTING") and not unfinished):
         status = "unknown" if job is None else job.get("status")
         return ignored(f"job {retry.job_name} is {status}; nothing to retry", job_name=retry.job_name)
     return _try_start(
