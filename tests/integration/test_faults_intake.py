@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from integration_kit import Stack, make_archive, sample_event
+from integration_kit import Stack, failure_records, make_archive, sample_event
 
 from sluice.adapters.rollouts import LEASE_SK, lease_pk, rollout_pk
 from sluice.domain.registry import model_pk
@@ -82,15 +82,6 @@ def attempts(stack: Stack, event: dict) -> list[tuple[str, str | None]]:
     """(outcome, error type) of each invocation that received `event`."""
     runs = [i for i in stack.sandbox.router.invocations if i.event_id == event["id"]]
     return [(i.outcome, i.error.split(":")[0] if i.error else None) for i in runs]
-
-
-def failure_records(stack: Stack) -> list[dict[str, Any]]:
-    url, sqs, records = stack.sandbox.outputs.outputs["FailureQueueUrl"], stack.client("sqs"), []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            records.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return records
 
 
 def assert_nothing_lost(
