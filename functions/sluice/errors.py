@@ -49,6 +49,14 @@ class RejectedName(Rejected):
         super().__init__(reason, code="InvalidName")
 
 
+class QuotaTooLow(Rejected):
+    """An account quota smaller than the request itself (SageMaker's ResourceLimitExceeded with a request
+    delta above the limit): waiting never helps, a quota increase or a smaller request does."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, code="QuotaTooLow")
+
+
 class TransientAwsError(SluiceError):
     """An AWS call failed in a way that a later retry can fix (throttling, conflicts)."""
 

@@ -169,6 +169,16 @@ class Stack:
         return name
 
 
+def failure_records(stack: Stack) -> list[dict[str, Any]]:
+    """Every record in FailureQueue (the OnFailure destination), received and deleted."""
+    url, sqs, records = stack.sandbox.outputs.outputs["FailureQueueUrl"], stack.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            records.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return records
+
+
 def aborted_in(sandbox: Sandbox, execution_arn: str) -> list[str]:
     """The task states whose Lambda failed with RolloutAborted, in order."""
     sfn = sandbox.client("stepfunctions")

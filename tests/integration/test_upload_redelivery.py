@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from integration_kit import Stack, make_archive
+from integration_kit import Stack, failure_records, make_archive
 
 from sluice.adapters.s3 import S3ObjectStore
 from sluice_cli.sandbox.lambda_runtime import (
@@ -91,15 +91,6 @@ def crash_mid_intake(
 def idempotency_records(stack: Stack) -> list[dict[str, Any]]:
     table = stack.sandbox.outputs.outputs["IdempotencyTableName"]
     return stack.client("dynamodb").scan(TableName=table)["Items"]  # type: ignore[no-any-return]
-
-
-def failure_records(stack: Stack) -> list[dict[str, Any]]:
-    url, sqs, records = stack.sandbox.outputs.outputs["FailureQueueUrl"], stack.client("sqs"), []
-    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            records.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return records
 
 
 def test_an_event_redelivered_while_a_crashed_intake_holds_it_runs_after_the_deadline(

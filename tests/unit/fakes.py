@@ -80,6 +80,7 @@ class FakeSageMaker:
     models: set[str] = field(default_factory=set)
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     capacity_errors: int = 0
+    capacity_message: str = "ResourceLimitExceeded: account-level service limit"
     refuse_with: str | None = None  # SageMaker's ValidationException message for the next job
     invocations: list[tuple[str, str, str, bytes]] = field(default_factory=list)
     invoke_result: InvocationResult = field(default_factory=lambda: InvocationResult(True, "HTTP 200"))
@@ -99,7 +100,7 @@ class FakeSageMaker:
     def create_transform_job(self, request: dict[str, Any]) -> bool:
         if self.capacity_errors:
             self.capacity_errors -= 1
-            raise CapacityUnavailable("ResourceLimitExceeded: account-level service limit")
+            raise CapacityUnavailable(self.capacity_message)
         if self.refuse_with is not None:
             raise RejectedConfiguration(f"SageMaker refused the transform job: {self.refuse_with}")
         name = request["TransformJobName"]

@@ -277,3 +277,92 @@ def test_the_input_buckets_setting_is_read_from_the_template_variable() -> None:
     assert Settings.from_environ(env).batch_input_bucket_names == ()
     configured = Settings.from_environ({**env, "BATCH_INPUT_BUCKETS": "shared-features,team.b"})
     assert configured.batch_input_bucket_names == ("shared-features", "team.b")
+
+
+def test_a_quota_the_job_can_never_fit_is_a_rejection_not_a_day_of_retries(services: BatchServices) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    services.sagemaker.capacity_message = (  # type: ignore[attr-defined]
+        "ResourceLimitExceeded: The account-level service limit 'ml.m5.xlarge for transform job usage' is 0 "
+        "Instances, with current utilization of 0 Instances and a request delta of 1 Instances. Please use "
+        "AWS Service Quotas to request an increase for this quota."
+    )
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "REJECTED"
+    assert outcome.details["code"] == "QuotaTooLow"
+    assert "'ml.m5.xlarge for transform job usage' is 0" in outcome.message
+    assert "Service Quotas" in outcome.message
+    assert "batch/churn/batch.json" in outcome.message
+    assert services.retry_queue.messages == []  # type: ignore[attr-defined]
+    job = services.registry.job(outcome.details["job_name"])
+    assert job is not None
+    assert (job["status"], job["reason"]) == ("REJECTED", outcome.message)
+    assert services.store.tags[(BUCKET, KEY)] == {"sluice:status": "rejected"}  # type: ignore[attr-defined]
+    assert [t for t, _ in services.notifier.sent] == ["Sluice Artifact Rejected"]  # type: ignore[attr-defined]
+
+
+def test_a_quota_in_use_still_queues_the_request(services: BatchServices) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    services.sagemaker.capacity_message = (  # type: ignore[attr-defined]
+        "ResourceLimitExceeded: The account-level service limit 'ml.m5.xlarge for transform job usage' is 2 "
+        "Instances, with current utilization of 2 Instances and a request delta of 1 Instances."
+    )
+    outcome = start_batch_upload(upload(services), services, NOW, jitter=0.0)
+    assert outcome.status == "QUEUED"
+    assert len(services.retry_queue.messages) == 1  # type: ignore[attr-defined]
+
+
+class Died(BaseException):
+    """The invocation dying (a crash, a timeout): nothing in the intake catches it."""
+
+
+def test_a_crash_between_the_job_record_and_its_notification_still_notifies_once(
+    services: BatchServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = upload(services)
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.notifier, "notify", die)
+        with pytest.raises(Died):
+            start_batch_upload(event, services, NOW, jitter=0.0)
+    (job_name,) = services.sagemaker.jobs  # type: ignore[attr-defined]
+    assert services.registry.job(job_name)["status"] == "STARTED"  # type: ignore[index]
+
+    retried = start_batch_upload(event, services, NOW, jitter=0.0)
+
+    assert (retried.status, retried.details["already_running"]) == ("STARTED", True)
+    assert len(services.sagemaker.jobs) == 1  # type: ignore[attr-defined]
+    assert [d["status"] for _, d in services.notifier.sent] == ["STARTED"]  # type: ignore[attr-defined]
+    again = start_batch_upload(event, services, NOW, jitter=0.0)  # the intake is final now
+    assert again.status == "BATCH_STARTED"
+    assert [d["status"] for _, d in services.notifier.sent] == ["STARTED"]  # type: ignore[attr-defined]
+
+
+def test_a_buffered_retry_that_died_before_notifying_is_finished_when_its_message_returns(
+    services: BatchServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services.sagemaker.capacity_errors = 1  # type: ignore[attr-defined]
+    event = upload(services)
+    queued = start_batch_upload(event, services, NOW, jitter=0.0)
+    ((body, _),) = services.retry_queue.messages  # type: ignore[attr-defined]
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.notifier, "notify", die)
+        with pytest.raises(Died):
+            retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0)
+
+    again = retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0)
+
+    assert again.status == "STARTED"
+    assert [d["status"] for _, d in services.notifier.sent] == ["QUEUED", "STARTED"]  # type: ignore[attr-defined]
+    job = services.registry.job(queued.details["job_name"])
+    assert job is not None and job["started_notified"] is True
+    request = json.loads(body)
+    intake = services.registry.get(request["intake_pk"], request["intake_sk"])
+    assert intake is not None and intake["status"] == "BATCH_STARTED"
+    assert retry_batch_start(RetryRequest(**json.loads(body)), services, NOW, jitter=0.0).status == "IGNORED"

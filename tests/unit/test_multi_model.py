@@ -246,3 +246,60 @@ def test_normalized_sequencers_order_as_their_values(a: int, b: int) -> None:
     left, right = upload_sequencer(f"{a:x}"), upload_sequencer(f"{b:018X}")
     assert left is not None and right is not None
     assert (left < right) == (a < b) and (left == right) == (a == b)
+
+
+class Died(BaseException):
+    """The invocation dying (a crash, a timeout): nothing in the intake catches it."""
+
+
+@pytest.mark.parametrize("dies_at", ["merge_tags", "notify"])
+def test_a_crash_after_the_registry_write_still_tags_and_notifies_on_the_retry(
+    services: MultiModelServices, monkeypatch: pytest.MonkeyPatch, dies_at: str
+) -> None:
+    """The intake is final only once the upload is tagged and notified: until then the retry resumes it
+    (same vN, the copy found, latest kept) and finishes the tail."""
+    event = upload(services, archive(), sequencer="0A")
+    port = services.store if dies_at == "merge_tags" else services.notifier
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(port, dies_at, die)
+        with pytest.raises(Died):
+            register_model_upload(event, services, NOW)
+    head = services.store.head(BUCKET, KEY)
+    assert head is not None
+    intake = services.registry.get(intake_pk(BUCKET, KEY), f"version#{head.version_id}")
+    assert intake is not None and (intake["status"], intake["version"]) == ("PUBLISHING", 1)
+
+    again = register_model_upload(event, services, NOW)
+
+    assert (again.status, again.details["version"], again.details["latest"]) == ("PUBLISHED", 1, True)
+    assert len(services.store.copies) == 1  # type: ignore[attr-defined]
+    assert services.store.tags[(BUCKET, KEY)] == {"sluice:status": "published"}  # type: ignore[attr-defined]
+    sent = [(t, d["version"], d["latest"]) for t, d in services.notifier.sent]  # type: ignore[attr-defined]
+    assert sent == [("Sluice Model Registered", 1, True)]
+    intake = services.registry.get(intake_pk(BUCKET, KEY), f"version#{head.version_id}")
+    assert intake is not None and intake["status"] == "PUBLISHED"
+    assert register_model_upload(event, services, NOW).message.endswith("nothing done again")
+
+
+def test_a_crash_before_a_rejection_is_notified_rejects_again_on_the_retry(
+    services: MultiModelServices, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = upload(services, b"this is not a gzip file")
+
+    def die(*args: object, **kwargs: object) -> None:
+        raise Died
+
+    with monkeypatch.context() as patch:
+        patch.setattr(services.notifier, "notify", die)
+        with pytest.raises(Died):
+            register_model_upload(event, services, NOW)
+
+    retried = register_model_upload(event, services, NOW)
+
+    assert retried.status == "REJECTED"
+    assert [t for t, _ in services.notifier.sent] == ["Sluice Artifact Rejected"]  # type: ignore[attr-defined]
+    assert register_model_upload(event, services, NOW).message.endswith("nothing done again")

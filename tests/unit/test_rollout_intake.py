@@ -539,6 +539,9 @@ def test_a_failed_start_gives_the_lease_back_and_the_retried_event_starts_again(
         Upload(BUCKET, head.key, "raw", head.version_id, head.etag), world.services, world.clock(), "bbbbbb"
     )
     assert retried.status == "STARTED"
+    (rollout,) = world.rollouts.rollouts(ENDPOINT)  # the same rollout, started this time
+    assert (rollout["rollout_id"], rollout["status"]) == (failed["rollout_id"], "STARTING")
+    assert rollout.get("reason") is None and rollout["execution_arn"]
 
 
 def test_a_late_event_for_an_older_upload_does_not_supersede_a_newer_queued_one() -> None:
@@ -565,3 +568,67 @@ def test_a_dead_execution_that_left_an_idle_candidate_at_weight_0_needs_attentio
 
     assert upload_version(world, "v3").status == "QUEUED"
     assert status(world, dead) == "NEEDS_ATTENTION"
+
+
+# -- an intake that dies half-way, and Lambda's retry --------------------------------------------------
+
+
+class Died(BaseException):
+    """The invocation dying (a crash, a timeout): not an Exception, so nothing in the intake catches it."""
+
+
+def _die(*args: object, **kwargs: object) -> None:
+    raise Died
+
+
+def _v2_upload(world: RolloutWorld) -> Upload:
+    put_deploy_json(world, VERSION_DEPLOY, DEPLOY)
+    key = "endpoints/fraud/v2/model.tar.gz"
+    head = world.store.put(BUCKET, key, archive())
+    return Upload(BUCKET, key, "raw", head.version_id, head.etag)
+
+
+def test_an_intake_that_died_between_the_lease_and_its_execution_is_resumed_by_the_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The retry acts for the rollout the dead attempt created (its lease, its execution name) instead of
+    queueing a second rollout behind a lease no execution will ever release."""
+    world = production_world()
+    upload = _v2_upload(world)
+    with monkeypatch.context() as patch:
+        patch.setattr(world.workflow, "start", _die)
+        with pytest.raises(Died):
+            start_rollout_upload(upload, world.services, world.clock(), "aaaaaa")
+    (crashed,) = world.rollouts.rollouts(ENDPOINT)
+    assert world.rollouts.lease(ENDPOINT)["rollout_id"] == crashed["rollout_id"]  # type: ignore[index]
+    assert world.workflow.started == []
+
+    retried = start_rollout_upload(upload, world.services, world.clock() + timedelta(minutes=1), "bbbbbb")
+
+    assert (retried.status, retried.details["rollout_id"]) == ("STARTED", crashed["rollout_id"])
+    assert [r["rollout_id"] for r in world.rollouts.rollouts(ENDPOINT)] == [crashed["rollout_id"]]
+    name = execution_name(ENDPOINT, "v2", "aaaaaa")
+    assert [n for n, _ in world.workflow.started] == [name]
+    assert world.rollouts.queued(ENDPOINT) is None
+    intake = world.registry.get(intake_pk(BUCKET, upload.key_in_event), f"version#{upload.version_id}")
+    assert intake is not None and intake["status"] == "ROLLOUT_STARTED"
+    assert events(world, crashed["rollout_id"]).count("received") == 1
+
+
+def test_an_intake_that_died_after_starting_its_execution_starts_nothing_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    world = production_world()
+    upload = _v2_upload(world)
+    with monkeypatch.context() as patch:
+        patch.setattr(world.rollouts, "update_rollout", _die)  # right after StartExecution
+        with pytest.raises(Died):
+            start_rollout_upload(upload, world.services, world.clock(), "aaaaaa")
+    assert len(world.workflow.started) == 1
+
+    retried = start_rollout_upload(upload, world.services, world.clock() + timedelta(minutes=1), "bbbbbb")
+
+    assert retried.status == "STARTED"
+    assert len(world.workflow.started) == 1
+    (rollout,) = world.rollouts.rollouts(ENDPOINT)
+    assert rollout["execution_arn"].endswith(execution_name(ENDPOINT, "v2", "aaaaaa"))

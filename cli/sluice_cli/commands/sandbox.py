@@ -142,7 +142,7 @@ def fault(
     """Make the next N requests of an operation to a served sandbox fail with an AWS error.
 
     The sandbox started by `sluice sandbox serve` in DIR arms it within half a second and says so on its
-    terminal. Every request counts: yours, the handlers', the state machine's. Not S3.
+    terminal. Every request counts: yours, the handlers', the state machine's; S3's too (`s3 UploadPartCopy`).
     """
     from sluice_cli.sandbox.fault_requests import request_clear, request_fault
 

@@ -206,6 +206,11 @@ def _sleep_yielding(seconds: float | SupportsIndex) -> None:
             _TURNS.wait(left)
 
 
+def running_a_handler() -> bool:
+    """This thread is running a function's handler (not the router, a client's transfer thread, the CLI)."""
+    return bool(getattr(_invocation, "running", False))
+
+
 @contextmanager
 def thread_environ() -> Iterator[ThreadEnviron]:
     """os.environ replaced by a ThreadEnviron over it while this (and any other) invocation runs."""

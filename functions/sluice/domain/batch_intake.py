@@ -30,7 +30,8 @@ from sluice.domain.intake import (
 from sluice.domain.layout import BatchInput, validate_sagemaker_name
 from sluice.domain.ports import ObjectHead, RetryQueuePort, SageMakerPort
 from sluice.domain.registry import JOB_SK, IntakeStatus, job_pk
-from sluice.errors import CapacityUnavailable, Rejected, RejectedConfiguration, RejectedTarget
+from sluice.domain.service_limit import parse_service_limit
+from sluice.errors import CapacityUnavailable, QuotaTooLow, Rejected, RejectedConfiguration, RejectedTarget
 
 KIND = "batch"
 JOB_DETAIL_TYPE = "Sluice Batch Job State Change"
@@ -97,9 +98,11 @@ def start_batch_upload(upload: Upload, services: BatchServices, now: datetime, j
 
 
 def retry_batch_start(retry: RetryRequest, services: BatchServices, now: datetime, jitter: float) -> Outcome:
-    """One buffered retry of CreateTransformJob (from the retry queue)."""
+    """One buffered retry of CreateTransformJob (from the retry queue), or the end of one that recorded
+    the job STARTED and died before notifying it (the message comes back after its visibility timeout)."""
     job = services.registry.job(retry.job_name)
-    if job is None or job.get("status") not in ("QUEUED", "STARTING"):
+    unfinished = job is not None and job.get("status") == "STARTED" and not job.get("started_notified")
+    if job is None or (job.get("status") not in ("QUEUED", "STARTING") and not unfinished):
         status = "unknown" if job is None else job.get("status")
         return ignored(f"job {retry.job_name} is {status}; nothing to retry", job_name=retry.job_name)
     return _try_start(
@@ -163,12 +166,46 @@ def _try_start(
     try:
         started_now = services.sagemaker.create_transform_job(retry.request)
     except CapacityUnavailable as exc:
-        return _queue_or_give_up(services, retry, now, jitter, str(exc), base)
+        too_low = _quota_never_fits(str(exc), model)
+        if too_low is None:
+            return _queue_or_give_up(services, retry, now, jitter, str(exc), base)
+        refused: Rejected = too_low
     except Rejected as error:
-        services.registry.update(
-            *job_key, {"status": "REJECTED", "reason": error.reason, "updated_at": now.isoformat()}
-        )
-        return _reject_intake(services, retry, error, now, base)
+        refused = error
+    else:
+        return _started(services, retry, now, started_now, model=model, warnings=warnings, base=base)
+    services.registry.update(
+        *job_key, {"status": "REJECTED", "reason": refused.reason, "updated_at": now.isoformat()}
+    )
+    return _reject_intake(services, retry, refused, now, base)
+
+
+def _quota_never_fits(message: str, model: str) -> QuotaTooLow | None:
+    """A ResourceLimitExceeded no retry can get past (the request alone exceeds the quota)."""
+    limit = parse_service_limit(message)
+    if limit is None or not limit.never_fits:
+        return None
+    return QuotaTooLow(
+        f"SageMaker can never start this job as configured: the account-level service limit "
+        f"'{limit.name}' is {limit.limit} and the job asks for {limit.delta}, so retrying cannot help. "
+        f"Request an increase of '{limit.name}' in Service Quotas (Amazon SageMaker), or set another "
+        f"instance_type / instance_count in batch/{model}/batch.json, then upload the input again. "
+        f"SageMaker: {message}"
+    )
+
+
+def _started(
+    services: BatchServices,
+    retry: RetryRequest,
+    now: datetime,
+    started_now: bool,
+    *,
+    model: str,
+    warnings: tuple[str, ...],
+    base: dict[str, Any],
+) -> Outcome:
+    """The job runs (started now, or by an earlier attempt): record and notify it once."""
+    job_key = (job_pk(retry.job_name), JOB_SK)
 
     # The job's own events may already have moved the record on (InProgress...): only STARTING/QUEUED advance.
     advanced = any(
@@ -184,15 +221,9 @@ def _try_start(
         )
         for previous in ("STARTING", "QUEUED")
     )
-    services.registry.update(
-        retry.intake_pk,
-        retry.intake_sk,
-        {
-            "status": str(IntakeStatus.BATCH_STARTED),
-            "job_name": retry.job_name,
-            "updated_at": now.isoformat(),
-        },
-    )
+    if not advanced:  # an earlier attempt recorded STARTED, then died before notifying it
+        job = services.registry.job(retry.job_name) or {}
+        advanced = job.get("status") == "STARTED" and not job.get("started_notified")
     detail = {
         **base,
         "status": "STARTED",
@@ -207,6 +238,17 @@ def _try_start(
         services.notifier.notify(
             JOB_DETAIL_TYPE, detail, subject=f"Sluice started batch job {retry.job_name}"
         )
+        services.registry.update(*job_key, {"started_notified": True})
+    # Last: until the intake says BATCH_STARTED, a retry after a crash comes back here and finishes.
+    services.registry.update(
+        retry.intake_pk,
+        retry.intake_sk,
+        {
+            "status": str(IntakeStatus.BATCH_STARTED),
+            "job_name": retry.job_name,
+            "updated_at": now.isoformat(),
+        },
+    )
     verb = "started" if started_now else "was already running:"
     message = f"batch transform job {verb} {retry.job_name} on model {model}"
     if warnings:

@@ -170,11 +170,10 @@ class IntakeServices:
 def reject(
     services: IntakeServices, head: ObjectHead, kind: str, error: Rejected, now: datetime, **context: Any
 ) -> Outcome:
-    """Record, tag and notify a rejection. The source object stays where it is, untouched but for a tag."""
-    pk, sk = intake_key(head)
-    attrs = {"status": "REJECTED", "code": error.code, "reason": error.reason, "updated_at": now.isoformat()}
-    if not services.registry.update(pk, sk, {**attrs, **context}):
-        services.registry.put(intake_record(head, kind, "REJECTED", now, **attrs, **context))
+    """Tag, notify and record a rejection. The source object stays where it is, untouched but for a tag.
+
+    Recorded last: a retry after a crash before that rejects the upload again (a notification may be
+    sent twice, never lost); a REJECTED record ends every later delivery."""
     services.store.merge_tags(head.bucket, head.key, head.version_id, {STATUS_TAG: "rejected"})
     detail = {
         "status": "REJECTED",
@@ -187,4 +186,8 @@ def reject(
         **context,
     }
     services.notifier.notify(REJECTED_DETAIL_TYPE, detail, subject=f"Sluice rejected {head.key}"[:100])
+    pk, sk = intake_key(head)
+    attrs = {"status": "REJECTED", "code": error.code, "reason": error.reason, "updated_at": now.isoformat()}
+    if not services.registry.update(pk, sk, {**attrs, **context}):
+        services.registry.put(intake_record(head, kind, "REJECTED", now, **attrs, **context))
     return Outcome(status="REJECTED", message=error.reason, details=detail)

@@ -1,9 +1,11 @@
 """Publishing a model archive onto a multi-model endpoint, immutably and versioned.
 
     validate (streaming) -> compare with latest -> reserve vN -> managed copy -> warm-up -> record
+    -> tag -> notify -> intake PUBLISHED
 
 A failure after the reservation leaves the intake at PUBLISHING with its version: the retried event
-resumes it (same vN, the copy skipped when already there) instead of burning a new number.
+resumes it (same vN, the copy skipped when already there) instead of burning a new number, and finishes
+what the failed attempt left (a notification may then be sent twice, never lost).
 """
 
 from __future__ import annotations
@@ -120,13 +122,19 @@ def register_model_upload(upload: Upload, services: MultiModelServices, now: dat
         "updated_at": now.isoformat(),
         "warmup": None if warmup is None else {"ok": warmup.ok, "detail": warmup.detail},
     }
-    is_latest = services.registry.finalize_version(
+    # The intake stays PUBLISHING until the upload is tagged and notified: a retry after a crash in
+    # between resumes it (same vN, the copy found) and finishes, instead of reading it as done.
+    finalized = services.registry.finalize_version(
         target.endpoint,
         target.model,
         version,
         record,
         (pk, sk),
-        {"status": str(status), "version": version, "updated_at": now.isoformat()},
+        {"status": "PUBLISHING", "version": version, "updated_at": now.isoformat()},
+    )
+    # An attempt that died after moving latest here finds its own condition failing: latest is still vN.
+    is_latest = (
+        finalized or (services.registry.latest(target.endpoint, target.model) or {}).get("version") == version
     )
     services.store.merge_tags(head.bucket, head.key, head.version_id, {STATUS_TAG: "published"})
     detail = {
@@ -143,6 +151,7 @@ def register_model_upload(upload: Upload, services: MultiModelServices, now: dat
         subject=f"Sluice registered {target.model} v{version} on {target.endpoint}"
         + ("" if is_latest else " (not latest)"),
     )
+    services.registry.update(pk, sk, {"status": str(status), "updated_at": now.isoformat()})
     message = (
         f"published {target.model} v{version} on {target.endpoint} as TargetModel {record['target_model']}"
     )

@@ -70,7 +70,23 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
     except Rejected as error:
         return reject(services, head, KIND, error, now, **context)
 
-    rollout_id = rollout_id_for(now, target.version, suffix)
+    resumed = _resumed_rollout(services, target.endpoint, opened.previous)
+    if resumed is not None and (resumed.get("execution_arn") or resumed.get("status") not in _RESTARTABLE):
+        # An earlier attempt of this upload started (or queued) its rollout, then died before saying so.
+        return _recorded_started(services, opened.key, resumed, context, now)
+    if resumed is None:
+        rollout_id = rollout_id_for(now, target.version, suffix)
+        # Named on the intake before anything else is written: an attempt that dies after this point is
+        # resumed by the retry for this same rollout (its lease, its execution name), never doubled.
+        services.registry.update(
+            *opened.key, {"rollout_id": rollout_id, "suffix": suffix, "updated_at": utc_iso(now)}
+        )
+    else:
+        rollout_id, suffix = str(resumed["rollout_id"]), str(resumed["suffix"])
+        if resumed.get("status") == "START_FAILED":  # its StartExecution failed and gave the lease back
+            services.rollouts.update_rollout(
+                target.endpoint, rollout_id, {"status": "STARTING", "reason": None}
+            )
     record = {
         "status": "STARTING",
         "version": target.version,
@@ -86,27 +102,68 @@ def start_rollout_upload(upload: Upload, services: RolloutServices, now: datetim
         "config_source": config_source,
         "step_index": -1,
     }
-    services.rollouts.create_rollout(target.endpoint, rollout_id, record, utc_iso(now))
-    decide(
-        services,
-        target.endpoint,
-        rollout_id,
-        now,
-        "received",
-        f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}; the model serves {model_data.uri}",
-        model_data_url=model_data.uri,
-    )
+    if services.rollouts.create_rollout(target.endpoint, rollout_id, record, utc_iso(now)):
+        decide(
+            services,
+            target.endpoint,
+            rollout_id,
+            now,
+            "received",
+            f"{head.key} (sha256 {report.sha256[:12]}…) with {config_source}; the model serves "
+            f"{model_data.uri}",
+            model_data_url=model_data.uri,
+        )
     started = _start_or_queue(services, target.endpoint, rollout_id, target.version, suffix, now)
     # Only now: if starting failed, the retried event must find the upload still to be done.
-    services.registry.update(
-        *opened.key, {"status": "ROLLOUT_STARTED", "rollout_id": rollout_id, "updated_at": utc_iso(now)}
+    return _recorded_started(
+        services,
+        opened.key,
+        {"rollout_id": rollout_id, "status": "STARTING" if started else "QUEUED"},
+        context,
+        now,
     )
+
+
+# A rollout an earlier attempt of the same upload created, and whose execution never started.
+_RESTARTABLE = ("STARTING", "START_FAILED")
+
+
+def _resumed_rollout(
+    services: RolloutServices, endpoint: str, previous: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The rollout an earlier attempt of this upload named on its intake record (None: a first attempt,
+    or one that died before naming it)."""
+    named = previous or {}
+    if not named.get("rollout_id") or not named.get("suffix"):
+        return None
+    rollout_id = str(named["rollout_id"])
+    # Not created yet (it died in between): the retry creates it, under the same name.
+    return services.rollouts.rollout(endpoint, rollout_id) or {
+        "rollout_id": rollout_id,
+        "suffix": named["suffix"],
+        "status": "STARTING",
+    }
+
+
+def _recorded_started(
+    services: RolloutServices,
+    intake: tuple[str, str],
+    rollout: dict[str, Any],
+    context: dict[str, str],
+    now: datetime,
+) -> Outcome:
+    """The upload's intake record says its rollout runs (or waits its turn): the intake is done."""
+    rollout_id = str(rollout["rollout_id"])
+    services.registry.update(
+        *intake, {"status": "ROLLOUT_STARTED", "rollout_id": rollout_id, "updated_at": utc_iso(now)}
+    )
+    queued = rollout.get("status") in ("QUEUED", "SUPERSEDED", "CANCELLED")
     message = (
-        f"rollout {rollout_id} of {target.version} on {target.endpoint} "
-        f"{'started' if started else 'queued behind the running rollout'}"
+        f"rollout {rollout_id} of {context['version']} on {context['endpoint']} "
+        f"{'queued behind the running rollout' if queued else 'started'}"
     )
     return Outcome(
-        status="STARTED" if started else "QUEUED",
+        status="QUEUED" if queued else "STARTED",
         message=message,
         details={**context, "rollout_id": rollout_id},
     )
@@ -206,7 +263,7 @@ def _start_or_queue(
     current: dict[str, Any] = {}
     for _ in range(3):  # {}: the lease vanished between our put and our read - try again
         lease = services.rollouts.acquire_lease(endpoint, holder)
-        if lease is None:
+        if lease is None or lease.get("rollout_id") == rollout_id:  # ours: taken by an attempt that died
             _start_execution(services, endpoint, holder)
             return True
         current = lease
