@@ -47,7 +47,7 @@ import os
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -64,6 +64,7 @@ from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.stack import StackOutputs
 from sluice_cli.sandbox.provision.stack_creation import provision_stack
 from sluice_cli.sandbox.router import EventRouter
+from sluice_cli.sandbox.shutdown import BoundedShutdown
 
 log = logging.getLogger(__name__)
 
@@ -384,6 +385,7 @@ class Sandbox:
         self._router: EventRouter | None = None
         self._gaps: EmulatorGaps | None = None
         self._faults: FaultInjection | None = None
+        self._shutdown: BoundedShutdown | None = None  # while a bounded close runs
         self.iam_audit: IamAudit | None = None  # when IAM is enforced
 
     # -- what the caller uses -----------------------------------------------------------------------
@@ -459,8 +461,8 @@ class Sandbox:
         stack.enter_context(refuse_real_aws())
         server = _server_class()(ip_address="127.0.0.1", port=self.port, verbose=False)
         server.start()
-        stack.callback(_reset_moto)  # runs after the server stopped (ExitStack is LIFO)
-        stack.callback(server.stop)
+        self._on_stop(stack, "emulator state", _reset_moto)  # after the server stopped (ExitStack: LIFO)
+        self._on_stop(stack, "server", server.stop)
         host, port = server.get_host_and_port()
         self.port = port
         self.endpoint_url = f"http://{host}:{port}"
@@ -478,7 +480,8 @@ class Sandbox:
             evaluate_alarms=self.evaluate_alarms,
             alarm_evaluation_interval=self.alarm_evaluation_interval,
         )
-        stack.enter_context(self._gaps)  # (the alarm evaluator's thread starts and stops with it)
+        self._gaps.install()  # (the alarm evaluator's thread starts and stops with it)
+        self._on_stop(stack, "gap-fillers", self._gaps.uninstall)
         self._faults = FaultInjection()
         stack.enter_context(self._faults)
 
@@ -493,7 +496,7 @@ class Sandbox:
             parameters=self.parameters,
             skipped_types=self.skipped_types,
         )
-        stack.callback(self._stop_executions)  # after the router stopped starting new ones
+        self._on_stop(stack, "executions", self._stop_executions)  # after the router stopped
         role_sessions = self._enforce_iam(stack) if self.enforce_iam else None
         compression = self._gaps.get(TimeCompression)
         self._router = EventRouter(
@@ -511,10 +514,28 @@ class Sandbox:
         event_invocations = self._gaps.get(LambdaEventInvocations)
         event_invocations.bind(self._router.invoke_event)
         stack.callback(event_invocations.bind, None)
-        stack.callback(self._router.stop)  # also waits for Event invocations of a router never started
+        # also waits for Event invocations of a router never started
+        self._on_stop(stack, "router", self._stop_router)
         if self.start_router:
             self._router.start()
         log.info("sandbox up at %s (stack %s)", self.endpoint_url, self.stack_name)
+
+    def _on_stop(self, stack: ExitStack, step: str, action: Callable[[], None]) -> None:
+        """`action` when the sandbox closes, as the step `step` of a bounded stop (shutdown.py)."""
+        stack.callback(self._stop_step, step, action)
+
+    def _stop_step(self, step: str, action: Callable[[], None]) -> None:
+        if self._shutdown is None:
+            action()
+        else:
+            self._shutdown.run(step, action)
+
+    def _stop_router(self) -> None:
+        budget = self._shutdown.budget("router") if self._shutdown is not None else None
+        if budget is None:
+            self.router.stop()
+        else:
+            self.router.stop(timeout=max(0.0, budget - 0.2))  # its own report of what is left, in time
 
     def _enforce_iam(self, stack: ExitStack) -> RoleSessions:
         """IAM enforced from now on (iam_enforcement.py): the dummy key is the administrator, the
@@ -557,7 +578,15 @@ class Sandbox:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self, shutdown: BoundedShutdown | None = None) -> None:
+        """Undo everything, in reverse order. With `shutdown`, each step that can wait (router,
+        executions, gap-fillers, server, emulator state) has a deadline and is abandoned at it
+        (shutdown.py); without, each is waited for."""
         stack, self._exit_stack = self._exit_stack, None
-        if stack is not None:
+        if stack is None:
+            return
+        self._shutdown = shutdown
+        try:
             stack.close()
+        finally:
+            self._shutdown = None
