@@ -43,6 +43,7 @@ demo: bootstrap
 
 ## make sandbox [PORT=4566] — serve the sandbox on 127.0.0.1:$(PORT) until Ctrl-C: one JSON line of outputs
 ## on stdout (also in .sandbox/outputs.json), then use the AWS CLI / boto3 / sluice with --endpoint-url.
+## Ctrl-C stops it within 10 s and sluice exits 0, but make reports any Ctrl-C as an interrupt (status 130).
 sandbox: bootstrap
 	$(BIN)/sluice sandbox serve --port $(PORT)
 
