@@ -18,10 +18,16 @@ each, as it always did.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+
+_THIS = Path(__file__).resolve()
+_PROJECT = _THIS.parents[3]  # the repository
+_LIBRARIES = _PROJECT / ".venv"
 
 # Wall seconds per step of a serve-mode stop, in the order they run. With the thread check after the
 # sandbox (serve.THREADS_SECONDS) they add up to 9 s: a stop ends within 10 s of the signal.
@@ -95,15 +101,15 @@ class BoundedShutdown:
 
 
 def _doing(thread: threading.Thread) -> str:
-    """The innermost frame of the project (or, failing that, any) that `thread` is in."""
-    import sys
-
+    """The innermost frame of the project's own code (not this module's, nor a library's) that `thread`
+    is in, or, failing that, its innermost frame."""
     frame = sys._current_frames().get(thread.ident or -1)
     fallback = ""
     while frame is not None:
-        where = f"{frame.f_code.co_name} ({frame.f_code.co_filename.rsplit('/', 1)[-1]}:{frame.f_lineno})"
+        path = Path(frame.f_code.co_filename)
+        where = f"{frame.f_code.co_name} ({path.name}:{frame.f_lineno})"
         fallback = fallback or where
-        if "sluice" in frame.f_code.co_filename:
+        if path.is_relative_to(_PROJECT) and not path.is_relative_to(_LIBRARIES) and path != _THIS:
             return where
         frame = frame.f_back
     return fallback or "unknown"
