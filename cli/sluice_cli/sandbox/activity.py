@@ -2,8 +2,8 @@
 
     12:00:01 s3 ObjectCreated endpoints/demo-realtime/v2/model.tar.gz → StartRolloutFunction → STARTED v2
     12:00:01 execution started sluice-rollout demo-realtime-v2-1a2b3c
-    12:00:02 states demo-realtime v2 add_candidate → RolloutStepFunction → weights v1 100 % · v2 0 %
-    12:00:03 rollout demo-realtime v2: STARTED → BAKING
+    12:00:07 states demo-realtime v2 next_step → RolloutStepFunction → weights v2 50 % · v1 50 %
+    12:00:07 rollout demo-realtime v2: UPDATING → SHIFTING
     12:00:09 alarm sluice-demo-realtime-v2-errors OK → ALARM: Threshold Crossed: 1 datapoint …
     12:00:10 execution ended FAILED sluice-rollout demo-realtime-v2-1a2b3c (9.1 s): Sluice.RolledBack
 
