@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from sluice_cli.sandbox import Sandbox
-from sluice_cli.sandbox.shutdown import STOP_BUDGETS, BoundedShutdown, StepReport
+from sluice_cli.sandbox.shutdown import STOP_BUDGETS, BoundedShutdown, StepAbandoned, StepReport
 
 SMALL = "Resources:\n  Queue:\n    Type: AWS::SQS::Queue\n"
 
@@ -19,15 +19,20 @@ def wait_for_ever(release: threading.Event) -> None:
 
 def test_a_step_still_running_at_its_deadline_is_abandoned_and_the_next_steps_run() -> None:
     reports: list[StepReport] = []
-    shutdown = BoundedShutdown(reports.append, {"stuck": 0.2, "broken": 1.0, "quick": 1.0})
+    budgets = {"stuck": 0.2, "gave up": 1.0, "broken": 1.0, "quick": 1.0}
+    shutdown = BoundedShutdown(reports.append, budgets)
     release = threading.Event()
     ran: list[str] = []
 
+    def gave_up() -> None:
+        raise StepAbandoned("router threads did not stop: sandbox-route-X")
+
     def broken() -> None:
-        raise RuntimeError("router threads did not stop: sandbox-route-X")
+        raise KeyError("no such step")
 
     try:
         shutdown.run("stuck", lambda: wait_for_ever(release))
+        shutdown.run("gave up", gave_up)
         shutdown.run("broken", broken)
         shutdown.run("quick", lambda: ran.append("quick"))
         shutdown.run("unbudgeted", lambda: ran.append("inline"))  # no deadline: run here, not reported
@@ -36,17 +41,15 @@ def test_a_step_still_running_at_its_deadline_is_abandoned_and_the_next_steps_ru
 
     assert [(r.name, r.outcome) for r in reports] == [
         ("stuck", "abandoned"),
+        ("gave up", "abandoned"),
         ("broken", "failed"),
         ("quick", "done"),
     ]
-    assert "wait_for_ever (test_sandbox_shutdown.py" in reports[0].detail
-    assert reports[0].line().startswith("stop: stuck abandoned in 0.")
-    assert (
-        reports[0]
-        .line()
-        .endswith("(budget 0.2 s): still running: " + reports[0].detail.removeprefix("still running: "))
-    )
-    assert reports[1].detail == "RuntimeError: router threads did not stop: sandbox-route-X"
+    stuck, gave_up_report, broken_report, _ = reports
+    assert stuck.detail.startswith("still running: wait_for_ever (test_sandbox_shutdown.py:")
+    assert stuck.line() == f"stop: stuck abandoned in {stuck.seconds:.1f} s (budget 0.2 s): {stuck.detail}"
+    assert gave_up_report.detail == "router threads did not stop: sandbox-route-X"
+    assert broken_report.detail == "KeyError: 'no such step'"
     assert ran == ["quick", "inline"]
 
 

@@ -64,7 +64,7 @@ from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.stack import StackOutputs
 from sluice_cli.sandbox.provision.stack_creation import provision_stack
 from sluice_cli.sandbox.router import EventRouter
-from sluice_cli.sandbox.shutdown import BoundedShutdown
+from sluice_cli.sandbox.shutdown import BoundedShutdown, StepAbandoned
 
 log = logging.getLogger(__name__)
 
@@ -535,7 +535,10 @@ class Sandbox:
         if budget is None:
             self.router.stop()
         else:
-            self.router.stop(timeout=max(0.0, budget - 0.2))  # its own report of what is left, in time
+            try:  # its own report of what is left, in time
+                self.router.stop(timeout=max(0.0, budget - 0.2))
+            except RuntimeError as error:  # "router threads did not stop: …"
+                raise StepAbandoned(str(error)) from error
 
     def _enforce_iam(self, stack: ExitStack) -> RoleSessions:
         """IAM enforced from now on (iam_enforcement.py): the dummy key is the administrator, the

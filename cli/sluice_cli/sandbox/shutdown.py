@@ -40,6 +40,11 @@ STOP_BUDGETS: Mapping[str, float] = {
 }
 
 
+class StepAbandoned(Exception):
+    """Raised by a step that stopped waiting by itself at its deadline: reported as abandoned, with
+    the message (what it left behind), not as failed."""
+
+
 @dataclass(frozen=True)
 class StepReport:
     """One step of a bounded stop: `outcome` "done", "failed" (its error in `detail`) or "abandoned"
@@ -91,6 +96,8 @@ class BoundedShutdown:
         seconds = time.monotonic() - began
         if thread.is_alive():
             outcome, detail = "abandoned", f"still running: {_doing(thread)}"
+        elif failure and isinstance(failure[0], StepAbandoned):
+            outcome, detail = "abandoned", str(failure[0])
         elif failure:
             outcome, detail = "failed", f"{type(failure[0]).__name__}: {failure[0]}"
         else:
