@@ -15,7 +15,9 @@ real-AWS guard, Step Functions execute mode (`POST /moto-api/config`
 gap-fillers, the stack provisioned, the router started (and bound to moto's Lambda, so `lambda:invoke`
 tasks run the real handlers in-process). On exit, all of it is undone in reverse order: executions
 still running stopped, threads joined, server stopped (port free), moto's state reset, patches
-removed, moto's config and the environment restored.
+removed, moto's config and the environment restored. `close(BoundedShutdown(...))` gives each of
+those steps that can wait a deadline and abandons it there (shutdown.py: serve mode stops within 10 s
+of SIGTERM).
 
 `time_scale` compresses Step Functions time (Wait states, Retry intervals, task timeouts: 0.02 turns
 a 300 s bake into 6 s) and the waits inside functions (their `WALL_CLOCK_SETTINGS`, e.g. ReadEndpoint's
