@@ -219,7 +219,7 @@ def hints(document: Mapping[str, Any], time_scale: float, outputs_path: Path) ->
         f"  B={bucket} T={table}",
         "  echo weights > model.pth && tar -czf model.tar.gz model.pth",
         f"  {aws} s3 cp model.tar.gz s3://$B/multi-model/{mme}/churn.tar.gz",
-        f"  {sluice} models {mme}",
+        f"  until {sluice} models {mme}; do sleep 2; done",
         f"  printf '1,0.5\\n2,0.7\\n' | {aws} s3 cp - s3://$B/batch/{batch}/input/records.csv",
         f"  {sluice} jobs --model {batch}",
         f'  echo \'{{"rollout": {{"steps": [50, 100], "bake_seconds": 600}}}}\' | '
