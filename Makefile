@@ -15,6 +15,7 @@ export UV_LINK_MODE := copy
 REGION ?= us-east-1
 PORT ?= 4566
 PYTEST_ARGS ?=
+SANDBOX_ARGS ?=
 
 .PHONY: bootstrap demo sandbox test lint requirements fmt bench build deploy deploy-prod clean
 
@@ -41,10 +42,11 @@ $(CHECKOV): | $(UV)
 demo: bootstrap
 	$(BIN)/python -m sluice_cli.sandbox.demo
 
-## make sandbox [PORT=4566] — serve the sandbox on 127.0.0.1:$(PORT) until Ctrl-C: one JSON line of outputs
+## make sandbox [PORT=4566] [SANDBOX_ARGS="--quiet --time-scale 0.1"] — serve the sandbox on 127.0.0.1:$(PORT) until Ctrl-C: one JSON line of outputs
 ## on stdout (also in .sandbox/outputs.json), then use the AWS CLI / boto3 / sluice with --endpoint-url.
+## Ctrl-C stops it within 10 s and sluice exits 0, but make reports any Ctrl-C as an interrupt (status 130).
 sandbox: bootstrap
-	$(BIN)/sluice sandbox serve --port $(PORT)
+	$(BIN)/sluice sandbox serve --port $(PORT) $(SANDBOX_ARGS)
 
 ## make test — lint (ruff, mypy, cfn-lint, sam validate --lint, bandit) and the whole test suite, which
 ## also fails when a permission of template.yaml is used by no test (--iam-coverage, tests/iam_ledger.py).

@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -127,12 +129,12 @@ class Server:
             raise AssertionError(f"serve did not stop within {STOP_TIMEOUT} s:\n{self.stderr}") from None
 
 
-def start_server(cwd: Path, port: int, *extra: str) -> Server:
+def start_server(cwd: Path, port: int, *extra: str, time_scale: str = TIME_SCALE) -> Server:
     cwd.mkdir(parents=True, exist_ok=True)
     stderr_path = cwd / "serve.stderr"
     with stderr_path.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
-            [str(SLUICE), "sandbox", "serve", "--port", str(port), "--time-scale", TIME_SCALE, *extra],
+            [str(SLUICE), "sandbox", "serve", "--port", str(port), "--time-scale", time_scale, *extra],
             cwd=cwd,
             env=child_env(),
             stdin=subprocess.DEVNULL,
@@ -467,9 +469,11 @@ def test_a_second_server_on_a_used_port_exits_2_with_a_clear_message(server: Ser
 
 
 def test_serve_starts_and_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    """Either signal stops it (exit 0, port free); `--quiet` (here with SIGINT) leaves out the lines of
+    what happens, the activity log's step of the stop with them."""
+    for signum, quiet in ((signal.SIGINT, True), (signal.SIGTERM, False)):
         port = free_port()
-        started = start_server(tmp_path / signum.name, port, "--no-seed")
+        started = start_server(tmp_path / signum.name, port, "--no-seed", *(["--quiet"] if quiet else []))
         document = json.loads(started.read_line())
         assert document["demo"] == {
             "multi_model_endpoint": None,
@@ -488,6 +492,7 @@ def test_serve_starts_and_stops_cleanly_on_sigint_and_sigterm(tmp_path: Path) ->
         assert started.stop(signum) == 0, started.stderr
         assert port_is_free(port)
         assert "threads still running" not in started.stderr
+        assert ("stop: activity log" in started.stderr) is not quiet
 
 
 def test_update_seconds_keeps_endpoint_updates_in_progress_as_sagemaker_does(tmp_path: Path) -> None:
@@ -533,3 +538,151 @@ def test_serving_on_another_host_is_refused() -> None:
     assert refused.returncode == 2
     assert "127.0.0.1" in refused.stderr
     assert refused.stdout == ""
+
+
+# -- the stop, and the README's session ----------------------------------------------------------------
+README = Path(__file__).resolve().parents[2] / "README.md"
+STOP_STEP = re.compile(
+    r"stop: (?P<step>[a-z -]+) (?P<outcome>done|abandoned|failed) "
+    r"in (?P<seconds>[\d.]+) s \(budget (?P<budget>[\d.]+) s\)"
+)
+STOP_STEPS = ["router", "executions", "gap-fillers", "server", "emulator state", "activity log"]
+
+
+def assert_stopped_step_by_step(server: Server) -> None:
+    """Its log reports every step of the stop, in order, each ended (or abandoned) within its budget;
+    the slack is for a thread woken late on a loaded machine, not for a step that overran."""
+    reports = [m.groupdict() for m in STOP_STEP.finditer(server.stderr)]
+    assert [r["step"] for r in reports] == STOP_STEPS, server.stderr
+    for report in reports:
+        assert report["outcome"] != "failed", server.stderr
+        assert float(report["seconds"]) <= float(report["budget"]) + 1.0, report
+    assert sum(float(r["budget"]) for r in reports) < 10
+
+
+def test_sigterm_during_a_canary_bake_with_traffic_stops_step_by_step(tmp_path: Path) -> None:
+    """A rollout baking, simulated traffic writing metrics, then SIGTERM: serve reports each step of
+    its stop within its budget and exits 0 (before the 30 s this test gives it)."""
+    started = start_server(tmp_path, free_port())
+    traffic: subprocess.Popen[str] | None = None
+    try:
+        started.document = json.loads(started.read_line())
+        user = User(started)
+        endpoint = user.demo["realtime_endpoint"]
+        deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 86_400}}  # baking at the stop
+        user.upload(f"endpoints/{endpoint}/deploy.json", json.dumps(deploy).encode())
+        user.upload(f"endpoints/{endpoint}/v2/model.tar.gz", make_archive({"model.pth": b"v2"}))
+        wait_for(lambda: (r := user.rollout(endpoint, "v2")) and r.get("status") == "BAKING", "v2 baking")
+        traffic = subprocess.Popen(
+            [str(SLUICE), "--endpoint-url", user.url, "sandbox", "traffic", endpoint, "--rps", "20",
+             "--seconds", "120", "--time-scale", TIME_SCALE],
+            env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        wait_for(
+            lambda: user.client("cloudwatch").list_metrics(Namespace="AWS/SageMaker")["Metrics"], "traffic"
+        )
+    finally:
+        code = started.stop(signal.SIGTERM)
+        if traffic is not None:
+            traffic.kill()
+            traffic.wait()
+    assert code == 0, started.stderr
+    assert_stopped_step_by_step(started)
+    assert "execution started sluice-rollout demo-realtime-v2-" in started.stderr
+    assert "rollout demo-realtime v2: SHIFTING → BAKING" in started.stderr
+    assert port_is_free(started.port)
+
+
+def ended_rollout(user: User, endpoint: str, version: str) -> dict[str, Any]:
+    """The rollout's record once it is ROLLED_BACK or PROMOTED."""
+    ended = ("ROLLED_BACK", "PROMOTED")
+    return dict(
+        wait_for(
+            lambda: (r := user.rollout(endpoint, version)) and r["status"] in ended and r,
+            f"the rollout of {version} on {endpoint} to end",
+        )
+    )
+
+
+def readme_session() -> tuple[str, str]:
+    """The Quick start's session: (terminal 1, terminal 2) as the README shows them."""
+    text = README.read_text(encoding="utf-8")
+    block = text[text.index("```bash\n# Terminal 1") + len("```bash\n") :]
+    block = block[: block.index("```")]
+    first, second = block.split("# Terminal 2")
+    return first, "# Terminal 2" + second
+
+
+def test_the_readme_session_works_pasted_as_one_block(tmp_path: Path) -> None:
+    """Terminal 2 of the Quick start, pasted as one block into bash against `sluice sandbox serve` (what
+    `make sandbox` runs) started in a copy of the repository: every command succeeds (bash -e), the
+    rollout is rolled back by the alarm it sets, its files are made in a scratch directory, and the
+    serve terminal logged what happened. Only the port differs (a free one, not 4566); time runs 10x
+    faster than `make sandbox`'s, so its 600 s bakes still last a minute."""
+    if shutil.which("aws") is None:
+        pytest.skip("the session needs the AWS CLI (pip install awscli)")
+    terminal_1, terminal_2 = readme_session()
+    assert "make sandbox" in terminal_1
+    repository = tmp_path / "repository"
+    repository.mkdir()
+    (repository / ".venv").symlink_to(Path(sys.executable).parents[1])
+    port = free_port()
+    started = start_server(repository, port, time_scale="0.1")  # bakes of 60 s: ample for the session
+    try:
+        started.document = json.loads(started.read_line())
+        session = subprocess.run(
+            ["bash", "-e", "-c", terminal_2.replace("127.0.0.1:4566", f"127.0.0.1:{port}")],
+            cwd=repository, env=child_env(), capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert session.returncode == 0, f"{session.stdout}\n{session.stderr}\n{started.stderr}"
+        assert "churn/v1.tar.gz" in session.stdout
+        assert ended_rollout(User(started), "demo-realtime", "v2")["status"] == "ROLLED_BACK"
+        assert not {"model.pth", "model.tar.gz", "deploy.json"} & {p.name for p in repository.iterdir()}
+        for line in (
+            "endpoints/demo-realtime/v2/model.tar.gz → StartRolloutFunction → STARTED v2",
+            "multi-model/demo-mme/churn.tar.gz → RegisterModelFunction →",
+            "execution started sluice-rollout demo-realtime-v2-",
+            "alarm sluice-demo-realtime-v2-errors OK → ALARM: Threshold Crossed",
+            "rollout demo-realtime v2: STARTING",
+            "→ ROLLED_BACK",
+            "execution ended FAILED sluice-rollout demo-realtime-v2-",
+        ):
+            wait_for(lambda line=line: line in started.stderr, f"the serve log to show {line!r}", timeout=30)
+    finally:
+        code = started.stop(signal.SIGTERM)
+    assert code == 0, started.stderr
+    assert_stopped_step_by_step(started)
+
+
+def banner_commands(stderr: str) -> str:
+    """The commands serve's banner suggests, as a user would paste them."""
+    lines = stderr[stderr.index("Try it from another shell") :].splitlines()[1:]
+    return "\n".join(line.removeprefix("  ") for line in lines[: lines.index("")])
+
+
+def test_the_banner_commands_work_pasted_as_one_block(tmp_path: Path) -> None:
+    """Every command the banner suggests succeeds pasted as one block into bash (-e): the files it
+    uploads are made first, the alarm is waited for before its state is set, and the canary it starts
+    is rolled back. Time runs 10x faster than `make sandbox`'s: its 600 s bakes still last a minute."""
+    if shutil.which("aws") is None:
+        pytest.skip("the banner's commands need the AWS CLI (pip install awscli)")
+    started = start_server(tmp_path / "serve", free_port(), time_scale="0.1")  # 60 s bakes
+    try:
+        started.document = json.loads(started.read_line())
+        wait_for(lambda: "Try it from another shell" in started.stderr, "the banner")
+        commands = banner_commands(started.stderr)
+        assert "records.csv" in commands
+        pasted = subprocess.run(
+            ["bash", "-e", "-c", commands],
+            cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert pasted.returncode == 0, f"{commands}\n{pasted.stdout}\n{pasted.stderr}"
+        user = User(started)
+        endpoint = user.demo["realtime_endpoint"]
+        final = ended_rollout(user, endpoint, "v2")
+        assert final["status"] == "ROLLED_BACK"
+        assert final["alarm"] == f"sluice-{endpoint}-v2-errors"
+        assert not list(tmp_path.glob("model.*"))  # made in the scratch directory it changes into
+    finally:
+        code = started.stop(signal.SIGTERM)
+    assert code == 0, started.stderr

@@ -70,6 +70,15 @@ def serve(
         bool,
         typer.Option("--handler-logs", help="Show the handlers' Powertools logs and metrics (on stderr)."),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No line per event on stderr (uploads and the functions they invoked, rollout status "
+            "and weights, alarm transitions, executions started and ended).",
+        ),
+    ] = False,
     update_seconds: Annotated[
         float,
         typer.Option(
@@ -94,9 +103,10 @@ def serve(
 
     Prints one JSON line on stdout (endpoint_url, region, ArtifactBucketName, RegistryTableName,
     StateMachineArn, NotificationTopicArn, demo names), writes the same to .sandbox/outputs.json, and
-    copy-paste hints on stderr. Use it with the AWS CLI or boto3 (--endpoint-url, any credentials) and
-    `sluice --endpoint-url URL --table T …`. Exit codes: 0 stopped cleanly, 2 host refused or port in
-    use, 1 threads still running after the stop.
+    copy-paste hints on stderr, then one line per event (unless --quiet). Use it with the AWS CLI or
+    boto3 (--endpoint-url, any credentials) and `sluice --endpoint-url URL --table T …`. Ctrl-C /
+    SIGTERM stops it within 10 s. Exit codes: 0 stopped cleanly, 2 host refused or port in use, 1
+    threads still running after the stop.
     """
     from sluice_cli.sandbox.serve import ServeOptions, main
 
@@ -107,6 +117,7 @@ def serve(
             host=host,
             seed=seed,
             handler_logs=handler_logs,
+            quiet=quiet,
             update_seconds=update_seconds,
             weights_update_seconds=weights_update_seconds,
         )

@@ -136,6 +136,9 @@ class EventRouter:
         self._parked: dict[str, dict[str, float]] = {}
         self._visibility: dict[str, int] = {}
         self._destinations = AsyncInvocationDestinations(outputs, clients, role_credentials)
+        # called with (invocation, event, result or None) after each invocation (serve mode's activity
+        # log): on the invoking thread, so an observer must return at once
+        self.observers: list[Callable[[Invocation, Any, Any], None]] = []
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -198,9 +201,14 @@ class EventRouter:
     def invocations_of(self, function: str) -> list[Invocation]:
         return [i for i in self.invocations if i.function == function]
 
-    def _record(self, invocation: Invocation) -> None:
+    def _record(self, invocation: Invocation, event: Any = None, result: Any = None) -> None:
         with self._state:
             self._invocations.append(invocation)
+        for observer in list(self.observers):
+            try:
+                observer(invocation, event, result)
+            except Exception:
+                log.exception("sandbox router: an invocation observer failed")
 
     @property
     def executions(self) -> list[ExecutionStart]:
@@ -443,7 +451,9 @@ class EventRouter:
                 duration_ms=duration_ms,
                 error=f"{type(error).__name__}: {error}" if error else None,
                 started_at=started,
-            )
+            ),
+            event,
+            result,
         )
         if duration_ms > function.timeout_seconds * 1000:
             log.warning(

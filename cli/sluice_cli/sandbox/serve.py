@@ -1,6 +1,6 @@
 """Serve mode: the sandbox as a long-running local AWS endpoint (`sluice sandbox serve`, `make sandbox`).
 
-    sluice sandbox serve [--port 4566] [--time-scale 1.0] [--host 127.0.0.1] [--no-seed]
+    sluice sandbox serve [--port 4566] [--time-scale 1.0] [--host 127.0.0.1] [--no-seed] [--quiet]
 
 Starts a `Sandbox` (moto server on 127.0.0.1:<port>, the stack provisioned from template.yaml, the
 router and the gap-fillers), creates the demo's SageMaker resources with plain SageMaker APIs
@@ -11,12 +11,22 @@ router and the gap-fillers), creates the demo's SageMaker resources with plain S
      "demo": {"multi_model_endpoint": "…", "realtime_endpoint": "…", "batch_model": "…"}}
 
 writes the same object to `.sandbox/outputs.json` (under the current directory), prints copy-paste
-hints on stderr, and serves until SIGINT (Ctrl-C) or SIGTERM. Then it stops the sandbox (running
-executions stopped, router and server threads joined, port closed) and exits 0.
+hints on stderr, and serves until SIGINT (Ctrl-C) or SIGTERM, writing one line per event on stderr
+(uploads and the functions they invoked, rollout status and weights, alarm transitions, executions:
+activity.py; `--quiet` leaves them out).
+
+Then it stops within STOP_DEADLINE_SECONDS (10 s), even on a busy machine: each step of the stop
+(router, executions, gap-fillers, server, emulator state, activity log, the thread check) has its own
+deadline and is abandoned at it (shutdown.py), each reported on stderr as `stop: <step> done|abandoned
+in N s (budget B s)`; then the process ends with `os._exit`, skipping Python's own finalization, a
+garbage collection over the emulator's whole state that took 2.5-3 s on a quiet two-core machine
+and far longer on a busy one (it was most of a 20 s stop). A watchdog ends the process with exit 1
+should the stop still run at the deadline.
 
 Anyone who can reach the port can drive the emulator with any credentials, so it binds 127.0.0.1 only:
-another `--host` is refused. Exit codes: 0 stopped cleanly, 1 threads still alive after the stop,
-2 usage (a host other than 127.0.0.1, a bad time scale) or the port already in use.
+another `--host` is refused. Exit codes: 0 stopped cleanly, 1 threads still alive after the stop (or
+the stop past its deadline), 2 usage (a host other than 127.0.0.1, a bad time scale) or the port
+already in use.
 
 stdout carries only the JSON line: while serving, `sys.stdout` is redirected to stderr, so the
 handlers' own output (Powertools logs and metrics, shown with `--handler-logs`) goes there too.
@@ -26,14 +36,16 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
+import shutil
 import signal
 import socket
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, redirect_stdout
+from contextlib import ExitStack, contextmanager, redirect_stdout, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -57,6 +69,10 @@ STACK_OUTPUT_KEYS = {
 DEMO_KEYS = ("multi_model_endpoint", "realtime_endpoint", "batch_model")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 THREAD_JOIN_SECONDS = 10.0
+# A serve-mode stop: the sandbox's steps (shutdown.STOP_BUDGETS, 8 s), then these; 9 s in all, within
+STOP_DEADLINE_SECONDS = 10.0  # of the signal, or the watchdog ends the process
+ACTIVITY_LOG_SECONDS = 0.5
+THREADS_SECONDS = 0.5
 
 
 class ServeError(Exception):
@@ -77,6 +93,7 @@ class ServeOptions:
     handler_logs: bool = False
     update_seconds: float = 0.0  # how long a SageMaker endpoint update stays Updating (wall seconds)
     weights_update_seconds: float | None = None  # the same for a weights-only change (None: as above)
+    quiet: bool = False  # no line per event on stderr (activity.py)
 
 
 @dataclass
@@ -155,8 +172,20 @@ def write_outputs(document: Mapping[str, Any], directory: Path) -> Path:
     return path
 
 
+def sluice_on_path() -> str | None:
+    """`export PATH=…` for the shell the hints are pasted into, when the `sluice` of this environment is
+    not the one it finds (make sandbox runs .venv/bin/sluice without activating the environment)."""
+    here = Path(sys.executable).with_name("sluice")
+    found = shutil.which("sluice")
+    if not here.exists() or (found is not None and Path(found).resolve() == here.resolve()):
+        return None
+    return f'export PATH="{here.parent}:$PATH"'
+
+
 def hints(document: Mapping[str, Any], time_scale: float, outputs_path: Path) -> str:
-    """Copy-paste examples for another shell: the AWS CLI and `sluice`, both with --endpoint-url."""
+    """Copy-paste examples for another shell, each working as pasted (one block or line by line, in any
+    directory): the AWS CLI and `sluice`, both with --endpoint-url; the files they upload are made
+    first, and the alarm is waited for before its state is set."""
     url = document["endpoint_url"]
     bucket = document["ArtifactBucketName"]
     table = document["RegistryTableName"]
@@ -182,18 +211,23 @@ def hints(document: Mapping[str, Any], time_scale: float, outputs_path: Path) ->
     lines += [
         f"  outputs          {outputs_path} (the JSON line on stdout)",
         "",
-        "Try it from another shell (any credentials work; these are dummies):",
+        "Try it from another shell, in a scratch directory (any credentials work; these are dummies):",
+        '  cd "$(mktemp -d)"',
         "  export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION="
         + str(document["region"]),
+        *([f"  {path}"] if (path := sluice_on_path()) else []),
         f"  B={bucket} T={table}",
+        "  echo weights > model.pth && tar -czf model.tar.gz model.pth",
         f"  {aws} s3 cp model.tar.gz s3://$B/multi-model/{mme}/churn.tar.gz",
-        f"  {sluice} models {mme}",
-        f"  {aws} s3 cp records.csv s3://$B/batch/{batch}/input/records.csv",
+        f"  until {sluice} models {mme}; do sleep 2; done",
+        f"  printf '1,0.5\\n2,0.7\\n' | {aws} s3 cp - s3://$B/batch/{batch}/input/records.csv",
         f"  {sluice} jobs --model {batch}",
         f'  echo \'{{"rollout": {{"steps": [50, 100], "bake_seconds": 600}}}}\' | '
         f"{aws} s3 cp - s3://$B/endpoints/{realtime}/deploy.json",
         f"  {aws} s3 cp model.tar.gz s3://$B/endpoints/{realtime}/v2/model.tar.gz",
         f"  {sluice} status {realtime}",
+        f"  {aws} cloudwatch wait alarm-exists --alarm-names sluice-{realtime}-v2-errors"
+        "   # created as the canary starts",
         f"  {aws} cloudwatch set-alarm-state --alarm-name sluice-{realtime}-v2-errors "
         '--state-value ALARM --state-reason "simulated error spike"',
         f"  {aws} sagemaker describe-endpoint --endpoint-name {realtime} "
@@ -266,13 +300,17 @@ def serve(
         say(f"sluice sandbox: {error.message}")
         return ServeResult(error.exit_code)
 
+    from sluice_cli.sandbox.activity import ActivityLog
     from sluice_cli.sandbox.fault_requests import arm_requests
     from sluice_cli.sandbox.server import Sandbox, quiet_handler_output
+    from sluice_cli.sandbox.shutdown import BoundedShutdown
 
     parameters = {"SageMakerExecutionRoleArn": seed.EXECUTION_ROLE_ARN}
     if not options.handler_logs:
         parameters["LogLevel"] = "WARNING"
     result = ServeResult(EXIT_OK)
+    activity: ActivityLog | None = None
+    shutdown = BoundedShutdown(lambda report: None)  # replaced by the stop's own
     where = f"{BIND_HOST}:{options.port}" if options.port else f"a free port of {BIND_HOST}"
     say(f"sluice sandbox: starting on {where} (moto server, the stack from template.yaml) …")
     began = time.monotonic()
@@ -304,26 +342,71 @@ def serve(
             result.document = document
             say(hints(document, options.time_scale, path.relative_to(directory)))
             say(f"sluice sandbox: up in {time.monotonic() - began:.1f} s; serving until Ctrl-C or SIGTERM.")
+            if not options.quiet:
+                activity = ActivityLog(say)
+                activity.attach(sandbox)
             while not stop.wait(0.5):
                 for line in arm_requests(sandbox.faults, directory):  # `sluice sandbox fault`
                     say(f"sluice sandbox: {line}")
-        say("sluice sandbox: stopping (running executions stopped, threads joined, port closed) …")
-    left = threads_left()
+        say(
+            f"sluice sandbox: stopping within {STOP_DEADLINE_SECONDS:g} s (running executions stopped, "
+            "threads joined, port closed) …"
+        )
+        if activity is not None:
+            activity.stop_reading()
+        shutdown = BoundedShutdown(lambda report: say(f"sluice sandbox: {report.line()}"))
+        sandbox.close(shutdown)  # each step bounded; the ExitStack's own close of it is then a no-op
+        if activity is not None:
+            shutdown.budgets["activity log"] = ACTIVITY_LOG_SECONDS
+            shutdown.run("activity log", lambda: activity.close(ACTIVITY_LOG_SECONDS - 0.1))
+    left = threads_left(THREADS_SECONDS)
+    abandoned = [report.name for report in shutdown.reports if report.outcome == "abandoned"]
     if left:
         result.exit_code = EXIT_THREADS_LEFT
         result.threads_left = tuple(thread.name for thread in left)
         say(f"sluice sandbox: threads still running after the stop: {', '.join(result.threads_left)}")
+    elif abandoned:
+        say(f"sluice sandbox: stopped, abandoning {', '.join(abandoned)}; the process exit frees the port.")
     else:
         say(f"sluice sandbox: stopped; {BIND_HOST}:{sandbox.port} is free.")
     return result
 
 
+def exit_now(code: int) -> None:
+    """End the process at once: logs and streams flushed, Python's finalization skipped (its garbage
+    collection over the emulator's state is the slowest part of a stop, and nothing in it matters)."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
+
+
+def stop_watchdog(stop: threading.Event, deadline: float = STOP_DEADLINE_SECONDS) -> threading.Thread:
+    """A daemon thread that ends the process with exit 1 `deadline` seconds after `stop` is set, should
+    the stop still run then (each step has its own deadline: this is the net under them)."""
+
+    def watch() -> None:
+        stop.wait()
+        time.sleep(deadline)
+        print(
+            f"sluice sandbox: the stop still runs {deadline:g} s after the signal: exiting anyway.",
+            file=sys.stderr,
+            flush=True,
+        )
+        exit_now(EXIT_THREADS_LEFT)
+
+    thread = threading.Thread(target=watch, name="sandbox-stop-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
 def main(options: ServeOptions) -> int:
-    """The command's body: serve, then exit with its code. Should a non-daemon thread outlive the stop,
-    the process exits anyway (with 1) rather than hang on it at interpreter shutdown."""
-    result = serve(options)
-    if result.threads_left:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(result.exit_code)
-    return result.exit_code
+    """The command's body: serve until a signal, stop within STOP_DEADLINE_SECONDS (a watchdog makes
+    sure), then end the process with the exit code at once (`exit_now`): a non-daemon thread that
+    outlived the stop, or Python's finalization, cannot hold it up."""
+    stop = threading.Event()
+    stop_watchdog(stop)
+    result = serve(options, stop=stop)
+    exit_now(result.exit_code)
+    return result.exit_code  # pragma: no cover - exit_now does not return

@@ -15,7 +15,9 @@ real-AWS guard, Step Functions execute mode (`POST /moto-api/config`
 gap-fillers, the stack provisioned, the router started (and bound to moto's Lambda, so `lambda:invoke`
 tasks run the real handlers in-process). On exit, all of it is undone in reverse order: executions
 still running stopped, threads joined, server stopped (port free), moto's state reset, patches
-removed, moto's config and the environment restored.
+removed, moto's config and the environment restored. `close(BoundedShutdown(...))` gives each of
+those steps that can wait a deadline and abandons it there (shutdown.py: serve mode stops within 10 s
+of SIGTERM).
 
 `time_scale` compresses Step Functions time (Wait states, Retry intervals, task timeouts: 0.02 turns
 a 300 s bake into 6 s) and the waits inside functions (their `WALL_CLOCK_SETTINGS`, e.g. ReadEndpoint's
@@ -47,7 +49,7 @@ import os
 import threading
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -65,6 +67,7 @@ from sluice_cli.sandbox.provision.clients import Clients
 from sluice_cli.sandbox.provision.stack import StackOutputs
 from sluice_cli.sandbox.provision.stack_creation import provision_stack
 from sluice_cli.sandbox.router import EventRouter
+from sluice_cli.sandbox.shutdown import BoundedShutdown, StepAbandoned
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +388,7 @@ class Sandbox:
         self._router: EventRouter | None = None
         self._gaps: EmulatorGaps | None = None
         self._faults: FaultInjection | None = None
+        self._shutdown: BoundedShutdown | None = None  # while a bounded close runs
         self.iam_audit: IamAudit | None = None  # when IAM is enforced
 
     # -- what the caller uses -----------------------------------------------------------------------
@@ -460,8 +464,8 @@ class Sandbox:
         stack.enter_context(refuse_real_aws())
         server = _server_class()(ip_address="127.0.0.1", port=self.port, verbose=False)
         server.start()
-        stack.callback(_reset_moto)  # runs after the server stopped (ExitStack is LIFO)
-        stack.callback(server.stop)
+        self._on_stop(stack, "emulator state", _reset_moto)  # after the server stopped (ExitStack: LIFO)
+        self._on_stop(stack, "server", server.stop)
         host, port = server.get_host_and_port()
         self.port = port
         self.endpoint_url = f"http://{host}:{port}"
@@ -479,7 +483,8 @@ class Sandbox:
             evaluate_alarms=self.evaluate_alarms,
             alarm_evaluation_interval=self.alarm_evaluation_interval,
         )
-        stack.enter_context(self._gaps)  # (the alarm evaluator's thread starts and stops with it)
+        self._gaps.install()  # (the alarm evaluator's thread starts and stops with it)
+        self._on_stop(stack, "gap-fillers", self._gaps.uninstall)
         self._faults = FaultInjection()
         stack.enter_context(self._faults)
 
@@ -495,7 +500,7 @@ class Sandbox:
             skipped_types=self.skipped_types,
         )
         self._record_stack()
-        stack.callback(self._stop_executions)  # after the router stopped starting new ones
+        self._on_stop(stack, "executions", self._stop_executions)  # after the router stopped
         role_sessions = self._enforce_iam(stack) if self.enforce_iam else None
         compression = self._gaps.get(TimeCompression)
         self._router = EventRouter(
@@ -513,7 +518,8 @@ class Sandbox:
         event_invocations = self._gaps.get(LambdaEventInvocations)
         event_invocations.bind(self._router.invoke_event)
         stack.callback(event_invocations.bind, None)
-        stack.callback(self._router.stop)  # also waits for Event invocations of a router never started
+        # also waits for Event invocations of a router never started
+        self._on_stop(stack, "router", self._stop_router)
         if self.start_router:
             self._router.start()
         log.info("sandbox up at %s (stack %s)", self.endpoint_url, self.stack_name)
@@ -528,6 +534,26 @@ class Sandbox:
             str(outputs.template.body.get("Description") or ""),
             {key: {"Value": value, **details.get(key, {})} for key, value in outputs.outputs.items()},
         )
+
+    def _on_stop(self, stack: ExitStack, step: str, action: Callable[[], None]) -> None:
+        """`action` when the sandbox closes, as the step `step` of a bounded stop (shutdown.py)."""
+        stack.callback(self._stop_step, step, action)
+
+    def _stop_step(self, step: str, action: Callable[[], None]) -> None:
+        if self._shutdown is None:
+            action()
+        else:
+            self._shutdown.run(step, action)
+
+    def _stop_router(self) -> None:
+        budget = self._shutdown.budget("router") if self._shutdown is not None else None
+        if budget is None:
+            self.router.stop()
+        else:
+            try:  # its own report of what is left, in time
+                self.router.stop(timeout=max(0.0, budget - 0.2))
+            except RuntimeError as error:  # "router threads did not stop: …"
+                raise StepAbandoned(str(error)) from error
 
     def _enforce_iam(self, stack: ExitStack) -> RoleSessions:
         """IAM enforced from now on (iam_enforcement.py): the dummy key is the administrator, the
@@ -570,7 +596,15 @@ class Sandbox:
     ) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self, shutdown: BoundedShutdown | None = None) -> None:
+        """Undo everything, in reverse order. With `shutdown`, each step that can wait (router,
+        executions, gap-fillers, server, emulator state) has a deadline and is abandoned at it
+        (shutdown.py); without, each is waited for."""
         stack, self._exit_stack = self._exit_stack, None
-        if stack is not None:
+        if stack is None:
+            return
+        self._shutdown = shutdown
+        try:
             stack.close()
+        finally:
+            self._shutdown = None

@@ -26,6 +26,12 @@ class AlarmStateChangeEvents(Gap):
     name = "cloudwatch-alarm-state-change-events"
     reason = "moto changes an alarm's state without putting the 'CloudWatch Alarm State Change' event"
 
+    def __init__(self) -> None:
+        super().__init__()
+        # called with (alarm, its previous AlarmState) after each transition (serve mode's activity
+        # log), on the thread that made it: an observer must return at once
+        self.observers: list[Callable[[Any, AlarmState], None]] = []
+
     def _patch(self) -> None:
         from moto.cloudwatch.models import Alarm
 
@@ -35,6 +41,8 @@ class AlarmStateChangeEvents(Gap):
                 original(alarm, reason, reason_data, state_value)
                 if alarm.state_value != previous.value:
                     put_alarm_state_change_event(alarm, previous)
+                    for observer in list(self.observers):
+                        observer(alarm, previous)
 
             return update_state
 
