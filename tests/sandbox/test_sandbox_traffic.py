@@ -5,21 +5,17 @@ metrics; scenarios; and, end to end, a canary rollout that rolls back by itself 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import math
 import random
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_kit import make_archive
+from sandbox_canary import ROLE, Canary, make_endpoint
 
-from sluice.adapters.registry import from_item
-from sluice.adapters.rollouts import log_pk, rollout_pk
 from sluice_cli.sandbox.alarms.producers import data_written_through
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import (
@@ -31,8 +27,6 @@ from sluice_cli.sandbox.traffic import (
     split_invocations,
 )
 
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
-ROLE = "arn:aws:iam::123456789012:role/x"
 TIME_SCALE = 0.01
 
 
@@ -208,9 +202,6 @@ def test_scenario_files(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # On the sandbox: the real stack, a canary rollout driven by simulated traffic
 # --------------------------------------------------------------------------------------------------
-_names = itertools.count(1)
-
-
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(
@@ -222,33 +213,8 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-def _endpoint(sandbox: Sandbox) -> str:
-    """A production endpoint at v1, made with plain SageMaker APIs."""
-    name = f"traffic{next(_names)}-{uuid.uuid4().hex[:4]}"
-    sm = sandbox.client("sagemaker")
-    sm.create_model(
-        ModelName=f"{name}-v1",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://models/{name}.tar.gz"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=f"{name}-v1",
-        ProductionVariants=[
-            {
-                "VariantName": "v1",
-                "ModelName": f"{name}-v1",
-                "InitialInstanceCount": 2,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v1")
-    return name
-
-
 def test_simulated_metrics_reach_the_emulated_cloudwatch(sandbox: Sandbox) -> None:
-    endpoint = _endpoint(sandbox)
+    endpoint = make_endpoint(sandbox)
     simulator = TrafficSimulator(sandbox.clients, endpoint, rps=10, seed=1, time_scale=TIME_SCALE)
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     assert simulator.tick() == []  # simulated second 0 starts now
@@ -276,61 +242,9 @@ def test_simulated_metrics_reach_the_emulated_cloudwatch(sandbox: Sandbox) -> No
     assert statistic("Invocation5XXErrors", "Sum") == 0
 
 
-class Canary:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        outputs = sandbox.outputs.outputs
-        self.bucket, self.table = outputs["ArtifactBucketName"], outputs["RegistryTableName"]
-
-    def start(self, endpoint: str, version: str, rollout: dict[str, Any]) -> None:
-        s3 = self.sandbox.client("s3")
-        s3.put_object(
-            Bucket=self.bucket,
-            Key=f"endpoints/{endpoint}/deploy.json",
-            Body=json.dumps({"rollout": rollout}).encode(),
-        )
-        s3.put_object(
-            Bucket=self.bucket,
-            Key=f"endpoints/{endpoint}/{version}/model.tar.gz",
-            Body=make_archive({"model.pth": version.encode()}),
-        )
-
-    def _query(self, pk: str) -> list[dict[str, Any]]:
-        items = self.sandbox.client("dynamodb").query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
-            ConsistentRead=True,
-        )["Items"]
-        return [from_item(i) for i in items]
-
-    def rollout(self, endpoint: str, version: str) -> dict[str, Any] | None:
-        found = [r for r in self._query(rollout_pk(endpoint)) if r["version"] == version]
-        return found[0] if found else None
-
-    def finish(self, endpoint: str, version: str, timeout: float = 60.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rollout = self.rollout(endpoint, version)
-            if rollout and rollout.get("execution_arn"):
-                self.sandbox.wait_for_execution(rollout["execution_arn"], timeout=timeout)
-                final = self.rollout(endpoint, version)
-                assert final is not None
-                return final
-            time.sleep(0.05)
-        raise AssertionError(f"the rollout of {version} did not start")
-
-    def history(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
-        return self._query(log_pk(endpoint, rollout_id))
-
-    def weights(self, endpoint: str) -> dict[str, float | None]:
-        described = self.sandbox.client("sagemaker").describe_endpoint(EndpointName=endpoint)
-        return {v["VariantName"]: v.get("CurrentWeight") for v in described["ProductionVariants"]}
-
-
 def test_a_canary_rolls_back_by_itself_when_simulated_errors_cross_its_alarm(sandbox: Sandbox) -> None:
     canary = Canary(sandbox)
-    endpoint = _endpoint(sandbox)
+    endpoint = make_endpoint(sandbox)
     traffic = TrafficSimulator.in_sandbox(sandbox, endpoint, rps=20, error_rates={"v2": 0.2}, seed=11)
     with traffic:
         canary.start(endpoint, "v2", {"steps": [10, 50, 100], "bake_seconds": 1200})
@@ -352,7 +266,7 @@ def test_a_canary_rolls_back_by_itself_when_simulated_errors_cross_its_alarm(san
 
 def test_a_healthy_canary_under_simulated_traffic_is_promoted(sandbox: Sandbox) -> None:
     canary = Canary(sandbox)
-    endpoint = _endpoint(sandbox)
+    endpoint = make_endpoint(sandbox)
     traffic = TrafficSimulator.in_sandbox(sandbox, endpoint, rps=20, error_rates={"*": 0.001}, seed=12)
     with traffic:
         canary.start(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 180})
