@@ -405,12 +405,12 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
         if buckets and not faint:
             points = [((start + stop) / 2, percent) for start, stop, percent in buckets]
             errors_ax.plot(*zip(*points, strict=True), "o", color=colors[name], ms=3.5)
-    for period in panel.periods:
-        if period.percent is None:
+    for plotted in panel.periods:
+        if plotted.percent is None:
             continue
-        color = ALARM_COLOR if period.breaching else DATAPOINT_COLOR
-        errors_ax.hlines(period.percent, period.start, period.end, color=color, lw=2.6)
-        errors_ax.plot((period.start + period.end) / 2, period.percent, "o", color=color, ms=4)
+        color = ALARM_COLOR if plotted.breaching else DATAPOINT_COLOR
+        errors_ax.hlines(plotted.percent, plotted.start, plotted.end, color=color, lw=2.6)
+        errors_ax.plot((plotted.start + plotted.end) / 2, plotted.percent, "o", color=color, ms=4)
     threshold = timeline.error_threshold
     if panel.threshold_percent is not None:
         errors_ax.axhline(panel.threshold_percent, color=ALARM_COLOR, ls="--", lw=1.2)
