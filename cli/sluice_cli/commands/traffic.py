@@ -246,9 +246,10 @@ def traffic(
                     if ended is not None:
                         stopped = ended.reason
                         break
-                    if live is not None and now >= next_line:
-                        live.show(tally.interval())
-                        next_line += interval * max(1, int((now - next_line) // interval) + 1)
+                    if now >= next_line:
+                        if live is not None:
+                            live.show(tally.interval())
+                        next_line += interval * (int((now - next_line) // interval) + 1)
                     stop.wait(min(POLL_SECONDS, max(0.0, next_line - now)))
         finally:
             simulator.stop()
