@@ -138,7 +138,7 @@ def test_the_error_panel_crossings_are_where_the_alarm_series_goes_over_its_thre
     timeline.alarm_datapoints = [
         AlarmDatapoint(3.6, 0.6, 0.0, False),
         AlarmDatapoint(3.0, 0.6, 0.0, False),
-        AlarmDatapoint(4.2, 0.6, 0.05, True),
+        AlarmDatapoint(4.2, 0.6, 0.05, True, judged_at=5.3),
         AlarmDatapoint(4.8, 0.6, 0.09, True),
         AlarmDatapoint(5.4, 0.6, None, False),
         AlarmDatapoint(6.0, 0.6, 0.02, True),
@@ -296,6 +296,8 @@ def test_the_error_panel_plots_the_alarms_own_periods_and_each_crossing_is_an_al
         period = next(p for p in panel.periods if p.start == crossing)
         naming = [(value, at) for start, value, at in alarm_events if abs(start - crossing) < 0.002]
         assert naming and all(value > 0.01 and at >= period.end - 0.002 for value, at in naming)
+        assert period.judged_at is not None  # judged once it was over, then the transition was made
+        assert period.end - 0.002 <= period.judged_at <= max(at for _, at in naming) + 0.002
     for start, _, _ in alarm_events:
         assert next(p for p in panel.periods if abs(p.start - start) < 0.002).breaching
     first = next(p for p in panel.periods if p.start == panel.crossings[0])

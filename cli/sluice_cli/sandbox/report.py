@@ -85,6 +85,7 @@ class AlarmDatapoint:
     seconds: float  # the period, in wall seconds (the alarm's Period x the time scale)
     value: float | None  # None: a missing datapoint
     breaching: bool
+    judged_at: float | None = None  # seconds since the upload: when CloudWatch first judged it
 
 
 @dataclasses.dataclass
@@ -175,6 +176,7 @@ class PlottedPeriod:
     end: float
     percent: float | None
     breaching: bool
+    judged_at: float | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +202,13 @@ def error_panel(timeline: RolloutTimeline) -> ErrorPanel:
     """The error-rate panel of a timeline: its alarm datapoints in order, the threshold crossings (a
     breaching period after one that did not breach, or first), and each variant's raw rate buckets."""
     periods = tuple(
-        PlottedPeriod(p.start, p.start + p.seconds, None if p.value is None else 100.0 * p.value, p.breaching)
+        PlottedPeriod(
+            p.start,
+            p.start + p.seconds,
+            None if p.value is None else 100.0 * p.value,
+            p.breaching,
+            p.judged_at,
+        )
         for p in sorted(timeline.alarm_datapoints, key=lambda p: p.start)
     )
     crossings = tuple(
@@ -411,6 +419,11 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
         color = ALARM_COLOR if plotted.breaching else DATAPOINT_COLOR
         errors_ax.hlines(plotted.percent, plotted.start, plotted.end, color=color, lw=2.6)
         errors_ax.plot((plotted.start + plotted.end) / 2, plotted.percent, "o", color=color, ms=4)
+        judged_at = plotted.judged_at
+        if plotted.start in panel.crossings and judged_at is not None and judged_at > plotted.end:
+            # A crossing: dotted on to the moment CloudWatch judged it (late when its data came late).
+            errors_ax.plot([plotted.end, judged_at], [plotted.percent] * 2, ":", color=ALARM_COLOR, lw=1.4)
+            errors_ax.plot(judged_at, plotted.percent, "|", color=ALARM_COLOR, ms=9, mew=1.6)
     threshold = timeline.error_threshold
     if panel.threshold_percent is not None:
         errors_ax.axhline(panel.threshold_percent, color=ALARM_COLOR, ls="--", lw=1.2)
@@ -444,7 +457,15 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
                 ms=4,
                 label=f"alarm datapoint per {declared}",
             ),
-            Line2D([], [], color=ALARM_COLOR, lw=2.6, marker="o", ms=4, label="datapoint over the threshold"),
+            Line2D(
+                [],
+                [],
+                color=ALARM_COLOR,
+                lw=2.6,
+                marker="o",
+                ms=4,
+                label="datapoint over the threshold\n(dotted: until it was judged)",
+            ),
         ]
     if threshold is not None:
         handles.append(

@@ -225,7 +225,7 @@ class AlarmEvaluator:
             time_scale=scale,
             low_sample=low_sample_count(spec, datapoints),
         )
-        self._record(account_id, region, spec, datapoints, scale, evaluation.state or current)
+        self._record(account_id, region, spec, datapoints, scale, evaluation.state or current, now)
         if evaluation.state is None:
             return None
         if evaluation.state == current:
@@ -258,6 +258,7 @@ class AlarmEvaluator:
         datapoints: list[Datapoint],
         scale: float,
         state: str,
+        now: float,
     ) -> None:
         compare = COMPARISONS[spec.comparison][0]
         wall = period_seconds(spec, scale)
@@ -274,6 +275,7 @@ class AlarmEvaluator:
                     threshold=spec.threshold,
                     breaching=point.value is not None and compare(point.value, spec.threshold),
                     state=state,
+                    judged_at=now,
                 )
                 for point in datapoints
             ],

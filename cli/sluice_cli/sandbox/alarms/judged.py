@@ -28,6 +28,7 @@ class JudgedDatapoint:
     threshold: float
     breaching: bool
     state: str  # the state that evaluation decided (the alarm's current one when it kept it)
+    judged_at: float  # when it was first judged (a period is judged once its data is in: late under load)
 
     @property
     def end(self) -> float:
@@ -49,6 +50,9 @@ class JudgedPeriods:
             periods = self._alarms.setdefault(key, {})
             self._alarms.move_to_end(key)
             for point in points:
+                earlier = periods.get(point.start)
+                if earlier is not None and earlier.judged_at < point.judged_at:
+                    point = dataclasses.replace(point, judged_at=earlier.judged_at)
                 periods[point.start] = point
             while len(periods) > MAX_PERIODS_PER_ALARM:
                 del periods[min(periods)]

@@ -325,7 +325,9 @@ def judged_alarm_datapoints(sandbox: Sandbox, alarm: str, began_at: float) -> li
     except KeyError:  # a sandbox without alarm evaluation
         return []
     return [
-        AlarmDatapoint(point.start - began_at, point.seconds, point.value, point.breaching)
+        AlarmDatapoint(
+            point.start - began_at, point.seconds, point.value, point.breaching, point.judged_at - began_at
+        )
         for point in judged
         if point.end > began_at
     ]
