@@ -253,11 +253,10 @@ def traffic(
                     stop.wait(min(POLL_SECONDS, max(0.0, next_line - now)))
         finally:
             simulator.stop()
-    _finish(cli, simulator, tally, named, warnings, stopped, ended, machine)
+    _finish(simulator, tally, named, warnings, stopped, ended, machine)
 
 
 def _finish(
-    cli: CliContext,
     simulator: TrafficSimulator,
     tally: TrafficTally,
     named: Mapping[str, list[str]],
