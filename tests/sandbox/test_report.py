@@ -3,20 +3,35 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import struct
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sandbox_canary import ROLE, Canary, make_endpoint
 
+from sluice_cli.sandbox.demo.canary_observation import (
+    AlarmTransition,
+    alarm_periods,
+    judged_alarm_datapoints,
+    next_simulated_second,
+)
 from sluice_cli.sandbox.report import (
+    AlarmDatapoint,
     AlarmPeriod,
     ErrorRateBucket,
     RolloutTimeline,
     WeightSample,
+    error_panel,
     marker_rows,
     short_label,
     write_report,
 )
+from sluice_cli.sandbox.server import Sandbox
+from sluice_cli.sandbox.traffic import TrafficSimulator
 
 UPLOADED = dt.datetime(2026, 11, 25, 12, 0, 0, tzinfo=dt.UTC)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -118,6 +133,27 @@ def test_a_timeline_without_metrics_or_samples_still_renders(tmp_path: Path) -> 
     assert "### Decision log (0 entries)" in files.markdown.read_text(encoding="utf-8")
 
 
+def test_the_error_panel_crossings_are_where_the_alarm_series_goes_over_its_threshold(tmp_path: Path) -> None:
+    timeline = _rolled_back()
+    timeline.alarm_datapoints = [
+        AlarmDatapoint(3.6, 0.6, 0.0, False),
+        AlarmDatapoint(3.0, 0.6, 0.0, False),
+        AlarmDatapoint(4.2, 0.6, 0.05, True, judged_at=5.3),
+        AlarmDatapoint(4.8, 0.6, 0.09, True),
+        AlarmDatapoint(5.4, 0.6, None, False),
+        AlarmDatapoint(6.0, 0.6, 0.02, True),
+    ]
+
+    panel = error_panel(timeline)
+
+    assert [p.start for p in panel.periods] == [3.0, 3.6, 4.2, 4.8, 5.4, 6.0]  # in time order
+    assert panel.periods[2].percent == pytest.approx(5.0) and panel.periods[4].percent is None
+    assert panel.crossings == (4.2, 6.0)  # over the line after a calm or missing period
+    assert panel.threshold_percent == pytest.approx(1.0)
+    assert panel.background["v3"][0] == pytest.approx((0.7, 1.7, 6.0))  # the raw rate, behind
+    assert _png_size(write_report([timeline], tmp_path).plots[0]) == (1200, 700)
+
+
 def test_markers_of_one_row_keep_their_distance() -> None:
     rows = marker_rows([0.0, 0.1, 0.2, 0.3, 1.0, 1.05], min_gap=0.25, rows=3)
 
@@ -143,3 +179,126 @@ def test_short_labels(entry: dict[str, object], label: str | None) -> None:
         assert shown == label
     else:
         assert shown.startswith("alarm fired: …") and shown.endswith("-elses")
+
+
+# --------------------------------------------------------------------------------------------------
+# On the sandbox: the error-rate panel plots what the alarm judged
+# --------------------------------------------------------------------------------------------------
+TIME_SCALE = 0.01
+ALARM_EVENT = "CloudWatch Alarm State Change"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(
+        time_scale=TIME_SCALE,
+        transform_delay_seconds=0.2,
+        alarm_evaluation_interval=0.1,
+        parameters={"SageMakerExecutionRoleArn": ROLE},
+    ) as running:
+        yield running
+
+
+def _alarm_inbox(sandbox: Sandbox, endpoint: str) -> str:
+    """The user's EventBridge rule: the endpoint's alarm state changes → an SQS queue."""
+    sqs, events = sandbox.client("sqs"), sandbox.client("events")
+    url = sqs.create_queue(QueueName=f"{endpoint}-alarms")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {
+        "source": ["aws.cloudwatch"],
+        "detail-type": [ALARM_EVENT],
+        "detail": {"alarmName": [{"prefix": f"sluice-{endpoint}-"}]},
+    }
+    events.put_rule(Name=f"{endpoint}-alarms", EventPattern=json.dumps(pattern), State="ENABLED")
+    events.put_targets(Rule=f"{endpoint}-alarms", Targets=[{"Id": "inbox", "Arn": arn}])
+    return str(url)
+
+
+def _alarm_events(sandbox: Sandbox, url: str) -> list[dict[str, Any]]:
+    sqs, found = sandbox.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        found += [json.loads(m["Body"]) for m in messages]
+        for message in messages:
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def _epoch(text: str) -> float:
+    """An alarm event's timestamp (`2026-11-25T12:00:00.600+0000`) as epoch seconds."""
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+def test_the_error_panel_plots_the_alarms_own_periods_and_each_crossing_is_an_alarm_transition(
+    sandbox: Sandbox,
+) -> None:
+    """A canary at 10 % under healthy SIMULATED traffic, then an error spike on it: the panel's datapoints
+    sit on the alarm's period boundaries, none breaches before the spike, and the period where the series
+    crosses the threshold is the one the ALARM transition's StateReasonData names."""
+    canary, endpoint = Canary(sandbox), make_endpoint(sandbox, "report")
+    inbox = _alarm_inbox(sandbox, endpoint)
+    alarm = f"sluice-{endpoint}-v2-errors"
+    began = time.time()
+    traffic = TrafficSimulator.in_sandbox(sandbox, endpoint, rps=20, error_rates={"*": 0.0}, seed=21)
+    with traffic:
+        canary.start(endpoint, "v2", {"steps": [10, 100], "bake_seconds": 1200})
+        deadline = time.monotonic() + 60
+        while len([p for p in judged_alarm_datapoints(sandbox, alarm, began) if p.value is not None]) < 3:
+            assert time.monotonic() < deadline, "the error alarm was never judged on data"
+            time.sleep(0.05)
+        spike = next_simulated_second(traffic) - began
+        traffic.set(error_rates={"v2": 0.3})
+        final = canary.finish(endpoint, "v2")
+    assert final["status"] == "ROLLED_BACK"
+    details = [e["detail"] for e in _alarm_events(sandbox, inbox) if e["detail"]["alarmName"] == alarm]
+    transitions = [
+        AlarmTransition(
+            alarm,
+            d["state"]["value"],
+            d["previousState"]["value"],
+            d["state"]["reason"],
+            dt.datetime.fromtimestamp(_epoch(d["state"]["timestamp"]), dt.UTC),
+        )
+        for d in details
+    ]
+    timeline = RolloutTimeline(
+        endpoint=endpoint,
+        version="v2",
+        uploaded_at=dt.datetime.fromtimestamp(began, dt.UTC),
+        status=final["status"],
+        alarms=alarm_periods(transitions, began, None),
+        alarm_datapoints=judged_alarm_datapoints(sandbox, alarm, began),
+        error_threshold=0.01,
+        time_scale=TIME_SCALE,
+    )
+
+    panel = error_panel(timeline)
+
+    wall = 60 * TIME_SCALE
+    assert len(panel.periods) >= 4
+    for period in panel.periods:
+        assert period.end - period.start == pytest.approx(wall)
+        boundary = (began + period.start) / wall
+        assert boundary == pytest.approx(round(boundary), abs=1e-6)  # on the alarm's period boundaries
+    assert not [p for p in panel.periods if p.breaching and p.end <= spike]  # none before the spike
+    assert [p for p in panel.periods if p.percent is not None and not p.breaching]  # calm ones were plotted
+    # Each crossing of the threshold in the plot is an ALARM transition, whose StateReasonData names that
+    # very period (its newest evaluated datapoint) over the threshold; and each ALARM transition names a
+    # period the plot shows over it. (Values are not compared: on a loaded machine the sandbox may judge
+    # a period again as its last data arrives, and the plot keeps the last judgment.)
+    alarm_events = [
+        (_epoch(judged["timestamp"]) - began, judged["value"], _epoch(detail["state"]["timestamp"]) - began)
+        for detail in details
+        if detail["state"]["value"] == "ALARM"
+        for judged in json.loads(detail["state"]["reasonData"])["evaluatedDatapoints"][:1]
+    ]  # (the period it names, its value, when), all in seconds since the upload
+    assert panel.crossings
+    for crossing in panel.crossings:
+        period = next(p for p in panel.periods if p.start == crossing)
+        naming = [(value, at) for start, value, at in alarm_events if abs(start - crossing) < 0.002]
+        assert naming and all(value > 0.01 and at >= period.end - 0.002 for value, at in naming)
+        assert period.judged_at is not None  # judged once it was over, then the transition was made
+        assert period.end - 0.002 <= period.judged_at <= max(at for _, at in naming) + 0.002
+    for start, _, _ in alarm_events:
+        assert next(p for p in panel.periods if abs(p.start - start) < 0.002).breaching
+    first = next(p for p in panel.periods if p.start == panel.crossings[0])
+    assert timeline.alarms[0].start >= first.end - 0.002  # the shaded ALARM period starts after it

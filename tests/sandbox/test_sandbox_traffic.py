@@ -5,21 +5,20 @@ metrics; scenarios; and, end to end, a canary rollout that rolls back by itself 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import math
+import os
 import random
+import subprocess
+import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_kit import make_archive
+from sandbox_canary import ROLE, Canary, make_endpoint
 
-from sluice.adapters.registry import from_item
-from sluice.adapters.rollouts import log_pk, rollout_pk
 from sluice_cli.sandbox.alarms.producers import data_written_through
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import (
@@ -31,9 +30,8 @@ from sluice_cli.sandbox.traffic import (
     split_invocations,
 )
 
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
-ROLE = "arn:aws:iam::123456789012:role/x"
 TIME_SCALE = 0.01
+SLUICE = Path(sys.executable).with_name("sluice")  # the console script of this environment
 
 
 # --------------------------------------------------------------------------------------------------
@@ -208,9 +206,6 @@ def test_scenario_files(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------------
 # On the sandbox: the real stack, a canary rollout driven by simulated traffic
 # --------------------------------------------------------------------------------------------------
-_names = itertools.count(1)
-
-
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox(
@@ -222,33 +217,8 @@ def sandbox() -> Iterator[Sandbox]:
         yield running
 
 
-def _endpoint(sandbox: Sandbox) -> str:
-    """A production endpoint at v1, made with plain SageMaker APIs."""
-    name = f"traffic{next(_names)}-{uuid.uuid4().hex[:4]}"
-    sm = sandbox.client("sagemaker")
-    sm.create_model(
-        ModelName=f"{name}-v1",
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": f"s3://models/{name}.tar.gz"},
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=f"{name}-v1",
-        ProductionVariants=[
-            {
-                "VariantName": "v1",
-                "ModelName": f"{name}-v1",
-                "InitialInstanceCount": 2,
-                "InstanceType": "ml.m5.large",
-                "InitialVariantWeight": 1.0,
-            }
-        ],
-    )
-    sm.create_endpoint(EndpointName=name, EndpointConfigName=f"{name}-v1")
-    return name
-
-
 def test_simulated_metrics_reach_the_emulated_cloudwatch(sandbox: Sandbox) -> None:
-    endpoint = _endpoint(sandbox)
+    endpoint = make_endpoint(sandbox)
     simulator = TrafficSimulator(sandbox.clients, endpoint, rps=10, seed=1, time_scale=TIME_SCALE)
     started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     assert simulator.tick() == []  # simulated second 0 starts now
@@ -276,61 +246,9 @@ def test_simulated_metrics_reach_the_emulated_cloudwatch(sandbox: Sandbox) -> No
     assert statistic("Invocation5XXErrors", "Sum") == 0
 
 
-class Canary:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        outputs = sandbox.outputs.outputs
-        self.bucket, self.table = outputs["ArtifactBucketName"], outputs["RegistryTableName"]
-
-    def start(self, endpoint: str, version: str, rollout: dict[str, Any]) -> None:
-        s3 = self.sandbox.client("s3")
-        s3.put_object(
-            Bucket=self.bucket,
-            Key=f"endpoints/{endpoint}/deploy.json",
-            Body=json.dumps({"rollout": rollout}).encode(),
-        )
-        s3.put_object(
-            Bucket=self.bucket,
-            Key=f"endpoints/{endpoint}/{version}/model.tar.gz",
-            Body=make_archive({"model.pth": version.encode()}),
-        )
-
-    def _query(self, pk: str) -> list[dict[str, Any]]:
-        items = self.sandbox.client("dynamodb").query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": pk}},
-            ConsistentRead=True,
-        )["Items"]
-        return [from_item(i) for i in items]
-
-    def rollout(self, endpoint: str, version: str) -> dict[str, Any] | None:
-        found = [r for r in self._query(rollout_pk(endpoint)) if r["version"] == version]
-        return found[0] if found else None
-
-    def finish(self, endpoint: str, version: str, timeout: float = 60.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            rollout = self.rollout(endpoint, version)
-            if rollout and rollout.get("execution_arn"):
-                self.sandbox.wait_for_execution(rollout["execution_arn"], timeout=timeout)
-                final = self.rollout(endpoint, version)
-                assert final is not None
-                return final
-            time.sleep(0.05)
-        raise AssertionError(f"the rollout of {version} did not start")
-
-    def history(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
-        return self._query(log_pk(endpoint, rollout_id))
-
-    def weights(self, endpoint: str) -> dict[str, float | None]:
-        described = self.sandbox.client("sagemaker").describe_endpoint(EndpointName=endpoint)
-        return {v["VariantName"]: v.get("CurrentWeight") for v in described["ProductionVariants"]}
-
-
 def test_a_canary_rolls_back_by_itself_when_simulated_errors_cross_its_alarm(sandbox: Sandbox) -> None:
     canary = Canary(sandbox)
-    endpoint = _endpoint(sandbox)
+    endpoint = make_endpoint(sandbox)
     traffic = TrafficSimulator.in_sandbox(sandbox, endpoint, rps=20, error_rates={"v2": 0.2}, seed=11)
     with traffic:
         canary.start(endpoint, "v2", {"steps": [10, 50, 100], "bake_seconds": 1200})
@@ -352,7 +270,7 @@ def test_a_canary_rolls_back_by_itself_when_simulated_errors_cross_its_alarm(san
 
 def test_a_healthy_canary_under_simulated_traffic_is_promoted(sandbox: Sandbox) -> None:
     canary = Canary(sandbox)
-    endpoint = _endpoint(sandbox)
+    endpoint = make_endpoint(sandbox)
     traffic = TrafficSimulator.in_sandbox(sandbox, endpoint, rps=20, error_rates={"*": 0.001}, seed=12)
     with traffic:
         canary.start(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 180})
@@ -380,3 +298,145 @@ def test_a_running_simulator_tells_the_alarm_evaluator_how_far_it_has_written() 
     finally:
         simulator.stop()
     assert data_written_through() == math.inf
+
+
+# --------------------------------------------------------------------------------------------------
+# `sluice sandbox traffic`, as a user runs it against the sandbox
+# --------------------------------------------------------------------------------------------------
+def _sluice(sandbox: Sandbox, *args: str, table: bool = False) -> subprocess.CompletedProcess[str]:
+    """The `sluice` console script in its own process (as a user runs it: the sandbox's in-process
+    handlers print their logs on this process's stdout), against the sandbox's endpoint URL."""
+    options = ["--endpoint-url", sandbox.endpoint_url]
+    if table:
+        options += ["--table", sandbox.outputs.outputs["RegistryTableName"]]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    return subprocess.run(
+        [str(SLUICE), *options, *args],
+        env={**env, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _traffic(
+    sandbox: Sandbox, endpoint: str, *args: str, table: bool = False
+) -> subprocess.CompletedProcess[str]:
+    return _sluice(
+        sandbox, "sandbox", "traffic", endpoint, "--time-scale", str(TIME_SCALE), *args, table=table
+    )
+
+
+def _invocations_in_cloudwatch(sandbox: Sandbox, endpoint: str, variant: str, metric: str) -> float:
+    now = dt.datetime.now(dt.UTC)
+    points = sandbox.client("cloudwatch").get_metric_statistics(
+        Namespace="AWS/SageMaker",
+        MetricName=metric,
+        Dimensions=[{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}],
+        StartTime=now - dt.timedelta(minutes=10),
+        EndTime=now + dt.timedelta(minutes=1),
+        Period=60,
+        Statistics=["Sum"],
+    )["Datapoints"]
+    return float(sum(p["Sum"] for p in points))
+
+
+def test_the_traffic_command_shows_each_interval_then_a_summary_table(sandbox: Sandbox) -> None:
+    endpoint = make_endpoint(sandbox)
+
+    result = _traffic(
+        sandbox, endpoint, "--rps", "50", "--error-rate", "v1=0.2", "--latency-ms", "v1=100",
+        "--seconds", "1.5", "--interval", "0.3",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"SIMULATED traffic on endpoint {endpoint}: 50 rps")
+    live = [line for line in lines if line.startswith("SIMULATED t=")]
+    assert live, result.stdout  # a line per interval (plain lines: not a terminal)
+    assert all(" v1 100 %: " in line and " calls, " in line and " errors" in line for line in live)
+    assert "{'v1'" not in result.stdout  # no raw Python dict any more
+    header = next(line for line in lines if "invocations" in line and "p90 latency" in line)
+    for column in ("variant", "errors", "error rate", "mean latency"):
+        assert column in header
+    row = next(line for line in lines if line.strip("│ ").startswith("v1 "))
+    cells = [cell.strip() for cell in row.strip("│").split("│")]
+    assert int(cells[1]) == _invocations_in_cloudwatch(sandbox, endpoint, "v1", "Invocations") > 0
+    assert int(cells[2]) == _invocations_in_cloudwatch(sandbox, endpoint, "v1", "Invocation5XXErrors") > 0
+    assert cells[3].endswith(" %") and cells[4].endswith(" ms") and cells[5].endswith(" ms")
+    assert "stopped: --seconds 1.5 elapsed" in result.stdout
+
+
+def test_the_traffic_command_with_json_prints_one_document(sandbox: Sandbox) -> None:
+    endpoint = make_endpoint(sandbox)
+
+    result = _traffic(
+        sandbox, endpoint, "--rps", "40", "--latency-ms", "v1=100", "--seconds", "1", "--interval", "0.2",
+        "--json",
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)  # nothing else on stdout
+    assert document["endpoint"] == endpoint and document["simulation"].startswith(SIMULATION_LABEL)
+    assert document["stopped"] == "--seconds 1 elapsed" and document["rollout"] is None
+    (v1,) = document["variants"]
+    assert v1["variant"] == "v1" and v1["errors"] == 0 and v1["error_rate"] == 0
+    assert v1["invocations"] == _invocations_in_cloudwatch(sandbox, endpoint, "v1", "Invocations") > 0
+    assert 80 < v1["latency_ms"]["mean"] < 120 and v1["latency_ms"]["p90"] >= v1["latency_ms"]["mean"]
+    assert SIMULATION_LABEL in result.stderr  # the description goes to stderr, out of the document's way
+    assert _sluice(
+        sandbox, "-o", "json", "sandbox", "traffic", endpoint, "--seconds", "0.2"
+    ).stdout.startswith("{")
+
+
+def test_a_variant_the_endpoint_does_not_have_is_a_warning_and_none_at_all_exits_1(sandbox: Sandbox) -> None:
+    endpoint = make_endpoint(sandbox)
+
+    some = _traffic(sandbox, endpoint, "--error-rate", "v1=0.1", "--latency-ms", "v9=900", "--seconds", "0.5")
+    none = _traffic(sandbox, endpoint, "--error-rate", "v9=0.5", "--seconds", "0.5", "--json")
+    gone = _traffic(sandbox, "no-such-endpoint", "--seconds", "0.5")
+
+    assert some.returncode == 0, some.stderr
+    assert f"warning: endpoint {endpoint} has no variant v9 (--latency-ms) now (it has v1)" in some.stderr
+    assert "v9 (--latency-ms): never a variant of endpoint" in some.stderr
+    assert none.returncode == 1
+    assert f"none of the variants named (v9 (--error-rate)) was ever a variant of endpoint {endpoint}" in (
+        none.stderr
+    )
+    assert json.loads(none.stdout)["warnings"]  # the summary is still there
+    assert gone.returncode == 1 and "'no-such-endpoint' does not exist" in gone.stderr
+
+
+def test_until_rollout_ends_stops_when_the_rollout_record_is_final(sandbox: Sandbox) -> None:
+    canary, endpoint = Canary(sandbox), make_endpoint(sandbox)
+    canary.start(endpoint, "v2", {"steps": [10, 50, 100], "bake_seconds": 1200})
+
+    result = _traffic(
+        sandbox, endpoint, "--rps", "20", "--error-rate", "v2=0.2", "--until-rollout-ends", "--json",
+        "--seconds", "60", table=True,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    final = canary.rollout(endpoint, "v2")
+    assert final is not None and final["status"] == "ROLLED_BACK"
+    assert document["stopped"] == f"rollout of v2 ({final['rollout_id']}) ended: ROLLED_BACK"
+    assert document["rollout"]["status"] == "ROLLED_BACK"
+    assert {v["variant"] for v in document["variants"]} == {"v1", "v2"}
+
+
+def test_until_rollout_ends_without_a_table_watches_the_endpoint_go_back_to_one_variant(
+    sandbox: Sandbox,
+) -> None:
+    canary, endpoint = Canary(sandbox), make_endpoint(sandbox)
+    canary.start(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})  # 6 s a step: the CLI sees both
+
+    result = _traffic(sandbox, endpoint, "--until-rollout-ends", "--seconds", "60")
+
+    assert result.returncode == 0, result.stderr
+    assert "--until-rollout-ends: no registry table" in result.stderr
+    assert "stopped: the endpoint is back to one variant: v2 at 100 %" in result.stdout
+    final = canary.finish(endpoint, "v2")
+    assert final["status"] == "PROMOTED"

@@ -6,13 +6,18 @@
 A `RolloutTimeline` is what a user could gather about one rollout through the AWS APIs: the time of the
 upload, the rollout record's status and reason, its decision log (as `sluice history` reads it), the
 endpoint's weights as DescribeEndpoint showed them while polled, the periods its alarms were in ALARM
-(from the "CloudWatch Alarm State Change" events), and per-variant error rates read back from CloudWatch
+(from the "CloudWatch Alarm State Change" events), the candidate's error-rate alarm's datapoints as
+CloudWatch judged them (one per alarm period, aligned on the alarm's period boundaries: the sandbox's
+evaluator keeps them, `alarms.judged`), and per-variant error rates read back from CloudWatch
 (GetMetricData, Sum of Invocation5XXErrors over Sum of Invocations per bucket). Nothing here talks to
 AWS: the timeline is plain data, so a report can be rendered from a synthetic one (tests) as well.
 
 Each plot (1200 x 700 px): a strip of numbered decision markers (their key on the right, the full
-text in report.md's table), the variants' traffic weights as step lines, and the error rates with
-the alarm threshold under them; alarm periods shaded across all three. x is seconds since the upload.
+text in report.md's table), the variants' traffic weights as step lines, and the error-rate panel
+(`error_panel`): the alarm's datapoints per period with its threshold (a datapoint over it is what
+fires the alarm), the raw per-variant rates faint behind them (their buckets are not the alarm's
+periods, so a raw bucket over the line proves nothing); alarm periods shaded across all three. x is
+seconds since the upload.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ FIGURE_DPI = 100  # 1200 x 700 px
 PALETTE = ("#7f7f7f", "#1f77b4", "#ff7f0e", "#8c564b", "#17becf", "#e377c2", "#bcbd22", "#2ca02c")
 ALARM_COLOR = "#d62728"
 ANNOTATION_COLOR = "#9467bd"
+DATAPOINT_COLOR = "#333333"
 MARKER_ROWS = 4
 KEY_LABEL_CHARS = 36
 TIMES = "\u00d7"  # the multiplication sign
@@ -71,6 +77,17 @@ class ErrorRateBucket:
         return self.errors / self.invocations if self.invocations else None
 
 
+@dataclasses.dataclass(frozen=True)
+class AlarmDatapoint:
+    """One period of an alarm as CloudWatch judged it: the value it compared with the threshold."""
+
+    start: float  # seconds since the upload (the period's start, on the alarm's period boundaries)
+    seconds: float  # the period, in wall seconds (the alarm's Period x the time scale)
+    value: float | None  # None: a missing datapoint
+    breaching: bool
+    judged_at: float | None = None  # seconds since the upload: when CloudWatch first judged it
+
+
 @dataclasses.dataclass
 class RolloutTimeline:
     endpoint: str
@@ -84,6 +101,9 @@ class RolloutTimeline:
     alarms: Sequence[AlarmPeriod] = ()
     error_rates: Mapping[str, Sequence[ErrorRateBucket]] = dataclasses.field(default_factory=dict)
     error_threshold: float | None = None  # the candidate's error-rate alarm threshold (a fraction)
+    alarm_datapoints: Sequence[AlarmDatapoint] = ()  # the error-rate alarm's, as judged (fractions)
+    alarm_name: str = ""  # whose datapoints those are
+    alarm_period: int | None = None  # its declared Period (seconds)
     timings: Mapping[str, float] = dataclasses.field(default_factory=dict)  # label → seconds
     traffic: str = ""  # what generated the metrics (e.g. the SIMULATED traffic's description)
     time_scale: float = 1.0  # Step Functions time compression (wall seconds per declared second)
@@ -115,6 +135,7 @@ class RolloutTimeline:
         known = [s.seconds for s in self.samples]
         known += [t for t in (self.seconds(e.get("at")) for e in self.decisions) if t is not None]
         known += [b.start + b.seconds for buckets in self.error_rates.values() for b in buckets]
+        known += [p.start + p.seconds for p in self.alarm_datapoints]
         known += [a.end if a.end is not None else a.start for a in self.alarms]
         return max(known, default=1.0)
 
@@ -142,6 +163,69 @@ def colors_for(timelines: Sequence[RolloutTimeline]) -> dict[str, str]:
     """One colour per variant name across every plot of the report (v2 is the same blue in each)."""
     names = sorted({v for t in timelines for v in t.variants()})
     return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The error-rate panel, as data
+# --------------------------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PlottedPeriod:
+    """One of the alarm's periods on the panel (seconds since the upload, the value in %)."""
+
+    start: float
+    end: float
+    percent: float | None
+    breaching: bool
+    judged_at: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ErrorPanel:
+    """What the error-rate panel draws: the alarm's datapoints (the series it compared with its
+    threshold), where that series goes over the threshold, and the raw per-variant rates (background)."""
+
+    periods: tuple[PlottedPeriod, ...]
+    crossings: tuple[float, ...]  # starts of the periods where the series goes over the threshold
+    threshold_percent: float | None
+    background: Mapping[str, tuple[tuple[float, float, float], ...]]  # variant → (start, end, %)
+
+    @property
+    def top(self) -> float:
+        values = [p.percent for p in self.periods if p.percent is not None]
+        values += [rate for buckets in self.background.values() for _, _, rate in buckets]
+        if self.threshold_percent is not None:
+            values.append(self.threshold_percent * 2)
+        return max(values, default=0.0)
+
+
+def error_panel(timeline: RolloutTimeline) -> ErrorPanel:
+    """The error-rate panel of a timeline: its alarm datapoints in order, the threshold crossings (a
+    breaching period after one that did not breach, or first), and each variant's raw rate buckets."""
+    periods = tuple(
+        PlottedPeriod(
+            p.start,
+            p.start + p.seconds,
+            None if p.value is None else 100.0 * p.value,
+            p.breaching,
+            p.judged_at,
+        )
+        for p in sorted(timeline.alarm_datapoints, key=lambda p: p.start)
+    )
+    crossings = tuple(
+        period.start
+        for before, period in zip((None, *periods), periods, strict=False)
+        if period.breaching and (before is None or not before.breaching)
+    )
+    background = {
+        variant: tuple(
+            (b.start, b.start + b.seconds, 100.0 * b.rate)
+            for b in sorted(buckets, key=lambda b: b.start)
+            if b.rate is not None
+        )
+        for variant, buckets in timeline.error_rates.items()
+    }
+    threshold = timeline.error_threshold
+    return ErrorPanel(periods, crossings, None if threshold is None else 100.0 * threshold, background)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -317,29 +401,38 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
     weights_ax.grid(axis="y", color="#dddddd", lw=0.6)
     weights_ax.tick_params(axis="x", labelbottom=False)
 
-    # Error rates, per variant and GetMetricData period; the alarm's threshold.
-    top = 0.0
+    # Error rates: the alarm's datapoints per period over the threshold, the raw rates faint behind.
+    panel = error_panel(timeline)
+    faint = bool(panel.periods)
     for name in variants:
-        buckets = sorted(timeline.error_rates.get(name, ()), key=lambda b: b.start)
-        for bucket in buckets:
-            rate = bucket.rate
-            if rate is None:
-                continue
-            percent = 100.0 * rate
-            top = max(top, percent)
-            errors_ax.hlines(percent, bucket.start, bucket.start + bucket.seconds, color=colors[name], lw=2.4)
-        points = [(b.start + b.seconds / 2, 100.0 * b.rate) for b in buckets if b.rate is not None]
-        if points:
+        buckets = panel.background.get(name, ())
+        for start, stop, percent in buckets:
+            errors_ax.hlines(
+                percent, start, stop, color=colors[name], lw=1.2 if faint else 2.4, alpha=0.3 if faint else 1
+            )
+        if buckets and not faint:
+            points = [((start + stop) / 2, percent) for start, stop, percent in buckets]
             errors_ax.plot(*zip(*points, strict=True), "o", color=colors[name], ms=3.5)
+    for plotted in panel.periods:
+        if plotted.percent is None:
+            continue
+        color = ALARM_COLOR if plotted.breaching else DATAPOINT_COLOR
+        errors_ax.hlines(plotted.percent, plotted.start, plotted.end, color=color, lw=2.6)
+        errors_ax.plot((plotted.start + plotted.end) / 2, plotted.percent, "o", color=color, ms=4)
+        judged_at = plotted.judged_at
+        if plotted.start in panel.crossings and judged_at is not None and judged_at > plotted.end:
+            # A crossing: dotted on to the moment CloudWatch judged it (late when its data came late).
+            errors_ax.plot([plotted.end, judged_at], [plotted.percent] * 2, ":", color=ALARM_COLOR, lw=1.4)
+            errors_ax.plot(judged_at, plotted.percent, "|", color=ALARM_COLOR, ms=9, mew=1.6)
     threshold = timeline.error_threshold
-    if threshold is not None:
-        errors_ax.axhline(100 * threshold, color=ALARM_COLOR, ls="--", lw=1.2)
-        top = max(top, 100 * threshold * 2)
+    if panel.threshold_percent is not None:
+        errors_ax.axhline(panel.threshold_percent, color=ALARM_COLOR, ls="--", lw=1.2)
+    top = panel.top
     errors_ax.set_ylim(-max(top * 1.2, 1.0) * 0.04, max(top * 1.2, 1.0))  # a line at 0 % stays visible
     errors_ax.set_ylabel("error rate (%)", fontsize=10.5)
     errors_ax.set_xlabel("seconds since upload", fontsize=10.5)
     errors_ax.grid(axis="y", color="#dddddd", lw=0.6)
-    if not timeline.error_rates:
+    if not timeline.error_rates and not panel.periods:
         errors_ax.text(0.5, 0.5, "no metrics", transform=errors_ax.transAxes, ha="center", color="#777777")
     errors_ax.set_xlim(left, right)
 
@@ -349,6 +442,31 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
         Line2D([], [], color=colors[name], lw=2.4, marker="o", ms=3.5, label=_role(name, timeline.version))
         for name in variants
     ]
+    if panel.periods:
+        wall = panel.periods[0].end - panel.periods[0].start
+        declared = f"{timeline.alarm_period} s" if timeline.alarm_period else f"{wall:g} s"
+        if timeline.alarm_period and timeline.time_scale and timeline.time_scale != 1:
+            declared += f" = {wall:g} s"
+        handles += [
+            Line2D(
+                [],
+                [],
+                color=DATAPOINT_COLOR,
+                lw=2.6,
+                marker="o",
+                ms=4,
+                label=f"alarm datapoint per {declared}",
+            ),
+            Line2D(
+                [],
+                [],
+                color=ALARM_COLOR,
+                lw=2.6,
+                marker="o",
+                ms=4,
+                label="datapoint over the threshold\n(dotted: until it was judged)",
+            ),
+        ]
     if threshold is not None:
         handles.append(
             Line2D([], [], color=ALARM_COLOR, ls="--", lw=1.2, label=f"alarm threshold {100 * threshold:g} %")
@@ -362,7 +480,8 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
     per = f"{bucket_seconds:g} s" if bucket_seconds else "period"
     if bucket_seconds and timeline.time_scale and timeline.time_scale != 1:
         per += f" = {bucket_seconds / timeline.time_scale:g} s simulated"
-    legend_title = f"variants (weights; error rate\nper {per})"
+    raw = "faint: raw error rate" if panel.periods else "error rate"
+    legend_title = f"variants (weights; {raw}\nper {per})"
     options: dict[str, Any] = {
         "loc": "upper left",
         "bbox_to_anchor": (0.02, 1.0),

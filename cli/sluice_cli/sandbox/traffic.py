@@ -272,6 +272,7 @@ class TrafficSimulator:
     alarm evaluator scales periods by): `in_sandbox()` takes it from a Sandbox of this process, a
     separate process must be told (serve mode keeps real time, 1.0, unless started otherwise).
     `phases`: play these (then stop by itself) instead of running at the given settings until stop().
+    `on_tick`: called with the simulated seconds of each tick once they are written (on its thread).
     """
 
     def __init__(
@@ -289,6 +290,7 @@ class TrafficSimulator:
         invoke_sample: bool = False,
         tick_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
+        on_tick: Callable[[Sequence[SimulatedSecond]], None] | None = None,
     ) -> None:
         if rps < 0:
             raise ValueError(f"rps must be >= 0, got {rps}")
@@ -305,6 +307,7 @@ class TrafficSimulator:
         self.invoke_sample = invoke_sample
         self.tick_seconds = tick_seconds
         self.clock = clock
+        self.on_tick = on_tick
         self._clients = clients
         self._client_cache: dict[str, Any] = {}
         self._time_scale = time_scale
@@ -474,6 +477,8 @@ class TrafficSimulator:
         seconds = [self._simulate(self._done + i, weights, scale) for i in range(due)]
         self._write(seconds)
         self._record(seconds)
+        if self.on_tick is not None:
+            self.on_tick(seconds)
         self._done += due
         if self.phases and self._done >= sum(p.seconds for p in self.phases):
             self._finished.set()

@@ -44,7 +44,8 @@ the traffic simulator (`traffic.TrafficSimulator`, one simulated second = t wall
 simulated seconds of invocations into it, so a compressed demo sees alarms fire in compressed time.
 Only completed periods are evaluated, and a period counts as completed `settle` wall seconds after
 its end (min(P x t / 2, 1 s)) so that data written at its very end is in. Declared periods appear in
-StateReasonData (`period`), the wall-clock length under `sandbox.periodWallSeconds`.
+StateReasonData (`period`), the wall-clock length under `sandbox.periodWallSeconds`. Every period an
+alarm judged is kept (`judged.JudgedPeriods`, the gap's `judged`): the series a report plots.
 
 Late data: CloudWatch evaluates a minute once its data has arrived. The sandbox's own producers of
 metric data (the traffic simulator) write behind the clock, and on a busy machine they can fall behind

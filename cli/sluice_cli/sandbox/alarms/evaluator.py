@@ -13,10 +13,17 @@ from typing import Any
 
 from sluice_cli.sandbox.alarms.decision import evaluate, low_sample_count
 from sluice_cli.sandbox.alarms.errors import UnsupportedAlarm
+from sluice_cli.sandbox.alarms.judged import JudgedDatapoint, JudgedPeriods
 from sluice_cli.sandbox.alarms.metric_index import MetricIndex, epoch_seconds
 from sluice_cli.sandbox.alarms.producers import data_moment, data_written_through
-from sluice_cli.sandbox.alarms.spec import AlarmSpec
-from sluice_cli.sandbox.alarms.windows import alarm_datapoints, next_evaluation, period_seconds, window
+from sluice_cli.sandbox.alarms.spec import COMPARISONS, AlarmSpec
+from sluice_cli.sandbox.alarms.windows import (
+    Datapoint,
+    alarm_datapoints,
+    next_evaluation,
+    period_seconds,
+    window,
+)
 from sluice_cli.sandbox.aws_state.cloudwatch import set_alarm_state
 from sluice_cli.sandbox.time_scale import TimeScale, current_time_scale
 
@@ -63,7 +70,8 @@ class AlarmEvaluator:
 
     `time_scale`: sandbox seconds per declared second (a number, or a callable read at every pass, e.g.
     the TimeCompression gap's); `interval`: the longest wall time between passes (the evaluator also
-    wakes when a period of an alarm completes); `clock`: wall-clock epoch seconds.
+    wakes when a period of an alarm completes); `clock`: wall-clock epoch seconds. `judged` keeps every
+    alarm's datapoints as they were judged (`JudgedPeriods.of(alarm_name)`).
     """
 
     def __init__(
@@ -73,6 +81,7 @@ class AlarmEvaluator:
         interval: float = 1.0,
         clock: Callable[[], float] = time.time,
         backends: Callable[[], Iterable[tuple[str, str, Any]]] = _moto_backends,
+        judged: JudgedPeriods | None = None,
     ) -> None:
         if not interval > 0:
             raise ValueError(f"interval must be > 0, got {interval}")
@@ -81,6 +90,7 @@ class AlarmEvaluator:
         self.clock = clock
         self.backends = backends
         self.transitions: list[Transition] = []
+        self.judged = judged if judged is not None else JudgedPeriods()
         self._indexes: dict[tuple[str, str], MetricIndex] = {}
         self._tracks: dict[str, _Track] = {}
         self._warned: set[tuple[str, str]] = set()
@@ -215,6 +225,7 @@ class AlarmEvaluator:
             time_scale=scale,
             low_sample=low_sample_count(spec, datapoints),
         )
+        self._record(account_id, region, spec, datapoints, scale, evaluation.state or current, now)
         if evaluation.state is None:
             return None
         if evaluation.state == current:
@@ -238,6 +249,37 @@ class AlarmEvaluator:
         track.from_data = True
         log.info("alarm %s: %s -> %s (%s)", spec.name, current, evaluation.state, evaluation.reason)
         return Transition(now, account_id, region, spec.name, current, evaluation.state, evaluation.reason)
+
+    def _record(
+        self,
+        account_id: str,
+        region: str,
+        spec: AlarmSpec,
+        datapoints: list[Datapoint],
+        scale: float,
+        state: str,
+        now: float,
+    ) -> None:
+        compare = COMPARISONS[spec.comparison][0]
+        wall = period_seconds(spec, scale)
+        self.judged.record(
+            account_id,
+            region,
+            [
+                JudgedDatapoint(
+                    alarm=spec.name,
+                    start=point.start,
+                    seconds=wall,
+                    period=spec.period,
+                    value=point.value,
+                    threshold=spec.threshold,
+                    breaching=point.value is not None and compare(point.value, spec.threshold),
+                    state=state,
+                    judged_at=now,
+                )
+                for point in datapoints
+            ],
+        )
 
     def __enter__(self) -> AlarmEvaluator:
         self.start()

@@ -14,6 +14,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from sluice.domain.rollout_plan import ALARM_PERIOD_SECONDS, alarm_names
 from sluice_cli.sandbox.demo import uploads
 from sluice_cli.sandbox.demo.cast import (
     ALARM_EVENT,
@@ -29,7 +30,15 @@ from sluice_cli.sandbox.demo.cast import (
 from sluice_cli.sandbox.demo.checks import shown
 from sluice_cli.sandbox.demo.harness import Demo, queue_arn
 from sluice_cli.sandbox.demo.rollout_watch import Observation, RolloutWatch, Variant, described_variants
-from sluice_cli.sandbox.report import AlarmPeriod, ErrorRateBucket, RolloutTimeline, WeightSample
+from sluice_cli.sandbox.gaps.cloudwatch import MetricAlarmEvaluation
+from sluice_cli.sandbox.report import (
+    AlarmDatapoint,
+    AlarmPeriod,
+    ErrorRateBucket,
+    RolloutTimeline,
+    WeightSample,
+)
+from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import SIMULATION_LABEL, TrafficSimulator
 
 
@@ -307,6 +316,23 @@ def read_error_rates(
     return rates
 
 
+def judged_alarm_datapoints(sandbox: Sandbox, alarm: str, began_at: float) -> list[AlarmDatapoint]:
+    """The alarm's datapoints as the sandbox's CloudWatch judged them, one per alarm period (on its
+    period boundaries), in seconds since `began_at`. AWS shows the same series as the alarm's graph
+    (GetMetricData with its Metrics and Period), which cannot be asked for a compressed period."""
+    try:
+        judged = sandbox.gaps.get(MetricAlarmEvaluation).judged.of(alarm)
+    except KeyError:  # a sandbox without alarm evaluation
+        return []
+    return [
+        AlarmDatapoint(
+            point.start - began_at, point.seconds, point.value, point.breaching, point.judged_at - began_at
+        )
+        for point in judged
+        if point.end > began_at
+    ]
+
+
 def rollout_timeline(
     demo: Demo,
     watch: RolloutWatch,
@@ -314,11 +340,13 @@ def rollout_timeline(
     log: Sequence[Mapping[str, Any]],
     **details: Any,
 ) -> RolloutTimeline:
-    """What the report shows of one rollout: the watch's DescribeEndpoint samples, the decision log."""
+    """What the report shows of one rollout: the watch's DescribeEndpoint samples, the decision log,
+    the candidate's error-rate alarm as judged."""
     samples = [
         WeightSample(o.seconds, {v.name: v.percent for v in o.variants if v.percent is not None})
         for o in watch.changes
     ]
+    error_alarm = alarm_names(watch.endpoint, watch.version)[0]
     return RolloutTimeline(
         endpoint=watch.endpoint,
         version=watch.version,
@@ -329,6 +357,9 @@ def rollout_timeline(
         decisions=[dict(entry) for entry in log],
         samples=samples,
         error_threshold=ERROR_RATE_THRESHOLD,
+        alarm_datapoints=judged_alarm_datapoints(demo.sandbox, error_alarm, watch.began_at),
+        alarm_name=error_alarm,
+        alarm_period=ALARM_PERIOD_SECONDS,
         time_scale=demo.sandbox.time_scale,
         **details,
     )

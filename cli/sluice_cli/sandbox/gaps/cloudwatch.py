@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.alarms.evaluator import AlarmEvaluator, Transition
+from sluice_cli.sandbox.alarms.judged import JudgedPeriods
 from sluice_cli.sandbox.aws_state.cloudwatch import AlarmState, put_alarm_state_change_event
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.probes import drain_queue, plain_moto, probe_rule_to_queue, put_probe_alarm
@@ -70,8 +71,9 @@ class MetricAlarmEvaluation(Gap):
     it. It patches nothing of moto. `time_scale` (sandbox seconds per declared second, a number or a
     callable such as the TimeCompression gap's current value) scales alarm periods: a 60 s period is
     evaluated over 60 x time_scale wall seconds of data. `evaluation_interval`: the longest wall time
-    between two passes (a pass also runs as each period of an alarm completes). See the `alarms`
-    package for what is evaluated and what is not.
+    between two passes (a pass also runs as each period of an alarm completes). `judged.of(alarm_name)`:
+    the alarm's datapoints as evaluated, per period (what a report plots). See the `alarms` package for
+    what is evaluated and what is not.
     """
 
     name = "cloudwatch-metric-alarm-evaluation"
@@ -84,13 +86,14 @@ class MetricAlarmEvaluation(Gap):
         self.time_scale = time_scale
         self.evaluation_interval = evaluation_interval
         self.evaluator: AlarmEvaluator | None = None  # while installed
+        self.judged = JudgedPeriods()  # every alarm's datapoints as judged, kept after the sandbox stops
 
     def _current_time_scale(self) -> float:
         return current_time_scale(self.time_scale)
 
     def _patch(self) -> None:
         self.evaluator = AlarmEvaluator(
-            time_scale=self._current_time_scale, interval=self.evaluation_interval
+            time_scale=self._current_time_scale, interval=self.evaluation_interval, judged=self.judged
         )
         self.evaluator.start()
 
