@@ -37,7 +37,7 @@ from sluice_cli.commands.rollout_end import (
     RolloutEndWatch,
     RolloutRecordWatch,
 )
-from sluice_cli.commands.status import describe_endpoint
+from sluice_cli.commands.status_view import describe_endpoint
 from sluice_cli.commands.traffic_view import LiveTraffic, emit_summary, traffic_document
 from sluice_cli.sandbox.traffic import WILDCARD, Scenario, ScenarioError, TrafficSimulator
 from sluice_cli.sandbox.traffic_tally import TrafficTally
