@@ -73,7 +73,9 @@ def test_a_rejected_upload_is_named_above_the_previous_rollout_and_its_configura
     _upload(canary, settings, json.dumps({"rollout": {"steps": [50, 30, 100]}}).encode())
     _model(canary, endpoint, "v3")
     status = _eventually(
-        lambda: canary.json("status", endpoint), lambda s: s["latest_upload"], "v3's intake to be recorded"
+        lambda: canary.json("status", endpoint),
+        lambda s: s["latest_upload"] and s["latest_upload"]["status"] != "RECEIVED",  # validated: its outcome
+        "v3's intake to be recorded with its outcome",
     )
 
     upload = status["latest_upload"]

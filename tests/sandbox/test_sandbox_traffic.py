@@ -303,12 +303,17 @@ def test_a_running_simulator_tells_the_alarm_evaluator_how_far_it_has_written() 
 # --------------------------------------------------------------------------------------------------
 # `sluice sandbox traffic`, as a user runs it against the sandbox
 # --------------------------------------------------------------------------------------------------
-def _sluice(sandbox: Sandbox, *args: str, table: bool = False) -> subprocess.CompletedProcess[str]:
+def _sluice(
+    sandbox: Sandbox, *args: str, table: bool = False, stack: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """The `sluice` console script in its own process (as a user runs it: the sandbox's in-process
-    handlers print their logs on this process's stdout), against the sandbox's endpoint URL."""
+    handlers print their logs on this process's stdout), against the sandbox's endpoint URL; `stack`
+    names another stack than the sandbox's (one that does not exist: no registry table to be found)."""
     options = ["--endpoint-url", sandbox.endpoint_url]
     if table:
         options += ["--table", sandbox.outputs.outputs["RegistryTableName"]]
+    if stack:
+        options += ["--stack", stack]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
     env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
     return subprocess.run(
@@ -322,10 +327,18 @@ def _sluice(sandbox: Sandbox, *args: str, table: bool = False) -> subprocess.Com
 
 
 def _traffic(
-    sandbox: Sandbox, endpoint: str, *args: str, table: bool = False
+    sandbox: Sandbox, endpoint: str, *args: str, table: bool = False, stack: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     return _sluice(
-        sandbox, "sandbox", "traffic", endpoint, "--time-scale", str(TIME_SCALE), *args, table=table
+        sandbox,
+        "sandbox",
+        "traffic",
+        endpoint,
+        "--time-scale",
+        str(TIME_SCALE),
+        *args,
+        table=table,
+        stack=stack,
     )
 
 
@@ -433,7 +446,7 @@ def test_until_rollout_ends_without_a_table_watches_the_endpoint_go_back_to_one_
     canary, endpoint = Canary(sandbox), make_endpoint(sandbox)
     canary.start(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})  # 6 s a step: the CLI sees both
 
-    result = _traffic(sandbox, endpoint, "--until-rollout-ends", "--seconds", "60")
+    result = _traffic(sandbox, endpoint, "--until-rollout-ends", "--seconds", "60", stack="not-deployed")
 
     assert result.returncode == 0, result.stderr
     assert "--until-rollout-ends: no registry table" in result.stderr
