@@ -30,6 +30,8 @@ Gaps:
   invocation on a thread of its own.
 - `TimeCompression`: the Step Functions interpreter waits in wall time; the sandbox may compress it.
 - `StopExecutionInterrupts`: StopExecution leaves a task waiting for its token until it times out.
+- `ExecutionStatusChangeEvents`: executions end without the "Step Functions Execution Status Change"
+  event.
 
 What moto 5.2.5 does around these fillers (checked by running it; docs/EMULATION.md style):
 - Step Functions execute mode keeps its state machines in a backend of its own: turn it on before
