@@ -19,7 +19,7 @@ Where the errors come from (AWS's own words, as botocore reports them):
   instance type." (DIAGNijmegen/rse-grand-challenge#2631; "InService but update operation fails":
   DescribeEndpoint's FailureReason, hashicorp/terraform-provider-aws#39099);
 - a service failure: `InternalFailure` (SageMaker's common errors). The sandbox answers it with HTTP 400;
-  AWS answers 500, which botocore's standard retry mode would first retry itself (5 attempts a call).
+  AWS answers 500, which botocore's standard retry mode would first retry itself (up to 5 times a call).
 
 Time is compressed 100 times (one module-scoped sandbox): a 300 s bake lasts about 3 s.
 """
@@ -345,28 +345,20 @@ def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(rollouts: Ro
 # -- i. the execution stopped half-way -------------------------------------------------------------
 
 
-def test_an_execution_stopped_half_way_is_held_for_a_human_at_the_next_upload(rollouts: Rollouts) -> None:
+def test_an_execution_stopped_half_way_is_held_for_a_human_at_once(rollouts: Rollouts) -> None:
     """StopExecution while v2 bakes at 50 %: nothing in the workflow runs any more, the weights stay
-    split. The next upload (past the lease's 2-minute grace) finds the dead lease and the endpoint
-    half-way: v2 NEEDS_ATTENTION with the endpoint's exact state, notified, the lease kept, v3 queued."""
+    split. Step Functions' "Execution Status Change" (ABORTED) reaches RolloutExecutionEndedFunction:
+    v2 NEEDS_ATTENTION with the endpoint's exact state, notified, the lease kept; the next upload queues
+    behind it. (A state machine timeout ends the same way, TIMED_OUT; the rollout machine sets none.)"""
     endpoint = rollouts.endpoint()
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
     execution = rollouts.rollout(endpoint, "v2")["execution_arn"]
-    sfn = rollouts.client("stepfunctions")
-    sfn.stop_execution(executionArn=execution, error="Manual", cause="stopped in the console")
-    rollouts.wait_until(
-        lambda: sfn.describe_execution(executionArn=execution)["status"] == "ABORTED", what="the stop"
+    rollouts.client("stepfunctions").stop_execution(
+        executionArn=execution, error="Manual", cause="stopped in the console"
     )
-    rollouts.client("dynamodb").update_item(  # the lease was taken long ago, past its 2-minute grace
-        TableName=rollouts.table,
-        Key={"pk": {"S": f"lease#{endpoint}"}, "sk": {"S": "lease"}},
-        UpdateExpression="SET acquired_at = :long_ago",
-        ExpressionAttributeValues={":long_ago": {"S": "2026-01-01T00:00:00+00:00"}},
-    )
-    rollouts.upload(endpoint, "v3")
-    rollouts.wait_for_status(endpoint, "v3", "QUEUED")
+    rollouts.wait_for_status(endpoint, "v2", "NEEDS_ATTENTION")
 
     assert_settled(
         rollouts,
@@ -378,6 +370,10 @@ def test_an_execution_stopped_half_way_is_held_for_a_human_at_the_next_upload(ro
         reason="is no longer running but the rollout was BAKING",
     )
     assert rollouts.weights(endpoint) == {"v1": (50.0, 2), "v2": (50.0, 1)}  # untouched, as recorded
+    assert "execution ended" in rollouts.events(endpoint, "v2")
+    rollouts.upload(endpoint, "v3")
+    rollouts.wait_for_status(endpoint, "v3", "QUEUED")
+    assert_settled(rollouts, endpoint, "v2", status="NEEDS_ATTENTION", serving=None, lease="held")
 
 
 # -- j. the endpoint deleted during a rollout ------------------------------------------------------
