@@ -380,6 +380,10 @@ def test_an_execution_stopped_half_way_is_held_for_a_human_at_once(rollouts: Rol
 
 
 def test_an_endpoint_deleted_during_the_bake_is_held_for_a_human(rollouts: Rollouts) -> None:
+    """DeleteEndpoint while v2 bakes at 50 %: the next step's weights call answers "Could not find
+    endpoint"; there is nothing to put back (the log says so, rather than "the candidate never received
+    traffic"), and the rollout is held for a human with the lease (`sluice resolve` accepts an endpoint
+    that is gone)."""
     endpoint = rollouts.endpoint()
     rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 300}})
     rollouts.upload(endpoint, "v2")
@@ -387,9 +391,18 @@ def test_an_endpoint_deleted_during_the_bake_is_held_for_a_human(rollouts: Rollo
     rollouts.client("sagemaker").delete_endpoint(EndpointName=endpoint)
     rollouts.finish(endpoint, "v2")
 
-    assert_settled(
-        rollouts, endpoint, "v2", status="NEEDS_ATTENTION", serving=None, lease="held", reason=endpoint
+    record = assert_settled(
+        rollouts,
+        endpoint,
+        "v2",
+        status="NEEDS_ATTENTION",
+        serving=None,
+        lease="held",
+        reason="the endpoint was deleted during the rollout",
     )
+    history = rollouts.history(endpoint, record["rollout_id"])
+    (rolling_back,) = [e for e in history if e["event"] == "rolling back"]
+    assert rolling_back["reason"].endswith(f"(endpoint {endpoint} no longer exists: no traffic to put back)")
 
 
 # -- k. an UpdateEndpoint failing asynchronously ---------------------------------------------------
