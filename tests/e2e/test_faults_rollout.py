@@ -376,6 +376,43 @@ def test_an_execution_stopped_half_way_is_held_for_a_human_at_once(rollouts: Rol
     assert_settled(rollouts, endpoint, "v2", status="NEEDS_ATTENTION", serving=None, lease="held")
 
 
+def test_an_execution_stopped_before_it_changed_the_endpoint_hands_its_lease_to_the_queued_version(
+    rollouts: Rollouts,
+) -> None:
+    """SageMaker refuses v2's UpdateEndpoint (another update in progress) and the execution is stopped
+    while it retries: the endpoint is still v1 alone, in one piece. v2 is ABANDONED and the lease passes
+    straight to v3, queued meanwhile, which is promoted once SageMaker accepts updates again."""
+    endpoint = rollouts.endpoint()
+    busy = rollouts.sandbox.faults.fail(
+        "sagemaker",
+        "UpdateEndpoint",
+        "ValidationException",
+        in_progress(endpoint),
+        times=100_000,
+        when={"EndpointName": endpoint},
+    )
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_until(lambda: busy.failed > 0, what="v2's UpdateEndpoint refused")
+    rollouts.upload(endpoint, "v3")
+    rollouts.wait_for_status(endpoint, "v3", "QUEUED")
+    rollouts.client("stepfunctions").stop_execution(
+        executionArn=rollouts.rollout(endpoint, "v2")["execution_arn"], error="Manual", cause="wrong version"
+    )
+    rollouts.wait_for_status(endpoint, "v2", "ABANDONED")
+    busy.times = busy.failed  # SageMaker accepts updates again: v3 (retrying meanwhile) goes on
+    rollouts.finish(endpoint, "v3")
+
+    assert_settled(rollouts, endpoint, "v3", status="PROMOTED", serving="v3", lease="released")
+    assert_settled(
+        rollouts, endpoint, "v2", status="ABANDONED", serving="v3", lease="released", reason="execution ended"
+    )
+    assert (
+        "so its lease was handed on"
+        in rollouts.history(endpoint, rollouts.rollout(endpoint, "v2")["rollout_id"])[-1]["reason"]
+    )
+
+
 # -- j. the endpoint deleted during a rollout ------------------------------------------------------
 
 
