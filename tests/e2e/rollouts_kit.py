@@ -16,6 +16,7 @@ from integration_kit import make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import log_pk, rollout_pk
+from sluice.domain.rollout.status import ACTIVE
 from sluice_cli.sandbox.faults import Fault
 from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
@@ -198,19 +199,6 @@ def in_progress(endpoint: str) -> str:
     )
 
 
-FINAL = {
-    "PROMOTED",
-    "ROLLED_BACK",
-    "REFUSED",
-    "SUPERSEDED",
-    "DEPLOYED",
-    "NEEDS_ATTENTION",
-    "RESOLVED",
-    "ABANDONED",
-    "CANCELLED",
-}
-
-
 def assert_settled(
     rollouts: Rollouts,
     endpoint: str,
@@ -229,7 +217,7 @@ def assert_settled(
       `serving` None (NEEDS_ATTENTION): the endpoint is exactly as the record says a human will find it
       (each variant's weight and instances), or gone;
     - the endpoint's lease is released (no longer this rollout's) or held by this rollout for a human;
-    - no rollout of the endpoint is left running unseen (every one is final or queued);
+    - no rollout of the endpoint is left running unseen (none is in an active status);
     - nothing lost: the uploaded object version and the published model data it was copied to are kept.
     """
     record = rollouts.rollout(endpoint, version)
@@ -262,7 +250,7 @@ def assert_settled(
         assert holder is not None and holder["rollout_id"] == record["rollout_id"], holder
     else:
         assert holder is None or holder["rollout_id"] != record["rollout_id"], holder
-    running = [r["version"] for r in rollouts.rollouts(endpoint) if r["status"] not in FINAL | {"QUEUED"}]
+    running = [r["version"] for r in rollouts.rollouts(endpoint) if r["status"] in ACTIVE]
     assert running == [], rollouts.explain(endpoint, running[0])
 
     s3 = rollouts.client("s3")

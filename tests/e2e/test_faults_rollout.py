@@ -61,6 +61,14 @@ def fire(rollouts: Rollouts, endpoint: str, version: str, reason: str, alarm: st
     )
 
 
+def v2_baking_at_half(rollouts: Rollouts, endpoint: str, *, bake_seconds: int = 600) -> str:
+    """Upload v2 onto `endpoint` (steps 50 %, 100 %) and wait until its first step bakes: v2 serves 50 %."""
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": bake_seconds}})
+    rollouts.upload(endpoint, "v2")
+    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    return endpoint
+
+
 def busy_errors(rollouts: Rollouts, endpoint: str) -> list[str]:
     """The rollout task's EndpointBusy failures on this endpoint (the state machine retries those)."""
     return [
@@ -110,9 +118,7 @@ def test_an_endpoint_busy_for_minutes_delays_a_step_and_the_rollback_without_giv
     and puts the baseline back as soon as SageMaker accepts - ROLLED_BACK, not NEEDS_ATTENTION."""
     endpoint = rollouts.endpoint()
     stepping = refuse_weights(rollouts, endpoint, "ValidationException", in_progress(endpoint), times=3)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    v2_baking_at_half(rollouts, endpoint)
     assert stepping.failed == 3 and len(busy_errors(rollouts, endpoint)) == 3
     rolling_back = refuse_weights(rollouts, endpoint, "ValidationException", in_progress(endpoint), times=90)
     fire(rollouts, endpoint, "v2", "error rate 9 %")
@@ -197,10 +203,7 @@ def alarm_event(
 def test_duplicate_and_out_of_order_alarm_events_roll_back_once(rollouts: Rollouts) -> None:
     """The alarm went ALARM then OK; EventBridge delivers the OK first and the ALARM twice (and once more
     after the rollout ended). One rollback, the ALARM's reason, and a late duplicate changes nothing."""
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint())
     alarm_event(rollouts, endpoint, "v2", "OK", "ALARM", "back under the threshold")
     assert rollouts.status(endpoint, "v2") == "BAKING"
     for _ in range(2):
@@ -230,10 +233,7 @@ def test_duplicate_and_out_of_order_alarm_events_roll_back_once(rollouts: Rollou
 
 
 def test_a_flapping_alarm_rolls_back_once_with_its_first_reason(rollouts: Rollouts) -> None:
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint())
     cloudwatch = rollouts.client("cloudwatch")
     name = f"sluice-{endpoint}-v2-errors"
     fire(rollouts, endpoint, "v2", "first crossing: 0.05 > 0.01")
@@ -288,10 +288,7 @@ def test_alarms_without_data_follow_the_on_insufficient_data_policy(
 
 
 def test_a_rollback_call_failing_twice_is_retried_and_rolls_back(rollouts: Rollouts) -> None:
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint())
     failing = refuse_weights(rollouts, endpoint, "InternalFailure", "An internal failure occurred.", times=2)
     fire(rollouts, endpoint, "v2", "error rate 9 %")
     rollouts.finish(endpoint, "v2")
@@ -313,10 +310,7 @@ def test_a_rollback_call_failing_twice_is_retried_and_rolls_back(rollouts: Rollo
 
 
 def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(rollouts: Rollouts) -> None:
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint())
     refuse_weights(rollouts, endpoint, "InternalFailure", "SageMaker is having a bad day", times=1000)
     fire(rollouts, endpoint, "v2", "error rate 9 %")
     rollouts.finish(endpoint, "v2")
@@ -350,10 +344,7 @@ def test_an_execution_stopped_half_way_is_held_for_a_human_at_once(rollouts: Rol
     split. Step Functions' "Execution Status Change" (ABORTED) reaches RolloutExecutionEndedFunction:
     v2 NEEDS_ATTENTION with the endpoint's exact state, notified, the lease kept; the next upload queues
     behind it. (A state machine timeout ends the same way, TIMED_OUT; the rollout machine sets none.)"""
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint())
     execution = rollouts.rollout(endpoint, "v2")["execution_arn"]
     rollouts.client("stepfunctions").stop_execution(
         executionArn=execution, error="Manual", cause="stopped in the console"
@@ -421,10 +412,7 @@ def test_an_endpoint_deleted_during_the_bake_is_held_for_a_human(rollouts: Rollo
     endpoint"; there is nothing to put back (the log says so, rather than "the candidate never received
     traffic"), and the rollout is held for a human with the lease (`sluice resolve` accepts an endpoint
     that is gone)."""
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 300}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint(), bake_seconds=300)
     rollouts.client("sagemaker").delete_endpoint(EndpointName=endpoint)
     rollouts.finish(endpoint, "v2")
 
