@@ -87,7 +87,7 @@ def test_throttled_weights_and_update_calls_are_retried_and_the_version_is_promo
     """UpdateEndpoint and the first step's UpdateEndpointWeightsAndCapacities are throttled twice each:
     botocore's standard retries (with backoff) absorb it within the call, as on AWS. A throttling that
     outlasts them surfaces as EndpointBusy and the state machine retries the task with backoff
-    (tests/unit: the adapter's mapping; test b: the state machine's retry of EndpointBusy)."""
+    (tests/integration/test_sagemaker_endpoint_adapter.py: the mapping; test b: the state machine's retry)."""
     endpoint = rollouts.endpoint()
     update = rollouts.sandbox.faults.fail(
         "sagemaker",
