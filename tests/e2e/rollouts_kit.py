@@ -227,8 +227,12 @@ def assert_settled(
         assert reason in str(record.get("reason")), explained
     execution = rollouts.client("stepfunctions").describe_execution(executionArn=record["execution_arn"])
     assert execution["status"] != "RUNNING", explained
-    notified = rollouts.notifications(record["rollout_id"])
-    assert notified and notified[-1]["status"] == status, [n["status"] for n in notified]
+    # The record is written just before its notification is published (sluice.domain.rollout.log).
+    rollouts.wait_until(
+        lambda: (n := rollouts.notifications(record["rollout_id"])) and n[-1]["status"] == status,
+        timeout=10,
+        what=f"the {status} notification of {version}",
+    )
 
     sagemaker = rollouts.client("sagemaker")
     if serving is not None:
