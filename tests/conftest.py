@@ -8,7 +8,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-for helpers in ("unit", "integration"):
+for helpers in ("unit", "integration", "e2e"):
     sys.path.insert(0, str(Path(__file__).parent / helpers))
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -39,6 +39,7 @@ FEATURES = {
         "sluice.adapters.autoscaling",
         "sluice.adapters.cloudwatch",
         "sluice.models.rollout_step",
+        "sluice.models.execution_events",
     ),
     "batch": ("sluice.domain.batch", "sluice.domain.batch_intake"),
     "multi-model": ("sluice.domain.multi_model",),
@@ -51,6 +52,7 @@ FEATURE_OF = {
     "sluice.handlers.start_rollout": "rollouts",
     "sluice.handlers.rollout_step": "rollouts",
     "sluice.handlers.alarm_state": "rollouts",
+    "sluice.handlers.rollout_execution_ended": "rollouts",
     "sluice.handlers.redeliver_upload": None,  # invokes an intake again: no feature of its own
 }
 # The alarm's path to a rollback: the rollouts it guards (DynamoDB) and their waits (Step Functions).

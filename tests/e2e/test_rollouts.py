@@ -8,148 +8,28 @@ an invocation of at most 0.6 s), except where a test turns real time on (`real_t
 
 from __future__ import annotations
 
-import itertools
-import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from integration_kit import aborted_in, make_archive
+from rollouts_kit import IMAGE, Rollouts, new_endpoint_name, rollouts_in_a_sandbox
 
 from sluice.adapters.registry import from_item
-from sluice.adapters.rollouts import log_pk, rollout_pk
-from sluice_cli.sandbox.faults import Fault
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
-from sluice_cli.sandbox.seed import create_realtime_endpoint
 from sluice_cli.sandbox.server import Sandbox
 
 pytestmark = pytest.mark.slow
 
-IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.3-cpu-py311"
-ROLE = "arn:aws:iam::123456789012:role/sagemaker-execution"
-_names = itertools.count(1)
-
-
-class Rollouts:
-    def __init__(self, sandbox: Sandbox) -> None:
-        self.sandbox = sandbox
-        outputs = sandbox.outputs.outputs
-        self.bucket = outputs["ArtifactBucketName"]
-        self.table = outputs["RegistryTableName"]
-        self.state_machine = outputs["RolloutStateMachineArn"]
-
-    def client(self, service: str) -> Any:
-        return self.sandbox.client(service)
-
-    def endpoint(self, *, count: int = 2, autoscaling: bool = False) -> str:
-        """A production endpoint at v1, made with plain SageMaker APIs (optionally autoscaled 2..6)."""
-        name = f"ep{next(_names)}-{uuid.uuid4().hex[:4]}"
-        return create_realtime_endpoint(
-            self.sandbox, self.bucket, name, instances=count, autoscaling=autoscaling
-        )
-
-    def deploy_json(self, endpoint: str, config: dict[str, Any], version: str | None = None) -> None:
-        key = (
-            f"endpoints/{endpoint}/{version}/deploy.json" if version else f"endpoints/{endpoint}/deploy.json"
-        )
-        self.client("s3").put_object(Bucket=self.bucket, Key=key, Body=json.dumps(config).encode())
-
-    def upload(self, endpoint: str, version: str, body: bytes | None = None) -> dict[str, Any]:
-        return self.client("s3").put_object(
-            Bucket=self.bucket,
-            Key=f"endpoints/{endpoint}/{version}/model.tar.gz",
-            Body=body or make_archive({"model.pth": version.encode()}),
-        )
-
-    def rollouts(self, endpoint: str) -> list[dict[str, Any]]:
-        items = self.client("dynamodb").query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": rollout_pk(endpoint)}},
-            ConsistentRead=True,
-        )["Items"]
-        return [from_item(i) for i in items]
-
-    def rollout(self, endpoint: str, version: str) -> dict[str, Any]:
-        (found,) = [r for r in self.rollouts(endpoint) if r["version"] == version]
-        return found
-
-    def history(self, endpoint: str, rollout_id: str) -> list[dict[str, Any]]:
-        items = self.client("dynamodb").query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": log_pk(endpoint, rollout_id)}},
-            ConsistentRead=True,
-        )["Items"]
-        return [from_item(i) for i in items]
-
-    def events(self, endpoint: str, version: str) -> list[str]:
-        return [
-            entry["event"] for entry in self.history(endpoint, self.rollout(endpoint, version)["rollout_id"])
-        ]
-
-    def weights(self, endpoint: str) -> dict[str, tuple[float | None, int | None]]:
-        described = self.client("sagemaker").describe_endpoint(EndpointName=endpoint)
-        return {
-            v["VariantName"]: (v.get("CurrentWeight"), v.get("CurrentInstanceCount"))
-            for v in described["ProductionVariants"]
-        }
-
-    def wait_until(self, condition: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            result = condition()
-            if result:
-                return result
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}")
-
-    def finish(self, endpoint: str, version: str, timeout: float = 90.0) -> dict[str, Any]:
-        """Wait for the version's execution to end; returns the final rollout record."""
-        arn = self.wait_until(
-            lambda: self.rollout_or_none(endpoint, version, "execution_arn"), timeout, f"{version} to start"
-        )
-        self.sandbox.wait_for_execution(arn, timeout=timeout)
-        return self.rollout(endpoint, version)
-
-    def wait_for_status(self, endpoint: str, version: str, status: str) -> dict[str, Any]:
-        """Until the version's rollout has `status`; on a timeout, say where it is and why."""
-        try:
-            self.wait_until(lambda: self.status(endpoint, version) == status, what=f"{version} {status}")
-        except AssertionError as timeout:
-            raise AssertionError(f"{timeout}; {self.explain(endpoint, version)}") from None
-        return self.rollout(endpoint, version)
-
-    def explain(self, endpoint: str, version: str) -> str:
-        """The rollout's status, reason and decisions, for an assertion message."""
-        found = [r for r in self.rollouts(endpoint) if r["version"] == version]
-        if not found:
-            return f"no rollout of {version} on {endpoint}"
-        rollout = found[0]
-        decisions = [
-            f"{e['event']}: {e.get('reason', '')}" for e in self.history(endpoint, rollout["rollout_id"])
-        ]
-        return f"{version} is {rollout.get('status')} ({rollout.get('reason')}); decisions {decisions}"
-
-    def rollout_or_none(self, endpoint: str, version: str, field: str) -> Any:
-        found = [r for r in self.rollouts(endpoint) if r["version"] == version]
-        return found[0].get(field) if found else None
-
-    def status(self, endpoint: str, version: str) -> str | None:
-        return self.rollout_or_none(endpoint, version, "status")
-
 
 @pytest.fixture(scope="module")
 def rollouts() -> Iterator[Rollouts]:
-    with Sandbox(
-        time_scale=0.01, transform_delay_seconds=0.2, parameters={"SageMakerExecutionRoleArn": ROLE}
-    ) as sandbox:
-        yield Rollouts(sandbox)
+    with rollouts_in_a_sandbox() as running:
+        yield running
 
 
 def test_a_version_is_promoted_step_by_step(rollouts: Rollouts) -> None:
@@ -367,7 +247,7 @@ def test_two_uploads_during_a_rollout_only_the_newest_runs_next(rollouts: Rollou
 
 
 def test_first_deployment_creates_the_endpoint_at_100_percent(rollouts: Rollouts) -> None:
-    endpoint = f"new{next(_names)}-{uuid.uuid4().hex[:4]}"
+    endpoint = new_endpoint_name("new")
     rollouts.deploy_json(
         endpoint,
         {
@@ -416,110 +296,6 @@ def test_an_invalid_deploy_json_is_rejected_and_nothing_changes(rollouts: Rollou
     )["TagSet"]
     assert {"Key": "sluice:status", "Value": "rejected"} in tags
     assert rollouts.weights(endpoint) == {"v1": (1.0, 2)}
-
-
-def refuse_weights(rollouts: Rollouts, endpoint: str, code: str, message: str, times: int) -> Fault:
-    """UpdateEndpointWeightsAndCapacities on `endpoint` answers `code` the next `times` times (the
-    sandbox's faults on demand, as SageMaker answers them)."""
-    return rollouts.sandbox.faults.fail(
-        "sagemaker",
-        "UpdateEndpointWeightsAndCapacities",
-        code,
-        message,
-        times=times,
-        when={"EndpointName": endpoint},
-    )
-
-
-def in_progress(endpoint: str) -> str:
-    return (
-        f'Cannot update in-progress endpoint "arn:aws:sagemaker:us-east-1:123456789012:endpoint/{endpoint}".'
-    )
-
-
-def test_in_progress_and_throttling_errors_are_retried(rollouts: Rollouts) -> None:
-    endpoint = rollouts.endpoint()
-    refused = refuse_weights(rollouts, endpoint, "ValidationException", in_progress(endpoint), times=3)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 1}})
-    rollouts.upload(endpoint, "v2")
-    final = rollouts.finish(endpoint, "v2")
-
-    assert refused.failed == 3
-    assert final["status"] == "PROMOTED", rollouts.explain(endpoint, final["version"])
-    busy = [  # this endpoint's: the module's other rollouts may have met a busy endpoint too
-        i
-        for i in rollouts.sandbox.router.invocations_of("RolloutStepFunction")
-        if i.error and i.error.startswith(f"EndpointBusy: {endpoint}:")
-    ]
-    assert len(busy) == 3  # each refusal surfaced as EndpointBusy and the state machine retried it
-
-
-def test_a_rollback_call_that_keeps_failing_ends_in_needs_attention(rollouts: Rollouts) -> None:
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
-    refuse_weights(rollouts, endpoint, "InternalFailure", "SageMaker is having a bad day", times=1000)
-    rollouts.client("cloudwatch").set_alarm_state(
-        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
-    )
-    final = rollouts.finish(endpoint, "v2")
-
-    assert final["status"] == "NEEDS_ATTENTION", rollouts.explain(endpoint, final["version"])
-    assert "SageMaker is having a bad day" in final["reason"]
-    assert final["endpoint_state"] == {
-        "v1": {"weight": 50.0, "instances": 2},
-        "v2": {"weight": 50.0, "instances": 1},
-    }
-    lease = rollouts.client("dynamodb").get_item(
-        TableName=rollouts.table, Key={"pk": {"S": f"lease#{endpoint}"}, "sk": {"S": "lease"}}
-    )
-    assert "Item" in lease  # the lease stays held: no other rollout starts on this endpoint
-    events = rollouts.events(endpoint, "v2")
-    assert events[-1] == "needs attention"
-    assert "alarm fired" in events
-
-
-def test_a_rollback_waits_out_three_minutes_of_busy_endpoint_and_rolls_back(rollouts: Rollouts) -> None:
-    """An alarm while SageMaker is still applying another update: every weights call answers
-    "Cannot update in-progress endpoint" for 3 minutes (90 calls 2 s apart). The rollback keeps trying
-    and puts the baseline back as soon as SageMaker accepts: ROLLED_BACK, not NEEDS_ATTENTION."""
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 600}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
-    busy = refuse_weights(rollouts, endpoint, "ValidationException", in_progress(endpoint), times=90)
-    rollouts.client("cloudwatch").set_alarm_state(
-        AlarmName=f"sluice-{endpoint}-v2-errors", StateValue="ALARM", StateReason="error rate 9 %"
-    )
-    final = rollouts.finish(endpoint, "v2")
-
-    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
-    assert busy.failed == 90
-    assert rollouts.weights(endpoint) == {"v1": (100.0, 2)}
-
-
-def test_a_promotion_sagemaker_could_not_apply_rolls_back_and_keeps_the_baseline(rollouts: Rollouts) -> None:
-    """SageMaker accepts UpdateEndpoint, then fails it: InService again on the *previous* config with a
-    FailureReason. Sluice must not read that InService as done (PROMOTED, the baseline deleted while it
-    still serves): it rolls back with SageMaker's reason."""
-    endpoint = rollouts.endpoint(count=2)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300}})
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
-    rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(
-        endpoint, "Failed to provision instances: insufficient capacity for ml.m5.large"
-    )
-    final = rollouts.finish(endpoint, "v2")
-
-    assert final["status"] == "ROLLED_BACK", rollouts.explain(endpoint, final["version"])
-    assert "the update did not apply" in final["reason"]
-    assert "insufficient capacity for ml.m5.large" in final["reason"]
-    assert rollouts.weights(endpoint) == {"v1": (100.0, 2)}
-    sm = rollouts.client("sagemaker")
-    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == f"{endpoint}-v1"
-    assert sm.describe_model(ModelName=f"{endpoint}-v1")["ModelName"] == f"{endpoint}-v1"
-    assert "promoted" not in rollouts.events(endpoint, "v2")
 
 
 def test_a_restore_sagemaker_could_not_apply_needs_attention(rollouts: Rollouts) -> None:

@@ -47,7 +47,7 @@ def _source_arns_allowed_to_send(policy: str) -> set[str]:
 
 def test_every_rule_that_dead_letters_into_the_failure_queue_may_send_to_it() -> None:
     rules = _rules_dead_lettering_into("FailureQueue")
-    assert len(rules) == 5  # the five EventBridge rules of the stack
+    assert len(rules) == 6  # the six EventBridge rules of the stack
     missing = rules - _source_arns_allowed_to_send("FailureQueuePolicy")
     assert not missing, f"FailureQueuePolicy does not let these rules dead-letter: {sorted(missing)}"
 

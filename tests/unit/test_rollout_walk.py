@@ -466,6 +466,25 @@ def test_a_rollback_before_the_candidate_joined_sets_no_weights_and_says_so() ->
     assert status(world, rollout_id) == "ROLLED_BACK"
 
 
+def test_a_rollback_after_the_endpoint_was_deleted_does_not_claim_the_candidate_never_served() -> None:
+    """Someone deletes the endpoint while v2 bakes at its first step: the next step's weights call fails,
+    the rollback finds nothing to put back, and says so (not "the candidate never received traffic"),
+    then ends NEEDS_ATTENTION through ReadEndpoint."""
+    world = production_world()
+    rollout_id, walk = started(world)
+    walk.start()
+    walk.bake_times_out(walk.to_bake())
+    del world.endpoints.endpoints[ENDPOINT]
+    world.endpoints.broken["set_weights"] = RuntimeError("Could not find endpoint")
+    error, cause = walk.fails("NextStep")
+
+    walk.caught("Rollback", error, cause)
+
+    assert decision(world, rollout_id, "rolling back")["reason"].endswith(
+        "(endpoint fraud no longer exists: no traffic to put back)"
+    )
+
+
 def test_an_abort_before_the_candidate_is_added_creates_nothing() -> None:
     """`sluice abort` while the rollout is STARTING: AddCandidate ends it before any SageMaker write."""
     world = production_world()

@@ -32,6 +32,8 @@ Gaps:
 - `StopExecutionInterrupts`: StopExecution leaves a task waiting for its token until it times out.
 - `SandboxStackRecord`: CloudFormation knows no stack for what the sandbox provisioned (moto's
   create_stack skips SAM resources); the filler records the stack with its outputs for DescribeStacks.
+- `ExecutionStatusChangeEvents`: executions end without the "Step Functions Execution Status Change"
+  event.
 
 What moto 5.2.5 does around these fillers (checked by running it; docs/EMULATION.md style):
 - Step Functions execute mode keeps its state machines in a backend of its own: turn it on before

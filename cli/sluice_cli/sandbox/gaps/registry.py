@@ -27,7 +27,7 @@ from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint, WeightsKe
 from sluice_cli.sandbox.gaps.sagemaker_resources import SageMakerDuplicateCreates
 from sluice_cli.sandbox.gaps.sagemaker_transform import TransformJobCreateValidation, TransformJobLifecycle
 from sluice_cli.sandbox.gaps.sns import SnsSubjectValidation
-from sluice_cli.sandbox.gaps.stepfunctions import StopExecutionInterrupts
+from sluice_cli.sandbox.gaps.stepfunctions import ExecutionStatusChangeEvents, StopExecutionInterrupts
 from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
 # Every gap, in the order installed (uninstalled in reverse). TransformJobCreateValidation wraps the
@@ -55,6 +55,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     LambdaEventInvocations,
     TimeCompression,
     StopExecutionInterrupts,
+    ExecutionStatusChangeEvents,
     MetricAlarmEvaluation,
     IamRequestResources,
     S3RequestActions,

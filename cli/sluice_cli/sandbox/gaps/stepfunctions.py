@@ -1,16 +1,27 @@
-"""Step Functions gap: StopExecution wakes the tasks waiting for their token (docs/EMULATION.md,
-Found since)."""
+"""Step Functions gaps: StopExecution wakes the tasks waiting for their token; an execution that ends
+puts "Step Functions Execution Status Change" on the bus (docs/EMULATION.md, Found since)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from sluice_cli.sandbox.gaps.base import Gap
-from sluice_cli.sandbox.gaps.probes import PROBE_REGION, plain_moto_executing, probe_role
+from sluice_cli.sandbox.gaps.probes import (
+    PROBE_REGION,
+    drain_queue,
+    plain_moto_executing,
+    probe_role,
+    probe_rule_to_queue,
+    wait_for_execution,
+)
+
+log = logging.getLogger(__name__)
+EXECUTION_DETAIL_TYPE = "Step Functions Execution Status Change"
 
 
 def interrupt_callbacks(env: Any) -> int:
@@ -127,3 +138,81 @@ class StopExecutionInterrupts(Gap):
                     break
                 time.sleep(0.02)
         raise RuntimeError(f"{cls.name} probe: no task ever waited for its token ({seen or 'timeout'})")
+
+
+def _epoch_millis(moment: Any) -> int | None:
+    return None if moment is None else int(moment.timestamp() * 1000)
+
+
+def execution_status_change_entry(execution: Any) -> dict[str, Any]:
+    """The PutEvents entry of an ended execution, in the shape Step Functions sends (Step Functions
+    developer guide, "Automating Step Functions event delivery with EventBridge": `detail` is
+    DescribeExecution's fields, dates in epoch milliseconds, input and output as JSON text)."""
+    status = str(getattr(execution.exec_status, "value", execution.exec_status))
+    output = getattr(execution, "output", None)
+    detail = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": status,
+        "startDate": _epoch_millis(execution.start_date),
+        "stopDate": _epoch_millis(execution.stop_date),
+        "input": json.dumps(execution.input_data),
+        "inputDetails": {"included": True},
+        "output": None if output is None else json.dumps(output, default=str),
+        "outputDetails": None if output is None else {"included": True},
+        "error": getattr(execution, "error", None),
+        "cause": getattr(execution, "cause", None),
+    }
+    return {
+        "Source": "aws.states",
+        "DetailType": EXECUTION_DETAIL_TYPE,
+        "Detail": json.dumps(detail),
+        "Resources": [execution.exec_arn],
+        "EventBusName": "default",
+    }
+
+
+class ExecutionStatusChangeEvents(Gap):
+    """Puts "Step Functions Execution Status Change" on the default bus when an execution ends
+    (SUCCEEDED, FAILED, TIMED_OUT, ABORTED), as Step Functions does for standard workflows. RUNNING is
+    not sent: nothing in the stack listens for it.
+
+    Patched at `BaseExecutionWorkerCommunication.terminated`, which the interpreter calls once the
+    program ends however it ends (a StopExecution included), after moto's own bookkeeping of the status.
+    """
+
+    name = "stepfunctions-execution-status-change-events"
+    reason = "moto's executions end without the 'Step Functions Execution Status Change' event"
+
+    def _patch(self) -> None:
+        from moto.events.models import events_backends
+        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
+
+        def make(original: Callable[..., Any]) -> Callable[..., Any]:
+            def terminated(communication: Any) -> None:
+                original(communication)
+                execution = communication.execution
+                try:
+                    backend = events_backends[execution.account_id][execution.region_name]
+                    backend.put_events([execution_status_change_entry(execution)])
+                except Exception:  # a rule with a Lambda/SFN target (never the sandbox's), or moto's
+                    log.exception("execution %s: status change event not delivered", execution.exec_arn)
+
+            return terminated
+
+        self._apply(BaseExecutionWorkerCommunication, "terminated", make)
+
+    @classmethod
+    def still_present(cls) -> bool:
+        with plain_moto_executing() as clients:
+            url = probe_rule_to_queue(clients, {"source": ["aws.states"]})
+            definition = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}}
+            sfn = clients("stepfunctions")
+            machine = sfn.create_state_machine(
+                name="gap-probe", definition=json.dumps(definition), roleArn=probe_role(clients)
+            )["stateMachineArn"]
+            execution = sfn.start_execution(stateMachineArn=machine, name="gap-probe")["executionArn"]
+            described = wait_for_execution(sfn, execution)
+            time.sleep(0.2)
+            return described["status"] == "SUCCEEDED" and not drain_queue(clients, url)

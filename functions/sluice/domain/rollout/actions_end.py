@@ -152,9 +152,11 @@ def rollback_weights(services: RolloutServices, state: dict[str, Any], now: date
     plan = stored_plan(rollout)
     requested = rollout.get("abort_requested") or {}
     reason = str(requested.get("reason") or error_reason(state.get("error")))
-    current = services.endpoints.state(endpoint) or {"variants": []}
+    current = services.endpoints.state(endpoint)
     index = int(state.get("step_index", -1))
-    joined = any(v["variant_name"] == plan.names.candidate_variant for v in current["variants"])
+    joined = current is not None and any(
+        v["variant_name"] == plan.names.candidate_variant for v in current["variants"]
+    )
     if joined:
         desired = plan.steps[index].rollback_weights_and_capacities if index >= 0 else plan.rollback_weights
         services.endpoints.set_weights(endpoint, desired)
@@ -175,12 +177,19 @@ def rollback_weights(services: RolloutServices, state: dict[str, Any], now: date
         rollout_id,
         now,
         "rolling back",
-        reason if joined else f"{reason} (the candidate never received traffic)",
+        _rolling_back(reason, endpoint, joined=joined, gone=current is None),
         notify="ROLLING_BACK",
         alarm=requested.get("alarm"),
         weights=plan_weights(plan, -1),
     )
     return {**state, "phase": "rollback", "weights": plan_weights(plan, -1)}
+
+
+def _rolling_back(reason: str, endpoint: str, *, joined: bool, gone: bool) -> str:
+    """The rollback's reason, and why no weights call goes out when none does."""
+    if gone:
+        return f"{reason} (endpoint {endpoint} no longer exists: no traffic to put back)"
+    return reason if joined else f"{reason} (the candidate never received traffic)"
 
 
 def rollback_config(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:

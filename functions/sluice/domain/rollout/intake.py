@@ -13,10 +13,9 @@ from sluice.domain.intake import Outcome, Upload, open_intake, reject
 from sluice.domain.layout import EndpointArtifact, validate_sagemaker_name, validate_version
 from sluice.domain.ports import ObjectHead
 from sluice.domain.publishing import publish_once
-from sluice.domain.rollout.log import decide, hold_for_a_human, utc_iso
+from sluice.domain.rollout.dead_execution import hold_orphan, left_half_way, record_abandoned
+from sluice.domain.rollout.log import decide, utc_iso
 from sluice.domain.rollout.services import RolloutServices
-from sluice.domain.rollout.status import ACTIVE
-from sluice.domain.rollout.traffic import traffic_of
 from sluice.errors import Rejected, RejectedConfiguration, RejectedTarget
 
 KIND = "endpoint"
@@ -273,14 +272,18 @@ def _start_or_queue(
     if dead_holder is not None:
         dead = str(current.get("rollout_id"))
         endpoint_state = services.endpoints.state(endpoint)
-        traffic = traffic_of(endpoint_state)
-        # Stricter than resolve: a variant left idle at weight 0 would get the next rollout refused.
-        if not traffic.in_one_piece or traffic.idle:
-            _orphaned(
-                services, endpoint, current, dead_holder, endpoint_state, traffic.described(endpoint), now
-            )
+        left = left_half_way(endpoint, endpoint_state)
+        if left is not None:
+            hold_orphan(services, endpoint, current, dead_holder, endpoint_state, left, now)
         elif services.rollouts.take_over_lease(endpoint, dead, holder):
-            _abandoned(services, endpoint, current, dead_holder, rollout_id, now)
+            record_abandoned(
+                services,
+                endpoint,
+                current,
+                dead_holder,
+                f"the endpoint was in one piece, so rollout {rollout_id} took the lease over",
+                now,
+            )
             decide(
                 services,
                 endpoint,
@@ -299,66 +302,6 @@ def _start_or_queue(
         started = start_next_queued(services, endpoint, str(current.get("rollout_id")), now)
         return started == rollout_id
     return False
-
-
-def _orphaned(
-    services: RolloutServices,
-    endpoint: str,
-    lease: dict[str, Any],
-    rollout: dict[str, Any],
-    current: dict[str, Any] | None,
-    problem: str,
-    now: datetime,
-) -> None:
-    """A rollout's execution died (stopped by hand, timed out) leaving the endpoint half-way: the
-    rollout NEEDS_ATTENTION and keeps the lease, exactly as when its own rollback fails."""
-    reason = (
-        f"its execution {lease.get('execution_arn')} is no longer running but the rollout was "
-        f"{rollout.get('status', 'unknown')}: {problem}"
-    )
-    hold_for_a_human(
-        services,
-        endpoint,
-        str(lease.get("rollout_id")),
-        reason,
-        reason,
-        current,
-        now,
-        hint=f"`sluice resolve {endpoint}`",
-    )
-
-
-def _abandoned(
-    services: RolloutServices,
-    endpoint: str,
-    lease: dict[str, Any],
-    rollout: dict[str, Any],
-    successor: str,
-    now: datetime,
-) -> None:
-    """The dead holder's record says what became of it (it would otherwise show as running for ever)."""
-    dead = str(lease.get("rollout_id"))
-    if rollout.get("status") not in ACTIVE:
-        return
-    services.rollouts.update_rollout(
-        endpoint,
-        dead,
-        {
-            "status": "ABANDONED",
-            "finished_at": utc_iso(now),
-            "reason": f"execution ended while {rollout['status']}",
-        },
-    )
-    decide(
-        services,
-        endpoint,
-        dead,
-        now,
-        "abandoned",
-        f"its execution {lease.get('execution_arn')} ended while the rollout was {rollout['status']}; the "
-        f"endpoint was in one piece, so rollout {successor} took the lease over",
-        notify="ABANDONED",
-    )
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:
