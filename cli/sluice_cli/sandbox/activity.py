@@ -31,6 +31,7 @@ from typing import Any
 
 from sluice_cli.sandbox.aws_state.cloudwatch import AlarmState
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
+from sluice_cli.sandbox.gaps.stepfunctions import ExecutionStatusChangeEvents
 from sluice_cli.sandbox.router import Invocation
 from sluice_cli.sandbox.server import Sandbox
 
@@ -126,30 +127,32 @@ class ActivityLog:
         alarms = sandbox.gaps.get(AlarmStateChangeEvents)
         alarms.observers.append(self._on_alarm)
         self._detach.append(lambda: alarms.observers.remove(self._on_alarm))
-        self._patch_executions()
+        self._patch_executions(sandbox)
         self._thread = threading.Thread(target=self._run, name="sandbox-activity-log", daemon=True)
         self._thread.start()
 
-    def _patch_executions(self) -> None:
-        from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+    def _patch_executions(self, sandbox: Sandbox) -> None:
+        """Executions started (Execution.start, patched while attached) and ended (an observer of the
+        filler that already patches their end: a second patch there would sit on top of it)."""
+        from moto.stepfunctions.parser.backend.execution import Execution
 
-        start, terminated = Execution.start, BaseExecutionWorkerCommunication.terminated
+        start = Execution.start
         put = self._put
 
         def started(execution: Any) -> None:
             start(execution)
             put("execution-started", execution)
 
-        def ended(communication: Any) -> None:
-            terminated(communication)
-            put("execution-ended", communication.execution)
+        def ended(execution: Any) -> None:
+            put("execution-ended", execution)
 
         Execution.start = started  # type: ignore[method-assign,assignment]
-        BaseExecutionWorkerCommunication.terminated = ended  # type: ignore[method-assign,assignment]
+        endings = sandbox.gaps.get(ExecutionStatusChangeEvents)
+        endings.observers.append(ended)
 
         def restore() -> None:
             Execution.start = start  # type: ignore[method-assign]
-            BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign]
+            endings.observers.remove(ended)
 
         self._detach.append(restore)
 

@@ -185,6 +185,12 @@ class ExecutionStatusChangeEvents(Gap):
     name = "stepfunctions-execution-status-change-events"
     reason = "moto's executions end without the 'Step Functions Execution Status Change' event"
 
+    def __init__(self) -> None:
+        super().__init__()
+        # Called with each execution once it ended (serve mode's activity log): one patch of
+        # `terminated`, so no observer's patch can land on top of this filler's.
+        self.observers: list[Callable[[Any], None]] = []
+
     def _patch(self) -> None:
         from moto.events.models import events_backends
         from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication
@@ -198,6 +204,8 @@ class ExecutionStatusChangeEvents(Gap):
                     backend.put_events([execution_status_change_entry(execution)])
                 except Exception:  # a rule with a Lambda/SFN target (never the sandbox's), or moto's
                     log.exception("execution %s: status change event not delivered", execution.exec_arn)
+                for observer in list(self.observers):
+                    observer(execution)
 
             return terminated
 
