@@ -22,6 +22,7 @@ from integration_kit import make_archive
 from typer.testing import Result
 
 from sluice_cli.commands.status_view import rollout_fields, rollout_view
+from sluice_cli.commands.upload_outcome import latest_upload_view
 from sluice_cli.main import app
 
 HERE = str(Path(__file__).parent)
@@ -174,6 +175,29 @@ def test_a_missing_alarm_is_a_warning_only_while_the_rollout_is_active() -> None
     assert ("alarm", "sluice-ep-v2-errors: not created yet (armed once the candidate has joined)") in starting
     assert ("alarm", "sluice-ep-v2-errors: deleted (rollout ending)") in promoting
     assert not [name for name, _ in promoting if name == "warning"]
+
+
+def test_an_upload_whose_intake_named_a_queued_rollout_reads_as_queued_before_the_intake_is_final() -> None:
+    """The intake names its rollout on the intake record before it queues it, and turns ROLLOUT_STARTED
+    last: in between, the upload is queued, not "being validated"."""
+    upload = {
+        "key": "endpoints/ep/v3/model.tar.gz",
+        "version": "v3",
+        "status": "RECEIVED",
+        "rollout_id": "r3",
+    }
+    queued = {"rollout_id": "r3", "version": "v3", "status": "QUEUED"}
+    lease = {"rollout_id": "r2", "version": "v2"}
+    holder = {"rollout_id": "r2", "version": "v2", "status": "BAKING"}
+
+    view = latest_upload_view(upload, queued, lease, holder)
+    validating = latest_upload_view(upload, None, lease, holder)
+
+    assert view["summary"] == (
+        "v3 queued: waits for rollout r2 (v2, BAKING), which holds the endpoint; "
+        "it starts when that rollout ends"
+    )
+    assert "not yet started: being validated" in validating["summary"]
 
 
 # -- status --watch ------------------------------------------------------------------------------------

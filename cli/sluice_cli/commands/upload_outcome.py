@@ -83,13 +83,13 @@ def upload_summary(view: dict[str, Any], rollout: Record | None) -> str:
             if view["code"]
             else (f"{version} rejected: {view['reason']}")
         )
-    if status == "RECEIVED":
+    if status == "RECEIVED" and view["rollout_status"] is None:
         return (
             f"{version} received {when(view['received_at'])}, not yet started: being validated (a long "
             "archive), or its intake failed and will be retried (see the stack's FailureQueue)"
         )
-    if status != "ROLLOUT_STARTED":
-        return f"{version}: {status}"
+    if status not in ("ROLLOUT_STARTED", "RECEIVED"):  # RECEIVED with a rollout: the intake names its
+        return f"{version}: {status}"  # rollout before it starts or queues it, then becomes ROLLOUT_STARTED
     waits = view["waits_for"]
     if waits is not None:
         holder = waits["rollout_id"] or "?"
