@@ -669,3 +669,41 @@ def test_a_period_written_late_is_judged_on_all_its_data(sandbox: Sandbox) -> No
     assert ALARM not in seen  # never judged on the 5
     data = json.loads(final["StateReasonData"])
     assert data["recentDatapoints"] == [100.0]
+
+
+def test_get_metric_data_answers_percentiles_and_percentile_ranks_from_raw_values(sandbox: Sandbox) -> None:
+    """What the canary analysis reads: a bound on the baseline's p90 (pNN.NN) and the share of the
+    candidate's requests at or under a threshold (PR), from ModelLatency's raw values, per period."""
+    cloudwatch = sandbox.client("cloudwatch")
+    minute = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(minutes=2)
+    dimensions = [{"Name": "EndpointName", "Value": "stats"}, {"Name": "VariantName", "Value": "v1"}]
+    latencies = [float(v) for v in range(1000, 101_000, 1000)]  # 100 values: 1 000 … 100 000 µs
+    cloudwatch.put_metric_data(
+        Namespace="AWS/SageMaker",
+        MetricData=[
+            {
+                "MetricName": "ModelLatency",
+                "Dimensions": dimensions,
+                "Timestamp": minute,
+                "Values": latencies,
+                "Counts": [1.0] * len(latencies),
+                "Unit": "Microseconds",
+            }
+        ],
+    )
+    metric = {"Namespace": "AWS/SageMaker", "MetricName": "ModelLatency", "Dimensions": dimensions}
+
+    def query(stat: str) -> list[float]:
+        answer = cloudwatch.get_metric_data(
+            MetricDataQueries=[{"Id": "q", "MetricStat": {"Metric": metric, "Period": 60, "Stat": stat}}],
+            StartTime=minute,
+            EndTime=minute + dt.timedelta(minutes=1),
+        )
+        return [float(v) for v in answer["MetricDataResults"][0]["Values"]]
+
+    assert query("p90") == [90_000.0]
+    assert query("p90.87") == [91_000.0]  # nearest rank: the 91st of 100
+    assert query("PR(:30000)") == [30.0]  # at most 30 000 µs, inclusive
+    assert query("PR(30000:)") == [70.0]  # above 30 000 µs, exclusive
+    assert query("PR(10000:20000)") == [10.0]
+    assert query("SampleCount") == [100.0]

@@ -34,6 +34,8 @@ Gaps:
   create_stack skips SAM resources); the filler records the stack with its outputs for DescribeStacks.
 - `ExecutionStatusChangeEvents`: executions end without the "Step Functions Execution Status Change"
   event.
+- `GetMetricDataExtendedStatistics`: GetMetricData answers no percentile `pNN.NN` and no percentile
+  rank `PR(a:b)`; the filler computes them from the period's raw values.
 
 What moto 5.2.5 does around these fillers (checked by running it; docs/EMULATION.md style):
 - Step Functions execute mode keeps its state machines in a backend of its own: turn it on before
