@@ -51,6 +51,7 @@ from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
 from sluice.domain.rollout.polling import EndpointPolling
 from sluice.domain.rollout.scaling import ALARM_ACTION_FIELDS
 from sluice.domain.rollout.services import RolloutServices
+from tests.unit.analysis_fakes import FakeMetrics
 from sluice.domain.rollout_plan import scalable_target
 from sluice.errors import EndpointBusy, RefusedRequest
 from sluice.models.rollout_step import RolloutStepEvent, state_dict
@@ -755,6 +756,7 @@ class RolloutWorld:
     services: RolloutServices
     clock: Clock
     waits: WaitClock
+    metrics: FakeMetrics
 
     def calls_to(self, *names: str) -> list[Call]:
         """The journal restricted to these calls ("endpoints.set_weights", ...), in order."""
@@ -777,6 +779,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
     autoscaling = FakeAutoscaling(calls, alarms)
     workflow = FakeWorkflow(calls)
     waits = WaitClock()
+    metrics = FakeMetrics()
     services = RolloutServices(
         store=store,
         registry=registry,
@@ -784,6 +787,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
         rollouts=rollouts,
         endpoints=endpoints,
         alarms=alarms,
+        metrics=metrics,
         autoscaling=autoscaling,
         workflow=workflow,
         state_machine_arn=STATE_MACHINE_ARN,
@@ -805,6 +809,7 @@ def make_world(*, allowed_registries: tuple[str, ...] = ALLOWED_REGISTRIES) -> R
         services,
         Clock(),
         waits,
+        metrics,
     )
 
 
@@ -885,7 +890,7 @@ class RolloutAslWalk:
         "NextStep": "next_step",
         "CheckAlarms": "check_alarms",
         "Bake": "bake",
-        "BakePassed": "bake_passed",
+        "Analyse": "analyse",
         "Paused": "pause",
         "AwaitApproval": "await_approval",
         "Promote": "promote",
@@ -975,10 +980,20 @@ class RolloutAslWalk:
         self.task("CheckAlarms")
         return self.wait("Bake")
 
-    def bake_times_out(self, token: str) -> None:
-        """Nobody answered `token` within TimeoutSecondsPath: Catch States.Timeout → BakePassed."""
+    def bake_times_out(self, token: str) -> str:
+        """Nobody answered `token` within TimeoutSecondsPath: Catch States.Timeout → Analyse →
+        AfterAnalysis: where the execution goes (Bake again, Paused, NextStep)."""
         assert self.world.workflow.answer(token) is None, "the bake was answered: off the happy path"
-        self.caught("BakePassed", "States.Timeout", "")
+        self.caught("Analyse", "States.Timeout", "")
+        return choose("AfterAnalysis", self.state)
+
+    def bake_to_end(self, token: str) -> str:
+        """Every wait of the bake times out: Bake → Analyse → AfterAnalysis, until the bake leaves for
+        NextStep or Paused (where it went)."""
+        where = self.bake_times_out(token)
+        while where == "Bake":
+            where = self.bake_times_out(self.wait("Bake"))
+        return where
 
     def promote(self) -> None:
         """Promote → (InService) → FinishPromotion → Promoted."""
@@ -995,18 +1010,18 @@ class RolloutAslWalk:
 
 
 def walk_happy_path_like_rollout_asl(walk: RolloutAslWalk) -> RolloutAslWalk:
-    """prepare → add_candidate → create_alarms → [next_step → check_alarms → bake → bake_passed]* →
+    """prepare → add_candidate → create_alarms → [next_step → check_alarms → bake → analyse]* →
     promote → finish_promotion, as statemachines/rollout.asl.json runs it when nothing goes wrong:
 
         Prepare → IsFirstDeployment → AddCandidate → (InService) → CreateAlarms →
-        [NextStep → StepAction "wait" → (InService) → CheckAlarms → Bake (times out) → BakePassed]* →
+        [NextStep → StepAction "wait" → (InService) → CheckAlarms → Bake (times out) → Analyse]* →
         NextStep → StepAction "promote" → Promote → (InService) → FinishPromotion → Promoted
     """
     walk.start()
     while walk.next_step() != "Promote":
         assert walk.after_in_service() == "CheckAlarms"
         walk.task("CheckAlarms")
-        walk.bake_times_out(walk.wait("Bake"))
+        assert walk.bake_to_end(walk.wait("Bake")) == "NextStep"
     walk.promote()
     return walk
 

@@ -71,6 +71,8 @@ DEFAULT_STEPS = (10, 25, 50, 100)
 DEFAULT_BAKE_SECONDS = 300
 DEFAULT_ERROR_RATE = 0.01
 DEFAULT_MIN_INVOCATIONS = 100
+DEFAULT_ANALYSIS_MIN_INVOCATIONS = 200
+DEFAULT_MAX_BAKE_SECONDS = 1800
 MAX_MIN_INVOCATIONS = 1_000_000
 DEFAULT_LATENCY_P99_MS = 500.0
 DEFAULT_SAFETY_FACTOR = 0.5
@@ -183,25 +185,58 @@ class AutoAlarms(_StrictModel):
     latency_p99_ms: Annotated[float, Field(gt=0)] | None = DEFAULT_LATENCY_P99_MS
 
 
+class AnalysisSettings(_StrictModel):
+    """The canary analysis (`rollout.analysis`): at every look of a step's bake (each minute), candidate
+    against baseline over the step's window, as request counts (sluice.domain.analysis.verdict).
+
+    Defaults: min_invocations 200 (per variant in the window before anything is judged), max_bake_seconds
+    1800 (how long a step's bake may extend while traffic is too low to judge; then on_insufficient_data
+    applies), error_rate_tolerance 0.001 (the candidate may err at most 0.1 percentage point more than the
+    baseline), latency_tolerance 0.10 (its p`latency_percentile` may be at most 10 % above the
+    baseline's), latency_percentile 90, confidence 0.95 (the chance that a candidate as good as the
+    baseline is rolled back by the analysis, over every look of the rollout, stays below 5 %).
+    """
+
+    min_invocations: int = Field(default=DEFAULT_ANALYSIS_MIN_INVOCATIONS, ge=1, le=MAX_MIN_INVOCATIONS)
+    max_bake_seconds: int = Field(default=DEFAULT_MAX_BAKE_SECONDS, ge=0, le=MAX_BAKE_SECONDS)
+    error_rate_tolerance: float = Field(default=0.001, ge=0, lt=1)
+    latency_tolerance: float = Field(default=0.10, ge=0, le=10)
+    latency_percentile: float = Field(default=90.0, ge=50, le=99.9)
+    confidence: float = Field(default=0.95, ge=0.5, le=0.9999)
+
+
 class RolloutSettings(_StrictModel):
     """How traffic moves to the candidate.
 
     Defaults: steps [10, 25, 50, 100] (percent of traffic on the candidate), bake_seconds 300 at each
-    step, no alarms of your own, the automatic alarms with their defaults, on_insufficient_data
-    "continue" (an alarm without data - no traffic - does not stop the rollout; "rollback" treats missing
-    data as breaching), manual_approval false (true: wait for `sluice promote` before the last step),
-    candidate_capacity "per_step" (the candidate's instances follow its share of traffic, added step by
-    step; "full": it gets all its instances when it is added at 0 %, so every step is a weights-only
-    change - see `rollout_plan.plan_rollout`).
+    step, no alarms of your own, the automatic alarms with their defaults, the canary analysis with its
+    defaults (`AnalysisSettings`; null turns it off), on_insufficient_data "hold" (what happens when a
+    step ends without evidence - the analysis still lacks traffic at max_bake_seconds, or with the
+    analysis off an automatic alarm has no data: "hold" pauses the rollout until `sluice promote`,
+    `sluice resume` or `sluice abort`; "continue" goes on; "rollback" rolls back), manual_approval
+    false (true: wait for `sluice promote` before the last step), candidate_capacity "per_step" (the
+    candidate's instances follow its share of traffic, added step by step; "full": it gets all its
+    instances when it is added at 0 %, so every step is a weights-only change - see
+    `rollout_plan.plan_rollout`).
     """
 
     steps: list[int] = Field(default_factory=lambda: list(DEFAULT_STEPS))
     bake_seconds: int = Field(default=DEFAULT_BAKE_SECONDS, ge=0, le=MAX_BAKE_SECONDS)
     alarms: list[AlarmName] = Field(default_factory=list, max_length=MAX_USER_ALARMS)
     auto_alarms: AutoAlarms | None = Field(default_factory=AutoAlarms)
-    on_insufficient_data: Literal["continue", "rollback"] = "continue"
+    on_insufficient_data: Literal["hold", "continue", "rollback"] = "hold"
     manual_approval: bool = False
     candidate_capacity: Literal["per_step", "full"] = "per_step"
+    analysis: AnalysisSettings | None = Field(default_factory=AnalysisSettings)
+
+    @model_validator(mode="after")
+    def _bake_fits_its_extension(self) -> RolloutSettings:
+        if self.analysis is not None and self.analysis.max_bake_seconds < self.bake_seconds:
+            raise ValueError(
+                f"analysis.max_bake_seconds ({self.analysis.max_bake_seconds}) is below bake_seconds "
+                f"({self.bake_seconds}): a bake may only be extended, never cut short"
+            )
+        return self
 
     @field_validator("steps")
     @classmethod

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
+
+if TYPE_CHECKING:
+    from sluice.domain.analysis.verdict import VariantCounts
 
 ORIGIN_METADATA = "sluice-origin"  # x-amz-meta-sluice-origin on every object Sluice writes
 SHA256_METADATA = "sluice-sha256"  # on every published copy: the sha256 of the validated bytes
@@ -146,6 +150,20 @@ class AutoscalingPort(Protocol):
     def register(self, request: dict[str, Any]) -> None: ...
     def put_policy(self, request: dict[str, Any]) -> None: ...
     def put_scheduled_action(self, request: dict[str, Any]) -> None: ...
+
+
+class MetricsPort(Protocol):
+    """A variant's request metrics over one window, as one aggregate (the canary analysis)."""
+
+    def variant_counts(
+        self, endpoint: str, variants: list[str], start: datetime, end: datetime
+    ) -> dict[str, VariantCounts]: ...
+    def latency_percentile(
+        self, endpoint: str, variant: str, rank: float, start: datetime, end: datetime
+    ) -> float | None: ...
+    def latency_share_above(
+        self, endpoint: str, variant: str, threshold_us: float, start: datetime, end: datetime
+    ) -> float | None: ...
 
 
 class WaitClock(Protocol):

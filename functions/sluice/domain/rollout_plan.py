@@ -12,16 +12,14 @@ set in the same call, and the baseline keeps its full count until promotion, so 
 capacity. At 100 % the candidate already runs the count it keeps after promotion.
 
 `rollout.candidate_capacity: "full"` gives the candidate that final count at 0 % instead: every step is
-then weights-only (nothing to launch, so a rollback never waits for instances; SageMaker refuses updates
-while Updating) and a capacity shortfall shows before traffic moves, but the candidate's whole fleet is
-paid for the whole rollout (default steps: 16 instance-bakes instead of 1 + 1 + 2 + 4 for 4 instances).
+weights-only (a rollback never waits for instances; SageMaker refuses updates while Updating) and a
+capacity shortfall shows before traffic moves, but the candidate's whole fleet is paid for all along.
 
 Names (SageMaker: [a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}); `suffix` is unique per rollout and chosen by the
 caller, which keeps planning deterministic and lets a version be uploaded again:
-- model `<endpoint>-<version>-<suffix>`, candidate config `<endpoint>-<version>-<suffix>-canary`,
-  promotion config `<endpoint>-<version>-<suffix>`; cut, with 8 hex of a digest, to fit 63 characters.
-- candidate variant `<version>` (trailing hyphens dropped), `<version>-<suffix>` if the production variant
-  already has that name.
+- model and promotion config `<endpoint>-<version>-<suffix>`, candidate config `...-canary`; cut, with
+  8 hex of a digest, to fit 63 characters.
+- candidate variant `<version>` (trailing hyphens dropped; `<version>-<suffix>` if production has it).
 - alarms `sluice-<endpoint>-<version>-errors` and `-latency`.
 """
 
@@ -31,11 +29,13 @@ import hashlib
 import re
 from collections.abc import Sequence
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Literal
 
 from pydantic import Field
 
 from sluice.domain.deploy_config import (
+    AnalysisSettings,
     Autoscaling,
     DeployConfig,
     autoscaling_target,
@@ -83,7 +83,7 @@ SCALING_METRIC = "SageMakerVariantInvocationsPerInstance"
 # such an alarm in INSUFFICIENT_DATA (never ALARM: CloudWatch user guide, "Configuring how CloudWatch
 # alarms treat missing data"), and the policy is applied when a step's bake ends
 # (actions_walk.bake_passed): an automatic alarm still without data then rolls the rollout back.
-MISSING_DATA_TREATMENT = {"continue": "notBreaching", "rollback": "missing"}
+MISSING_DATA_TREATMENT = {"continue": "notBreaching", "rollback": "missing", "hold": "missing"}
 # Fields of the production model / endpoint config that the candidate keeps (network isolation, VPC,
 # data capture, volume encryption): a rollout changes the model, not how it is hosted.
 CARRIED_MODEL_SETTINGS = ("VpcConfig", "EnableNetworkIsolation")
@@ -211,7 +211,8 @@ class RolloutPlan(_Record):
     alarm_names: list[str]
     manual_approval: bool
     bake_seconds: int
-    on_insufficient_data: Literal["continue", "rollback"]
+    on_insufficient_data: Literal["hold", "continue", "rollback"]
+    analysis: AnalysisSettings | None = None  # None also for rollouts recorded before the analysis
     warnings: list[str]
     cleanup_after_promotion: Cleanup
     cleanup_after_rollback: Cleanup
@@ -662,6 +663,7 @@ def plan_rollout(
         manual_approval=config.rollout.manual_approval,
         bake_seconds=config.rollout.bake_seconds,
         on_insufficient_data=config.rollout.on_insufficient_data,
+        analysis=config.rollout.analysis,
         warnings=warnings,
         cleanup_after_promotion=Cleanup(
             models=[production.model_name],
@@ -766,6 +768,9 @@ def plan_first_deployment(
 # --------------------------------------------------------------------------------------------------
 
 
+_UPLOAD_IDENTITY = attrgetter("key", "object_version_id", "uploaded_at")
+
+
 class QueuedVersion(_Record):
     """A version uploaded while another rollout of the endpoint runs. `uploaded_at` is the S3 event's
     time: events arrive late and out of order, so it, not arrival, says which upload is newer."""
@@ -776,11 +781,7 @@ class QueuedVersion(_Record):
     object_version_id: str | None = None
 
     def same_upload(self, other: QueuedVersion) -> bool:
-        return (self.key, self.object_version_id, self.uploaded_at) == (
-            other.key,
-            other.object_version_id,
-            other.uploaded_at,
-        )
+        return _UPLOAD_IDENTITY(self) == _UPLOAD_IDENTITY(other)
 
 
 def decide_next_queued(

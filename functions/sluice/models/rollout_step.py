@@ -36,6 +36,14 @@ class WaitAnswer(BaseModel):
     action: str | None = None
 
 
+class AnalysisNext(BaseModel):
+    """Analyse's answer ($.analysis): where AfterAnalysis goes."""
+
+    model_config = ConfigDict(extra="allow")
+
+    next: Literal["bake", "next_step", "hold"]
+
+
 class RolloutState(BaseModel):
     """The execution's state: its input (rollout_id, endpoint, version) and what the actions and the ASL
     add. Keys not declared here are kept as they are (the actions return the state they were given)."""
@@ -50,7 +58,13 @@ class RolloutState(BaseModel):
     after: Literal["created", "candidate_added", "weights_set", "promoted", "rolled_back"] | None = None
     action: Literal["wait", "promote", "pause", "approve"] | None = None  # StepAction (next_step's answer)
     step_index: int | None = None
-    bake_seconds: int | None = None  # Bake's TimeoutSecondsPath
+    bake_seconds: int | None = None  # the step's bake (deploy.json)
+    wait_seconds: int | None = None  # Bake's TimeoutSecondsPath: this wait of the bake
+    baked_seconds: int | None = None  # the waits of this step's bake so far
+    bake_started_at: str | None = None  # the analysis window's start
+    analysis_looks: int | None = None  # looks judged so far in the rollout (alpha spending)
+    extended_step: int | None = None  # the step whose bake was extended
+    analysis: AnalysisNext | None = None  # AfterAnalysis reads `next`
     weights: dict[str, int | float] | None = None
     endpoint_state: EndpointStatus | None = None
     signal: WaitAnswer | None = None
@@ -69,7 +83,7 @@ class ActionTask(BaseModel):
         "create_alarms",
         "next_step",
         "check_alarms",
-        "bake_passed",
+        "analyse",
         "promote",
         "finish_promotion",
         "rollback_weights",

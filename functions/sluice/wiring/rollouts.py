@@ -5,6 +5,7 @@ from __future__ import annotations
 from sluice.adapters.autoscaling import AutoscalingGateway
 from sluice.adapters.clock import MonotonicClock
 from sluice.adapters.cloudwatch import AlarmGateway
+from sluice.adapters.metrics import VariantMetrics
 from sluice.adapters.notifications import Notifier
 from sluice.adapters.registry import RegistryStore
 from sluice.adapters.rollouts import RolloutStore
@@ -34,6 +35,7 @@ def rollout_services(
         rollouts=RolloutStore(settings.registry_table),
         endpoints=EndpointGateway(),
         alarms=AlarmGateway(),
+        metrics=VariantMetrics(),
         autoscaling=AutoscalingGateway(),
         workflow=StepFunctionsGateway(),
         state_machine_arn=settings.rollout_state_machine_arn,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sluice.domain.rollout.actions_analyse import analyse, check_alarms
 from sluice.domain.rollout.actions_end import (
     endpoint_unhealthy,
     finish_promotion,
@@ -27,7 +28,7 @@ from sluice.domain.rollout.actions_start import (
     prepare,
     refused,
 )
-from sluice.domain.rollout.actions_walk import bake_passed, check_alarms, next_step, wait_for_signal
+from sluice.domain.rollout.actions_walk import next_step, wait_for_signal
 from sluice.domain.rollout.endpoint_check import read_endpoint
 from sluice.domain.rollout.services import RolloutServices
 
@@ -40,7 +41,7 @@ ACTIONS = {
     "create_alarms": create_alarms,
     "next_step": next_step,
     "check_alarms": check_alarms,
-    "bake_passed": bake_passed,
+    "analyse": analyse,
     "promote": promote,
     "finish_promotion": finish_promotion,
     "rollback_weights": rollback_weights,

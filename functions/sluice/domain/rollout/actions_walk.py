@@ -8,7 +8,6 @@ from typing import Any
 
 from sluice.domain.rollout.log import decide, utc_iso
 from sluice.domain.rollout.record import (
-    CLEARED_WAIT,
     load_rollout,
     plan_weights,
     raise_if_abort_requested,
@@ -20,7 +19,7 @@ from sluice.domain.rollout_plan import RolloutPlan
 from sluice.errors import RolloutAborted
 
 
-def _raise_if_aborted(
+def raise_if_aborted(
     services: RolloutServices, rollout: dict[str, Any], plan: RolloutPlan, now: datetime
 ) -> None:
     """Step boundary: an abort already requested, or any of the rollout's alarms in ALARM, ends it here."""
@@ -28,10 +27,11 @@ def _raise_if_aborted(
     firing = services.alarms.firing(plan.alarm_names)
     if firing:
         alarm = firing[0]
-        _abort(services, rollout, alarm.name, f"alarm {alarm.name} is in ALARM: {alarm.reason}", now)
+        reason = f"alarm {alarm.name} is in ALARM: {alarm.reason}"
+        abort_at_boundary(services, rollout, alarm.name, reason, now)
 
 
-def _abort(
+def abort_at_boundary(
     services: RolloutServices, rollout: dict[str, Any], alarm: str, reason: str, now: datetime
 ) -> None:
     """Record why at the step boundary (the first reason stays), then end the rollout: RolloutAborted."""
@@ -50,31 +50,35 @@ def _abort(
     raise RolloutAborted(reason)
 
 
-def _raise_if_no_evidence(
+def raise_if_no_evidence(
     services: RolloutServices, rollout: dict[str, Any], plan: RolloutPlan, step: int, now: datetime
-) -> None:
-    """`on_insufficient_data: rollback`: an automatic alarm of the candidate still without data when a
-    step's bake ends (INSUFFICIENT_DATA: its alarms treat missing data as missing, see
-    rollout_plan.MISSING_DATA_TREATMENT) rolls the rollout back instead of letting it go on unjudged.
-    The user's own alarms are left to their own missing-data treatment."""
-    if plan.on_insufficient_data != "rollback":
-        return
+) -> str | None:
+    """A step judged by alarms alone ends without evidence when an automatic alarm of the candidate still
+    has no data (INSUFFICIENT_DATA: with on_insufficient_data hold or rollback its alarms treat missing
+    data as missing, see rollout_plan.MISSING_DATA_TREATMENT): rollback raises RolloutAborted, hold gets
+    the reason back (the caller holds the rollout), continue ignores it. The user's own alarms are left to
+    their own missing-data treatment."""
+    if plan.on_insufficient_data == "continue":
+        return None
     automatic = set(plan.cleanup_after_rollback.alarms)
     silent = [
         alarm
         for alarm in services.alarms.states([name for name in plan.alarm_names if name in automatic])
         if alarm.state == "INSUFFICIENT_DATA"
     ]
-    if silent:
-        alarm = silent[0]
-        _abort(
+    if not silent:
+        return None
+    alarm = silent[0]
+    reason = f"step {step}: alarm {alarm.name} had no data by the end of the bake ({alarm.reason})"
+    if plan.on_insufficient_data == "rollback":
+        abort_at_boundary(
             services,
             rollout,
             alarm.name,
-            f"step {step}: alarm {alarm.name} had no data by the end of the bake, and "
-            f"on_insufficient_data is rollback (no evidence, no promotion): {alarm.reason}",
+            f"{reason}, and on_insufficient_data is rollback (no evidence, no promotion)",
             now,
         )
+    return f"not enough traffic to judge: {reason}"
 
 
 def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     rollout = load_rollout(services, state)
     plan = stored_plan(rollout)
-    _raise_if_aborted(services, rollout, plan, now)
+    raise_if_aborted(services, rollout, plan, now)
     if rollout.get("promote_requested"):
         decide(
             services,
@@ -105,7 +109,7 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
     services.endpoints.set_weights(endpoint, step.desired_weights_and_capacities)
     weights = plan_weights(plan, index)
     services.rollouts.update_rollout(
-        endpoint, rollout_id, {"status": "SHIFTING", "step_index": index, "weights": weights}
+        endpoint, rollout_id, {"status": "SHIFTING", "step_index": index, "weights": weights, "held": None}
     )
     decide(
         services,
@@ -123,21 +127,17 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
     return {**state, "action": "wait", "after": "weights_set", "step_index": index, "weights": weights}
 
 
-def check_alarms(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
-    rollout = load_rollout(services, state)
-    _raise_if_aborted(services, rollout, stored_plan(rollout), now)
-    return state
-
-
 def wait_for_signal(
     services: RolloutServices, state: dict[str, Any], token: str, waiting_for: str, now: datetime
 ) -> dict[str, Any]:
     """Store the wait's token, then act on any signal that arrived before it was stored (no window)."""
     endpoint, rollout_id = state["endpoint"], state["rollout_id"]
     attrs: dict[str, Any] = {"wait_token": token, "waiting_for": waiting_for, "wait_started_at": utc_iso(now)}
+    first_wait = waiting_for == "bake" and not int(state.get("baked_seconds", 0))
     if waiting_for == "bake":
-        bake = int(state.get("bake_seconds", 0))
-        attrs.update(status="BAKING", bake_ends_at=utc_iso(now + timedelta(seconds=bake)))
+        attrs["status"] = "BAKING"
+        if first_wait:
+            attrs["bake_ends_at"] = utc_iso(now + timedelta(seconds=int(state.get("bake_seconds", 0))))
     else:
         attrs.update(status="PAUSED" if waiting_for == "pause" else "AWAITING_APPROVAL")
     rollout = services.rollouts.signal(endpoint, rollout_id, attrs) or {}
@@ -148,7 +148,7 @@ def wait_for_signal(
         services.workflow.succeed(token, {"action": "promote"})
     elif waiting_for == "pause" and not rollout.get("pause_requested"):
         services.workflow.succeed(token, {"action": "continue"})
-    elif waiting_for == "bake":
+    elif first_wait:
         decide(
             services,
             endpoint,
@@ -157,32 +157,20 @@ def wait_for_signal(
             "baking",
             f"step {int(state.get('step_index', 0)) + 1} bakes for {state.get('bake_seconds')} s",
         )
-    else:
+    elif waiting_for != "bake":
+        held = rollout.get("held") if waiting_for == "pause" else None
         decide(
             services,
             endpoint,
             rollout_id,
             now,
-            waiting_for,
-            "paused at a step boundary: `sluice resume` continues"
+            "held" if held else waiting_for,
+            f"{held.get('reason')}: `sluice promote` promotes, `sluice resume` goes on to the next step, "
+            "`sluice abort` rolls back"
+            if held
+            else "paused at a step boundary: `sluice resume` continues"
             if waiting_for == "pause"
             else "the final step waits for `sluice promote`",
             notify=attrs["status"],
         )
-    return state
-
-
-def bake_passed(services: RolloutServices, state: dict[str, Any], now: datetime) -> dict[str, Any]:
-    endpoint, rollout_id = state["endpoint"], state["rollout_id"]
-    services.rollouts.update_rollout(endpoint, rollout_id, dict(CLEARED_WAIT))
-    rollout = load_rollout(services, state)
-    _raise_if_no_evidence(services, rollout, stored_plan(rollout), int(state.get("step_index", 0)) + 1, now)
-    decide(
-        services,
-        endpoint,
-        rollout_id,
-        now,
-        "bake passed",
-        f"step {int(state.get('step_index', 0)) + 1}: {state.get('bake_seconds')} s without an alarm",
-    )
     return state

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 from sluice.domain.artifact import ArchiveLimits
 from sluice.domain.intake import IntakeServices
-from sluice.domain.ports import AlarmPort, AutoscalingPort, EndpointPort, RolloutStorePort, WorkflowPort
+from sluice.domain.ports import (
+    AlarmPort,
+    AutoscalingPort,
+    EndpointPort,
+    MetricsPort,
+    RolloutStorePort,
+    WorkflowPort,
+)
 from sluice.domain.rollout.polling import EndpointPolling
 
 
@@ -21,5 +28,7 @@ class RolloutServices(IntakeServices):
     execution_role_arn: str
     allowed_registries: tuple[str, ...]
     limits: ArchiveLimits
+    # The canary analysis' reads (GetMetricData); None only where no rollout step runs.
+    metrics: MetricsPort | None = None
     # How ReadEndpoint waits within its invocation (the default: one read, no waiting).
     polling: EndpointPolling = field(default_factory=EndpointPolling)
