@@ -22,6 +22,13 @@ _counter = itertools.count(1)
 _sequencers = itertools.count(0x617F08299329D189)  # S3's sequencers grow with each event of a key
 
 
+# deploy.json `rollout` keys for a test that simulates no traffic and is about something other than the
+# evidence a step is judged on: no canary analysis, and an alarm without data lets the rollout go on (as
+# every rollout did before the analysis and its default on_insufficient_data "hold"). Tests about the
+# analysis or about missing evidence leave these out and simulate traffic.
+UNJUDGED: dict[str, Any] = {"analysis": None, "on_insufficient_data": "continue"}
+
+
 def sample_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / name).read_text())
 
