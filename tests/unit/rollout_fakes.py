@@ -447,8 +447,13 @@ class FakeAlarm:
 
 @dataclass
 class FakeAlarms:
+    """CloudWatch's alarms. `metrics_flow`: the endpoint has traffic (as FakeMetrics answers by default),
+    so an alarm Sluice creates has evaluated data (OK) by the time a bake ends; False models an endpoint
+    without traffic, whose new alarms stay INSUFFICIENT_DATA."""
+
     calls: list[Call] = field(default_factory=list)
     alarms: dict[str, FakeAlarm] = field(default_factory=dict)
+    metrics_flow: bool = True
 
     def add(self, name: str, state: str = "OK", reason: str = "Threshold Crossed: no datapoints") -> None:
         """A user's alarm that exists before any rollout."""
@@ -461,8 +466,14 @@ class FakeAlarms:
         self.calls.append(("alarms.put_alarm", request["AlarmName"]))
         existing = self.alarms.get(request["AlarmName"])
         if existing is None:  # updating an alarm keeps its state
-            self.alarms[request["AlarmName"]] = FakeAlarm(
-                request["AlarmName"], "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", request
+            self.alarms[request["AlarmName"]] = (
+                FakeAlarm(
+                    request["AlarmName"], "OK", "Threshold Crossed: datapoints below the threshold", request
+                )
+                if self.metrics_flow
+                else FakeAlarm(
+                    request["AlarmName"], "INSUFFICIENT_DATA", "Unchecked: Initial alarm creation", request
+                )
             )
         else:
             existing.request = request

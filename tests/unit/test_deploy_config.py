@@ -8,6 +8,7 @@ import pytest
 
 from sluice.domain.deploy_config import (
     DEFAULT_ALLOWED_REGISTRIES,
+    AnalysisSettings,
     Autoscaling,
     DeployConfig,
     autoscaling_target,
@@ -63,9 +64,14 @@ def test_empty_object_gives_the_documented_defaults() -> None:
     assert rollout.auto_alarms is not None
     assert (rollout.auto_alarms.error_rate, rollout.auto_alarms.latency_p99_ms) == (0.01, 500)
     assert rollout.auto_alarms.min_invocations == 100
-    assert rollout.on_insufficient_data == "continue"
+    assert rollout.on_insufficient_data == "hold"  # no silent promotion without evidence
     assert rollout.manual_approval is False
     assert rollout.candidate_capacity == "per_step"
+    assert rollout.analysis is not None  # the canary analysis is on unless deploy.json says null
+    analysis = rollout.analysis
+    assert (analysis.min_invocations, analysis.max_bake_seconds) == (200, 1800)
+    assert (analysis.error_rate_tolerance, analysis.latency_tolerance) == (0.001, 0.10)
+    assert (analysis.latency_percentile, analysis.confidence) == (90, 0.95)
     assert parsed.images() == []
 
 
@@ -98,6 +104,7 @@ def test_the_issue_example_is_read_key_for_key() -> None:
     # every key as given, plus the defaults the example leaves out
     raw["rollout"]["auto_alarms"]["min_invocations"] = 100  # type: ignore[index]
     raw["rollout"]["candidate_capacity"] = "per_step"  # type: ignore[index]
+    raw["rollout"]["analysis"] = AnalysisSettings().model_dump()  # type: ignore[index]
     assert dumped == raw
     assert parsed.images() == [IMAGE]
 
@@ -204,7 +211,7 @@ def test_unknown_nested_keys_name_their_path(raw: dict[str, object], expected: s
 def test_all_errors_are_reported_together() -> None:
     assert rejection({"initial_instance_count": 0, "rollout": {"on_insufficient_data": "ignore"}}) == (
         PREFIX + "initial_instance_count: Input should be greater than or equal to 1 (got 0); "
-        "rollout.on_insufficient_data: Input should be 'continue' or 'rollback' (got 'ignore')"
+        "rollout.on_insufficient_data: Input should be 'hold', 'continue' or 'rollback' (got 'ignore')"
     )
 
 

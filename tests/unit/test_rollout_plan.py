@@ -530,7 +530,7 @@ def test_error_rate_alarm() -> None:
         "DatapointsToAlarm": 1,
         "Threshold": 0.01,
         "ComparisonOperator": "GreaterThanThreshold",
-        "TreatMissingData": "notBreaching",
+        "TreatMissingData": "missing",  # on_insufficient_data hold (the default): no data stays no data
         "Tags": ALARM_TAGS,
     }
 
@@ -552,7 +552,7 @@ def test_latency_alarm_is_in_microseconds() -> None:
         "DatapointsToAlarm": 2,
         "Threshold": 250_000.0,
         "ComparisonOperator": "GreaterThanThreshold",
-        "TreatMissingData": "notBreaching",
+        "TreatMissingData": "missing",  # on_insufficient_data hold (the default): no data stays no data
         "Tags": ALARM_TAGS,
     }
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sluice.domain.deploy_config import AutoAlarms, DeployConfig, RolloutSettings
 from sluice.domain.rollout_plan import (
+    MISSING_DATA_TREATMENT,
     BaselineContainer,
     BaselineState,
     BaselineVariant,
@@ -156,7 +157,7 @@ def test_distinct_rollouts_of_a_version_get_distinct_names(
 @given(
     step_lists,
     st.integers(min_value=1, max_value=20),
-    st.sampled_from(["continue", "rollback"]),
+    st.sampled_from(["hold", "continue", "rollback"]),
     st.none() | st.floats(min_value=0.0001, max_value=1),
     st.none() | st.floats(min_value=0.1, max_value=60_000),
 )
@@ -174,7 +175,7 @@ def test_plans_are_json_and_round_trip(
     assert RolloutPlan.from_dict(json.loads(json.dumps(planned.to_dict()))) == planned
     assert len(planned.alarms) == (error_rate is not None) + (latency is not None)
     for alarm in planned.alarms:
-        assert alarm["TreatMissingData"] == {"continue": "notBreaching", "rollback": "missing"}[missing]
+        assert alarm["TreatMissingData"] == MISSING_DATA_TREATMENT[missing]
         assert alarm["AlarmName"] in planned.alarm_names
 
 

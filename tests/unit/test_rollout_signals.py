@@ -163,12 +163,12 @@ def test_an_alarm_after_the_bake_timed_out_is_caught_at_the_next_boundary() -> N
     rollout_id, walk = started(world)
     walk.start()
     token = walk.to_bake()
-    world.workflow.expire(token)  # TimeoutSecondsPath elapsed: the token is spent, BakePassed not yet run
+    world.workflow.expire(token)  # TimeoutSecondsPath elapsed: the token is spent, Analyse not yet run
 
     assert fire(world) == [rollout_id]
     assert world.workflow.failed == []  # the stale token was refused
 
-    walk.caught("BakePassed", "States.Timeout", "")
+    walk.caught("Analyse", "States.Timeout", "")
     error, cause = walk.fails("NextStep")
     assert (error, json.loads(cause)["errorMessage"]) == ("RolloutAborted", ALARM_CAUSE)
     assert len(world.endpoints.weight_history) == 1  # no further step

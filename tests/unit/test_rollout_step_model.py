@@ -60,7 +60,8 @@ def test_every_state_path_the_asl_uses_is_a_declared_field() -> None:
     assert {
         "$.mode",
         "$.after",
-        "$.bake_seconds",
+        "$.wait_seconds",
+        "$.analysis.next",
         "$.error",
         "$.endpoint_state.outcome",
         "$.signal.action",

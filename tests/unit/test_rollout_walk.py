@@ -81,7 +81,7 @@ def test_the_walk_calls_the_action_each_asl_task_names() -> None:
     assert ASL["States"]["Bake"]["Catch"][0] == {
         "ErrorEquals": ["States.Timeout"],
         "ResultPath": "$.error",
-        "Next": "BakePassed",
+        "Next": "Analyse",
     }
 
 
@@ -281,7 +281,9 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
         "started",
         "candidate added",
         "alarms armed",
-        *["weights set", "baking", "bake passed"] * 3,
+        # steps 1 and 2 (10 %, 50 %): one look of the analysis per 60 s bake; step 3 (100 %): alarms only
+        *["weights set", "baking", "analysis pass", "bake passed"] * 2,
+        *["weights set", "baking", "bake passed"],
         "autoscaling snapshot",
         "autoscaling removed",
         "promoting",
@@ -307,7 +309,7 @@ def test_the_happy_path_shifts_weights_step_by_step_and_promotes() -> None:
         "AddCandidate",
         "ReadEndpoint",
         "CreateAlarms",
-        *["NextStep", "ReadEndpoint", "CheckAlarms", "Bake", "BakePassed"] * 3,
+        *["NextStep", "ReadEndpoint", "CheckAlarms", "Bake", "Analyse"] * 3,
         "NextStep",
         "Promote",
         "ReadEndpoint",
@@ -666,11 +668,14 @@ def test_an_action_on_an_unknown_rollout_is_an_error() -> None:
 
 
 # -- on_insufficient_data: rollback (issue 9, finding 21) ------------------------------------------------
-NO_DATA_ROLLS_BACK = {"rollout": {**DEPLOY["rollout"], "on_insufficient_data": "rollback"}}
+# The alarms alone judge these rollouts (no canary analysis), on an endpoint without traffic.
+NO_DATA_ROLLS_BACK = {"rollout": {**DEPLOY["rollout"], "analysis": None, "on_insufficient_data": "rollback"}}
+NO_DATA_CONTINUES = {"rollout": {**DEPLOY["rollout"], "analysis": None, "on_insufficient_data": "continue"}}
 
 
 def test_rollback_on_insufficient_data_waits_for_the_bake_before_judging_silent_alarms() -> None:
     world = production_world()
+    world.alarms.metrics_flow = False
     rollout_id, walk = started(world, deploy=NO_DATA_ROLLS_BACK)
     walk.start()
     auto = plan_of(world, rollout_id).cleanup_after_rollback.alarms
@@ -680,7 +685,7 @@ def test_rollback_on_insufficient_data_waits_for_the_bake_before_judging_silent_
     token = walk.to_bake()
     assert world.workflow.answer(token) is None
     walk.state = {**walk.state, "error": {"Error": "States.Timeout", "Cause": ""}}  # Bake's Catch
-    error, cause = walk.fails("BakePassed")  # the bake ended and an automatic alarm still has no data
+    error, cause = walk.fails("Analyse")  # the bake ended and an automatic alarm still has no data
     walk.rollback(error, cause)
 
     reason = decision(world, rollout_id, "rolling back")["reason"]
@@ -692,6 +697,7 @@ def test_rollback_on_insufficient_data_waits_for_the_bake_before_judging_silent_
 
 def test_rollback_on_insufficient_data_promotes_a_candidate_whose_alarms_saw_data() -> None:
     world = production_world()
+    world.alarms.metrics_flow = False
     rollout_id, walk = started(world, deploy=NO_DATA_ROLLS_BACK)
     walk.start()
     for name in plan_of(world, rollout_id).cleanup_after_rollback.alarms:
@@ -705,7 +711,8 @@ def test_rollback_on_insufficient_data_promotes_a_candidate_whose_alarms_saw_dat
 
 def test_continue_on_insufficient_data_promotes_through_silent_alarms() -> None:
     world = production_world()
-    rollout_id, walk = started(world)  # on_insufficient_data: continue (the default)
+    world.alarms.metrics_flow = False
+    rollout_id, walk = started(world, deploy=NO_DATA_CONTINUES)
     walk.start()
     auto = plan_of(world, rollout_id).cleanup_after_rollback.alarms
     assert {world.alarms.alarms[name].request["TreatMissingData"] for name in auto} == {"notBreaching"}

@@ -231,9 +231,15 @@ class RolloutSettings(_StrictModel):
 
     @model_validator(mode="after")
     def _bake_fits_its_extension(self) -> RolloutSettings:
-        if self.analysis is not None and self.analysis.max_bake_seconds < self.bake_seconds:
+        analysis = self.analysis
+        # Left to its default, max_bake_seconds stretches to a longer bake_seconds (see analyse).
+        if (
+            analysis is not None
+            and "max_bake_seconds" in analysis.model_fields_set
+            and analysis.max_bake_seconds < self.bake_seconds
+        ):
             raise ValueError(
-                f"analysis.max_bake_seconds ({self.analysis.max_bake_seconds}) is below bake_seconds "
+                f"analysis.max_bake_seconds ({analysis.max_bake_seconds}) is below bake_seconds "
                 f"({self.bake_seconds}): a bake may only be extended, never cut short"
             )
         return self

@@ -125,7 +125,6 @@ def analyse(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
             "bake passed",
             f"step {number}: {baked} s without an alarm, and the canary analysis passed "
             f"(look {verdict.look})",
-            notify="STEP_PASSED",
             step=number,
             analysis=record,
         )

@@ -123,6 +123,8 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
         notify="STEP",
         weights=weights,
         step=index + 1,
+        # The evidence the previous step passed on (the canary analysis' last look), for subscribers.
+        analysis=rollout.get("analysis") if index > 0 else None,
     )
     return {**state, "action": "wait", "after": "weights_set", "step_index": index, "weights": weights}
 
