@@ -33,6 +33,7 @@ from itertools import count
 from pathlib import Path
 from typing import Any, ClassVar
 
+from analysis_fakes import FakeMetrics
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry
 
 from sluice.adapters.registry import _dynamo, _plain
@@ -51,7 +52,6 @@ from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
 from sluice.domain.rollout.polling import EndpointPolling
 from sluice.domain.rollout.scaling import ALARM_ACTION_FIELDS
 from sluice.domain.rollout.services import RolloutServices
-from tests.unit.analysis_fakes import FakeMetrics
 from sluice.domain.rollout_plan import scalable_target
 from sluice.errors import EndpointBusy, RefusedRequest
 from sluice.models.rollout_step import RolloutStepEvent, state_dict
@@ -997,6 +997,13 @@ class RolloutAslWalk:
         assert self.world.workflow.answer(token) is None, "the bake was answered: off the happy path"
         self.caught("Analyse", "States.Timeout", "")
         return choose("AfterAnalysis", self.state)
+
+    def fails_after_timeout(self, token: str) -> tuple[str, str]:
+        """The bake's wait times out and Analyse fails (a fail, or no evidence with rollback): the
+        (Error, Cause) its Catch hands to Rollback."""
+        assert self.world.workflow.answer(token) is None, "the bake was answered: off the happy path"
+        self.state = {**self.state, "error": {"Error": "States.Timeout", "Cause": ""}}
+        return self.fails("Analyse")
 
     def bake_to_end(self, token: str) -> str:
         """Every wait of the bake times out: Bake → Analyse → AfterAnalysis, until the bake leaves for

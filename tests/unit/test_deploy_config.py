@@ -650,3 +650,59 @@ def test_check_images_names_the_field_of_the_refused_image() -> None:
     assert caught.value.reason.startswith("containers[1].image: image 'nginx:latest' names no registry host")
 
     check_images(parse_deploy_config(b"{}"), [])  # nothing named: the production image is kept
+
+
+# -- rollout.analysis ------------------------------------------------------------------------------
+
+
+def test_analysis_null_turns_it_off_and_keys_are_read() -> None:
+    assert config(rollout={"analysis": None}).rollout.analysis is None
+    analysis = config(
+        rollout={
+            "bake_seconds": 120,
+            "analysis": {
+                "min_invocations": 500,
+                "max_bake_seconds": 600,
+                "error_rate_tolerance": 0.005,
+                "latency_tolerance": 0.2,
+                "latency_percentile": 99,
+                "confidence": 0.99,
+            },
+        }
+    ).rollout.analysis
+    assert analysis is not None
+    assert (analysis.min_invocations, analysis.max_bake_seconds, analysis.confidence) == (500, 600, 0.99)
+    assert (analysis.error_rate_tolerance, analysis.latency_tolerance, analysis.latency_percentile) == (
+        0.005,
+        0.2,
+        99,
+    )
+
+
+def test_an_analysis_that_would_cut_the_bake_short_is_refused_but_the_default_stretches() -> None:
+    message = rejection({"rollout": {"bake_seconds": 600, "analysis": {"max_bake_seconds": 300}}})
+    assert (
+        "analysis.max_bake_seconds (300) is below bake_seconds (600): a bake may only be extended, "
+        "never cut short"
+    ) in message
+    # left to its default (1800), max_bake_seconds is no reason to refuse a day-long bake
+    assert config(rollout={"bake_seconds": 86400}).rollout.bake_seconds == 86400
+
+
+@pytest.mark.parametrize(
+    ("analysis", "message"),
+    [
+        ({"confidence": 1}, "rollout.analysis.confidence: Input should be less than or equal to 0.9999"),
+        (
+            {"min_invocations": 0},
+            "rollout.analysis.min_invocations: Input should be greater than or equal to 1",
+        ),
+        (
+            {"latency_percentile": 100},
+            "rollout.analysis.latency_percentile: Input should be less than or equal",
+        ),
+        ({"threshold": 1}, "unknown key rollout.analysis.threshold; allowed keys: min_invocations,"),
+    ],
+)
+def test_analysis_settings_out_of_range_are_named(analysis: dict[str, object], message: str) -> None:
+    assert message in rejection({"rollout": {"analysis": analysis}})

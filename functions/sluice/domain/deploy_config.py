@@ -393,6 +393,7 @@ _MODELS_BY_LOCATION: dict[tuple[str, ...], type[BaseModel]] = {
     ("autoscaling",): Autoscaling,
     ("rollout",): RolloutSettings,
     ("rollout", "auto_alarms"): AutoAlarms,
+    ("rollout", "analysis"): AnalysisSettings,
 }
 
 _PATTERN_MEANINGS = {
