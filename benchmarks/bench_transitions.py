@@ -16,7 +16,7 @@ The reference: the least a phase can take, derived from `statemachines/rollout.a
 paths over its transitions (Next, Default, Choices, Catch) through the states the data decides (see
 `Minimum`): a step is NextStep -> Bake -> the Bake's States.Timeout catch (a healthy bake times out)
 -> NextStep (today NextStep, StepAction, ReadEndpoint, EndpointStatus, AfterInService, CheckAlarms,
-Bake, BakePassed: 8), a rollout of k steps is setup (Prepare -> AddCandidate -> NextStep) + k steps +
+Bake, Analyse, AfterAnalysis: 9), a rollout of k steps is setup (Prepare -> AddCandidate -> NextStep) + k steps +
 end (NextStep -> Promote -> Promoted), and the rollback path runs from the Bake's Sluice.Abort catch to
 RolledBack. So a ratio of 1.0 is a rollout without a single extra poll; anything above it is the
 ReadEndpoint/WaitForEndpoint loop, which the bench checks is the only source of extra transitions (it
@@ -195,7 +195,16 @@ class Rollouts:
         endpoint = f"bench-sfn-{self.count}"
         create_realtime_endpoint(self.sandbox, self.bucket, endpoint, autoscaling=False)
         s3 = self.sandbox.client("s3")
-        config = {"rollout": {"steps": steps, "bake_seconds": bake_seconds}}
+        # The state machine's own transitions, without traffic: no canary analysis (each of its looks
+        # adds one Bake -> Analyse -> AfterAnalysis round, 3 transitions a minute of a split step's bake).
+        config = {
+            "rollout": {
+                "steps": steps,
+                "bake_seconds": bake_seconds,
+                "analysis": None,
+                "on_insufficient_data": "continue",
+            }
+        }
         s3.put_object(
             Bucket=self.bucket, Key=f"endpoints/{endpoint}/deploy.json", Body=json.dumps(config).encode()
         )
