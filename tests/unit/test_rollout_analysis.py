@@ -184,6 +184,7 @@ def test_too_little_traffic_extends_the_bake_then_holds_until_an_operator_promot
 
     request_promote(world.services, ENDPOINT, rollout_id, "alice", world.clock())
     assert walk.next_step() == "Promote"
+    assert record(world, rollout_id).get("held") is None  # the operator decided: no longer held
     walk.promote()
     assert status(world, rollout_id) == "PROMOTED"
 

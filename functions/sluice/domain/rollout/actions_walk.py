@@ -97,6 +97,8 @@ def next_step(services: RolloutServices, state: dict[str, Any], now: datetime) -
             f"promote requested by {rollout['promote_requested'].get('by', 'operator')}: "
             "remaining steps skipped",
         )
+        if rollout.get("held"):
+            services.rollouts.update_rollout(endpoint, rollout_id, {"held": None})
         return {**state, "action": "promote"}
     if rollout.get("pause_requested"):
         return {**state, "action": "pause"}
