@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry
+from tests.unit.analysis_fakes import FakeMetrics
 
 from sluice.adapters.registry import _dynamo, _plain
 from sluice.adapters.rollouts import (
@@ -51,7 +52,6 @@ from sluice.domain.rollout.intake import new_suffix, start_rollout_upload
 from sluice.domain.rollout.polling import EndpointPolling
 from sluice.domain.rollout.scaling import ALARM_ACTION_FIELDS
 from sluice.domain.rollout.services import RolloutServices
-from tests.unit.analysis_fakes import FakeMetrics
 from sluice.domain.rollout_plan import scalable_target
 from sluice.errors import EndpointBusy, RefusedRequest
 from sluice.models.rollout_step import RolloutStepEvent, state_dict
