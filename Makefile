@@ -17,7 +17,7 @@ PORT ?= 4566
 PYTEST_ARGS ?=
 SANDBOX_ARGS ?=
 
-.PHONY: bootstrap demo sandbox test lint requirements fmt bench build deploy deploy-prod clean
+.PHONY: bootstrap demo sandbox test lint requirements fmt bench evidence build deploy deploy-prod clean
 
 bootstrap: $(VENV)/.synced
 
@@ -81,6 +81,13 @@ fmt: bootstrap
 BENCH_ARGS ?=
 bench: bootstrap
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## make evidence [EVIDENCE_ARGS=--quick | EVIDENCE_ARGS="--only identical"] — the canary analysis over whole
+## simulated rollouts (the real ASL and actions, 20 requests/s, a simulated clock): false-rollback rate of
+## identical variants, detection rate and time of a slower or more erring candidate; bench/analysis_evidence.json.
+EVIDENCE_ARGS ?=
+evidence: bootstrap
+	$(BIN)/python benchmarks/analysis_evidence.py $(EVIDENCE_ARGS)
 
 ## make build — sam build needs a real python3.13 first on PATH (pyenv shims are not enough).
 build: $(SAM)

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 from analysis_fakes import FakeMetrics
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry
+from tests.unit.analysis_fakes import FakeMetrics
 
 from sluice.adapters.registry import _dynamo, _plain
 from sluice.adapters.rollouts import (
