@@ -345,10 +345,10 @@ def rollout_fields(rollout: dict[str, Any]) -> list[tuple[str, str]]:
     fields.extend(("warning", str(w)) for w in rollout["warnings"])
     if rollout.get("held"):
         fields.append(("held", held_text(rollout["held"])))
-    if rollout.get("analysis"):
-        fields.extend(analysis_fields(rollout["analysis"]))
     if rollout["reason"]:
         fields.append(("reason", str(rollout["reason"])))
+    if rollout.get("analysis"):
+        fields.extend(analysis_fields(rollout["analysis"]))
     if rollout["endpoint_state"]:
         recorded = ", ".join(
             f"{name} weight {_g(state.get('weight'))} on {_g(state.get('instances'))} instance(s)"
