@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_kit import aborted_in, states_entered
+from integration_kit import UNJUDGED, aborted_in, states_entered
 
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
 
@@ -94,7 +94,7 @@ def updating(canary: Canary, endpoint: str) -> bool:
 
 def test_an_abort_during_an_hours_bake_rolls_back_at_once(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": HOUR})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": HOUR, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
 
     sent, printed = abort(canary, endpoint)
@@ -108,7 +108,7 @@ def test_an_abort_during_an_hours_bake_rolls_back_at_once(canary: Canary) -> Non
 
 def test_an_abort_while_paused_rolls_back_at_once(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 3})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 3, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
     assert canary.sluice("pause", endpoint).exit_code == 0
     canary.wait_for_status(endpoint, "PAUSED")  # a pause lasts until someone resumes it
@@ -123,7 +123,9 @@ def test_an_abort_while_paused_rolls_back_at_once(canary: Canary) -> None:
 
 def test_an_abort_while_awaiting_approval_rolls_back_at_once(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 1, "manual_approval": True})
+    canary.deploy(
+        endpoint, "v2", {"steps": [50, 100], "bake_seconds": 1, "manual_approval": True, **UNJUDGED}
+    )
     canary.wait_for_status(endpoint, "AWAITING_APPROVAL")
 
     sent, printed = abort(canary, endpoint)
@@ -142,7 +144,7 @@ def test_an_abort_while_a_steps_weights_are_applied_ends_the_wait(
     the rollback's weights call goes out within about 2 s of InService (ReadEndpoint's and the Rollback
     retrier's interval), not after a poll interval's worth more."""
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": HOUR})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": HOUR, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "UPDATING", "the candidate being added")
     updates_take.update_delay_seconds = UPDATE_SECONDS  # from step 1's weights on
     canary.wait_for(
@@ -167,7 +169,7 @@ def test_an_abort_while_the_candidate_is_added_rolls_back_once_it_is_in_service(
     within about 2 s of it being InService, and no alarm is armed or step taken."""
     updates_take.update_delay_seconds = UPDATE_SECONDS
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": HOUR})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": HOUR, **UNJUDGED})
     canary.wait_for(
         endpoint, lambda r: r["status"] == "UPDATING" and updating(canary, endpoint), "the candidate added"
     )

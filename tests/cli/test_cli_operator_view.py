@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from integration_kit import make_archive
+from integration_kit import UNJUDGED, make_archive
 from typer.testing import Result
 
 from sluice_cli.commands.status_view import rollout_fields, rollout_view
@@ -109,9 +109,9 @@ def test_a_rejected_upload_is_named_above_the_previous_rollout_and_its_configura
 
 def test_a_queued_upload_says_which_rollout_it_waits_for(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600, **UNJUDGED})
     baking = canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of v2")
-    canary.deploy(endpoint, "v3", {"steps": [100], "bake_seconds": 1})
+    canary.deploy(endpoint, "v3", {"steps": [100], "bake_seconds": 1, **UNJUDGED})
 
     status = _eventually(
         lambda: canary.json("status", endpoint),
@@ -208,7 +208,7 @@ def _blocks(stdout: str) -> list[str]:
 
 def test_watch_prints_each_change_until_the_rollout_is_promoted_then_exits_0(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 200})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 200, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
 
     watched = canary.sluice("status", endpoint, "--watch", "--interval", "0.2", "--timeout", "120")
@@ -235,7 +235,7 @@ def test_watch_prints_each_change_until_the_rollout_is_promoted_then_exits_0(can
 
 def test_watch_exits_3_when_the_rollout_rolls_back_and_130_on_ctrl_c(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 3600})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 3600, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
 
     # Ctrl-C: the installed command, interrupted once it has shown the rollout; the rollout goes on.

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from integration_kit import UNJUDGED
 from typer.testing import CliRunner
 
 from sluice.adapters.rollouts import RolloutStore
@@ -86,7 +87,7 @@ def stuck_rollout(canary: Canary, refusing: set[str], *, user_alarm: str | None 
     """An endpoint at v1 whose v2 canary NEEDS_ATTENTION: v1 50 % / v2 50 %, the lease held, the
     execution ended. With `user_alarm`, the deploy.json lists that (existing) alarm of the user's."""
     endpoint = canary.endpoint()
-    rollout: dict[str, Any] = {"steps": [50, 100], "bake_seconds": 600}
+    rollout: dict[str, Any] = {"steps": [50, 100], "bake_seconds": 600, **UNJUDGED}
     if user_alarm:
         canary.sandbox.client("cloudwatch").put_metric_alarm(
             AlarmName=user_alarm,
@@ -135,7 +136,7 @@ def back_to_the_v1_config(canary: Canary, endpoint: str) -> None:
 
 
 def queue_v3(canary: Canary, endpoint: str) -> dict[str, Any]:
-    canary.deploy(endpoint, "v3", {"steps": [100], "bake_seconds": 1})
+    canary.deploy(endpoint, "v3", {"steps": [100], "bake_seconds": 1, **UNJUDGED})
     return poll(
         lambda: (r := records(canary, endpoint).get("v3")) and r.get("status") == "QUEUED" and r,
         "v3 queued behind the stuck rollout",
@@ -312,7 +313,7 @@ def test_resolve_after_the_endpoint_was_deleted(canary: Canary, refusing: set[st
 
 def test_resolve_when_nothing_needs_attention_exits_1_and_changes_nothing(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [100], "bake_seconds": 1})
+    canary.deploy(endpoint, "v2", {"steps": [100], "bake_seconds": 1, **UNJUDGED})
     promoted = canary.wait_for_status(endpoint, "PROMOTED", "ROLLED_BACK", "NEEDS_ATTENTION")
     assert promoted["status"] == "PROMOTED"
 
@@ -354,7 +355,7 @@ def test_resolve_requires_a_reason_and_documents_its_plain_api_calls() -> None:
 
 def test_dequeue_cancels_the_version_queued_behind_a_running_rollout(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "BAKING", "the bake of step 1")
     queued = queue_v3(canary, endpoint)
 
@@ -415,7 +416,7 @@ def test_a_rollout_whose_execution_was_stopped_half_way_needs_attention_at_the_n
     instead of taking the endpoint over marks v2 NEEDS_ATTENTION and queues behind it; resolve then
     hands it on."""
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 600, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["status"] == "BAKING" and r["step"] == 1, "the bake of step 1")
     sfn = canary.sandbox.client("stepfunctions")
     execution = records(canary, endpoint)["v2"]["execution_arn"]

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from integration_kit import make_archive
+from integration_kit import UNJUDGED, make_archive
 from typer.testing import CliRunner, Result
 
 from sluice.adapters.rollouts import RolloutStore
@@ -204,7 +204,7 @@ def _row(stdout: str, first_cell: str) -> str:
 # -- status and abort --------------------------------------------------------------------------------
 def test_status_during_a_bake_then_abort_rolls_back_to_the_baseline(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [10, 50, 100], "bake_seconds": 600})
+    canary.deploy(endpoint, "v2", {"steps": [10, 50, 100], "bake_seconds": 600, **UNJUDGED})
     canary.wait_for(endpoint, _baking(1), "the bake of step 1")
 
     status = canary.json("status", endpoint)
@@ -265,7 +265,7 @@ def test_status_during_a_bake_then_abort_rolls_back_to_the_baseline(canary: Cana
 # -- promote -----------------------------------------------------------------------------------------
 def test_promote_during_the_first_bake_skips_the_remaining_steps(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [10, 25, 50, 100], "bake_seconds": 600})
+    canary.deploy(endpoint, "v2", {"steps": [10, 25, 50, 100], "bake_seconds": 600, **UNJUDGED})
     baking = canary.wait_for(endpoint, _baking(1), "the bake of step 1")
 
     report = canary.json("promote", endpoint, "--by", "bob")
@@ -297,7 +297,7 @@ def test_pause_at_a_step_boundary_then_resume_continues_and_promotes(canary: Can
     canary.sandbox.client("sns").subscribe(TopicArn=canary.topic, Protocol="sqs", Endpoint=inbox_arn)
     endpoint = canary.endpoint()
     # 900 s (9 s of wall time): the pause must land inside the bake even when the CLI is slow to start
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 900})
+    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 900, **UNJUDGED})
     canary.wait_for(endpoint, _baking(1), "the bake of step 1")
 
     paused = canary.sluice("pause", endpoint, "--topic", canary.topic)
@@ -344,7 +344,9 @@ def test_pause_at_a_step_boundary_then_resume_continues_and_promotes(canary: Can
 # -- manual approval, and history of several rollouts --------------------------------------------------
 def test_manual_approval_waits_for_promote(canary: Canary) -> None:
     endpoint = canary.endpoint()
-    canary.deploy(endpoint, "v2", {"steps": [50, 100], "bake_seconds": 100, "manual_approval": True})
+    canary.deploy(
+        endpoint, "v2", {"steps": [50, 100], "bake_seconds": 100, "manual_approval": True, **UNJUDGED}
+    )
     waiting = canary.wait_for_status(endpoint, "AWAITING_APPROVAL")
     assert (waiting["step"], waiting["approval_before"], waiting["waiting_for"]) == (1, 100, "approval")
     time.sleep(1.5)  # 150 s of rollout time: it keeps waiting
@@ -361,7 +363,7 @@ def test_manual_approval_waits_for_promote(canary: Canary) -> None:
     assert canary.weights(endpoint) == {"v2": (1.0, 2)}
 
     # A second rollout: history shows the latest by default, one by id, or all of them oldest first.
-    canary.deploy(endpoint, "v3", {"steps": [100], "bake_seconds": 1})
+    canary.deploy(endpoint, "v3", {"steps": [100], "bake_seconds": 1, **UNJUDGED})
     canary.wait_for(endpoint, lambda r: r["version"] == "v3" and r["status"] == "PROMOTED", "v3 promoted")
     assert canary.json("history", endpoint)["rollouts"][0]["version"] == "v3"
     assert (

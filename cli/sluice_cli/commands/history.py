@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from sluice_cli.commands.analysis_view import analysis_line
 from sluice_cli.commands.context import CliContext, NotFound, handle_errors
 from sluice_cli.commands.output import emit_json, emit_table, say, text, weights_text, when, when_precise
 
@@ -40,6 +41,12 @@ def history(
     Each line is one decision with its time and reason: received, started, candidate added, alarms
     armed, weights set, baking, bake passed, pause/resume/abort requested (with who and why), alarm
     fired (with the alarm's reason text), rolling back, rolled back, promoting, promoted, needs attention.
+    Each look of the canary analysis is one line, "analysis pass|fail|inconclusive": its step and look,
+    then "errors" (each variant's error rate with errors/invocations, the tolerance, the test's p-value
+    against its alpha) and "latency" (the candidate's share of requests slower than the threshold, from
+    the baseline's bounded percentile, the share allowed, p against alpha), or why it could not judge
+    (not enough traffic). "bake extended" and "held" say why; -o json keeps each entry whole (its
+    `analysis` record under `details`).
 
     Plain API equivalent: dynamodb Query pk = "log#<endpoint>#<rollout_id>" (sk "<ISO time>#<seq>",
     ascending); the rollout ids from Query pk = "rollout#<endpoint>" (ScanIndexForward false).
@@ -137,12 +144,20 @@ def _details(details: dict[str, Any] | None) -> str:
 
 
 def decision_cells(row: dict[str, Any]) -> list[str]:
+    """A decision as printed. A look of the canary analysis reads as its figures (`analysis_line`) in
+    place of its reason (the verdict's sentence, with the same figures); its record is not dumped."""
+    details = dict(row["details"] or {})
+    record = details.pop("analysis", None)
+    reason = text(row["reason"])
+    if isinstance(record, dict) and str(row["event"]).startswith("analysis "):
+        details.pop("step", None)  # analysis_line names it
+        reason = analysis_line(record)
     return [
         when_precise(row["at"]),
         text(row["event"]),
-        text(row["reason"]),
+        reason,
         weights_text(row["weights"]) if row["weights"] else "",
         row["alarm"] or "",
         row["by"] or "",
-        _details(row["details"]),
+        _details(details),
     ]

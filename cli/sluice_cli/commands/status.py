@@ -23,7 +23,8 @@ def status(
             "--watch",
             "-w",
             help="Refresh until the rollout ends (and a version queued or still being validated behind it); "
-            "exit 0 when it ended PROMOTED, 3 when it ended otherwise or the latest upload was rejected.",
+            "exit 0 when it ended PROMOTED, 3 when it ended otherwise or the latest upload was rejected. "
+            "A PAUSED rollout (held by the canary analysis included) has not ended: see --timeout.",
         ),
     ] = False,
     interval: Annotated[
@@ -51,7 +52,17 @@ def status(
     change otherwise; with -o json one JSON document per line per change) until the rollout ends, as
     `kubectl argo rollouts status` does: exit 0 when it ended PROMOTED (or DEPLOYED), 3 when it ended
     otherwise (ROLLED_BACK, NEEDS_ATTENTION, …) or the latest upload was rejected, 4 on --timeout,
-    130 on Ctrl-C (the rollout goes on).
+    130 on Ctrl-C (the rollout goes on). A PAUSED rollout has not ended, whether `sluice pause` paused it
+    or the canary analysis holds it ("held": a step ended without enough traffic to judge): --watch
+    keeps showing it until someone runs `sluice promote`, `sluice resume` or `sluice abort` (or --timeout).
+
+    The canary analysis' latest look (deploy.json rollout.analysis), when there was one: its outcome
+    (pass, fail, inconclusive), step and look, each variant's errors/invocations and error rate, the
+    candidate's share of requests slower than the threshold (the baseline's bounded percentile + the
+    tolerance), and each test's p-value against its alpha (the candidate is worse when p < alpha). A
+    rollout the analysis holds (PAUSED) shows "held" with its reason and the commands that end the hold.
+    With -o json: `rollout.analysis` (the look's full record) and `rollout.held` (reason, step, at; null
+    unless PAUSED by the analysis).
 
     Plain API equivalent: sagemaker DescribeEndpoint; dynamodb Query pk = "rollout#<endpoint>"
     (ScanIndexForward false: newest first) and GetItem pk = "lease#<endpoint>", sk = "queued";

@@ -14,6 +14,7 @@ from sluice.adapters.clients import error_code, error_message
 from sluice.adapters.cloudwatch import AlarmGateway
 from sluice.adapters.rollouts import QUEUED_SK, lease_pk
 from sluice.domain.rollout.status import ACTIVE
+from sluice_cli.commands.analysis_view import HELD_WAYS_OUT, analysis_fields, held_text
 from sluice_cli.commands.context import CliContext, NotFound
 from sluice_cli.commands.output import NONE, duration, fields_of, table_of, text, weights_text, when
 from sluice_cli.commands.upload_outcome import latest_upload_view
@@ -249,7 +250,17 @@ def rollout_view(rollout: dict[str, Any], now: datetime, alarms: dict[str, Any])
         "superseded_by": rollout.get("superseded_by"),
         "config_source": rollout.get("config_source"),
         "execution_arn": rollout.get("execution_arn"),
+        # The canary analysis' latest look (sluice.domain.analysis.look.verdict_record, plus step and
+        # baked_seconds), kept once the rollout ends; `held` only while the analysis holds it (PAUSED):
+        # the record keeps the last one after an abort, which no longer holds anything.
+        "analysis": rollout.get("analysis") if isinstance(rollout.get("analysis"), dict) else None,
+        "held": _held(rollout),
     }
+
+
+def _held(rollout: dict[str, Any]) -> dict[str, Any] | None:
+    held = rollout.get("held")
+    return held if isinstance(held, dict) and rollout.get("status") == "PAUSED" else None
 
 
 def _queued_view(queued: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -332,8 +343,12 @@ def rollout_fields(rollout: dict[str, Any]) -> list[tuple[str, str]]:
         missing = alarm.get("missing") == MISSING_WHILE_ACTIVE
         fields.append(("warning" if missing else "alarm", alarm_text(alarm)))
     fields.extend(("warning", str(w)) for w in rollout["warnings"])
+    if rollout.get("held"):
+        fields.append(("held", held_text(rollout["held"])))
     if rollout["reason"]:
         fields.append(("reason", str(rollout["reason"])))
+    if rollout.get("analysis"):
+        fields.extend(analysis_fields(rollout["analysis"]))
     if rollout["endpoint_state"]:
         recorded = ", ".join(
             f"{name} weight {_g(state.get('weight'))} on {_g(state.get('instances'))} instance(s)"
@@ -369,7 +384,9 @@ def _status_text(rollout: dict[str, Any]) -> str:
             notes.append(f"promote requested by {rollout['promote_requested'].get('by', '?')}")
         if rollout["pause_requested"] and rollout["status"] != "PAUSED":
             notes.append("pause requested: pauses at the next step boundary")
-        if rollout["status"] == "PAUSED":
+        if rollout.get("held"):
+            notes.append(f"held by the canary analysis: {HELD_WAYS_OUT}")
+        elif rollout["status"] == "PAUSED":
             notes.append("`sluice resume` continues")
         if rollout["status"] == "AWAITING_APPROVAL":
             notes.append("`sluice promote` approves the final step")

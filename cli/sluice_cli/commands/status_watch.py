@@ -6,6 +6,13 @@ when it ended any other way (ROLLED_BACK, NEEDS_ATTENTION, …) or the latest up
 `EXIT_TIMEOUT` when --timeout passed first, `EXIT_INTERRUPTED` (130, as a shell reports SIGINT) on Ctrl-C.
 Watching changes nothing: Ctrl-C leaves the rollout running.
 
+A PAUSED rollout is not an end, whoever paused it: one paused by `sluice pause`, or one the canary analysis
+holds (its `held`: a step ended without enough traffic to judge and on_insufficient_data is "hold") waits
+for a human (`sluice promote`, `sluice resume` or `sluice abort`) and is still active, so --watch keeps
+showing it (the held reason and those commands, in the status view) and exits only once it ends, or with
+`EXIT_TIMEOUT` at --timeout. A CI job that must not block on a held rollout passes --timeout, or reads
+`rollout.held` from `-o json` (one document per change).
+
 On a terminal the view is redrawn in place (rich `Live`); otherwise one block is printed per change
 (the bake's countdown alone is not a change), so a CI log holds each step once.
 """
@@ -75,8 +82,9 @@ def watch_status(cli: CliContext, endpoint: str, *, interval: float, timeout: fl
 
 
 def in_motion(document: dict[str, Any]) -> bool:
-    """Whether anything on the endpoint is still to happen without a human: the rollout shown is active
-    or queued, or the latest upload is being validated or started a rollout that has not ended."""
+    """Whether the endpoint has not settled yet: the rollout shown is active (PAUSED and held included:
+    they wait for a human, see the module doc) or queued, or the latest upload is being validated or
+    started a rollout that has not ended."""
     rollout = document["rollout"]
     if rollout is not None and (rollout["active"] or rollout["status"] in _WAITING):
         return True
