@@ -175,7 +175,10 @@ def test_too_little_traffic_extends_the_bake_then_holds_until_an_operator_promot
     token = walk.wait("Paused")
     rollout = record(world, rollout_id)
     assert (rollout["status"], rollout["wait_token"]) == ("PAUSED", token)
-    assert rollout["held"]["reason"].startswith("not enough traffic to judge: after 240 s of step 1")
+    assert rollout["held"]["reason"] == (
+        "not enough traffic to judge: after 240 s of step 1 (max_bake_seconds 240), invocations candidate "
+        "30 < 200"
+    )
     held = world.notifications(rollout_id)[-1]
     assert held["status"] == "PAUSED" and held["event"] == "held"
     assert held["reason"].startswith("not enough traffic to judge")

@@ -153,7 +153,7 @@ def analyse(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
         progress,
         number,
         f"{NOT_ENOUGH_TRAFFIC}: after {baked} s of step {number} (max_bake_seconds {horizon}), "
-        f"{verdict.reason}",
+        f"{verdict.reason.removeprefix(f'{NOT_ENOUGH_TRAFFIC}: ')}",
         now,
     )
 
