@@ -21,6 +21,7 @@ from sluice_cli.sandbox.gaps.cloudformation import SandboxStackRecord
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.cloudwatch_statistics import GetMetricDataExtendedStatistics
+from sluice_cli.sandbox.gaps.cloudwatch_window import GetMetricDataWindow
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
 from sluice_cli.sandbox.gaps.iam import IamRequestResources, S3RequestActions, StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
@@ -51,6 +52,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     StepScalingPolicyAlarms,
     DescribeAlarmsPaging,
     GetMetricDataExtendedStatistics,
+    GetMetricDataWindow,
     SnsSubjectValidation,
     AlarmStateChangeEvents,
     StepFunctionsLambdaTasks,
@@ -99,6 +101,7 @@ class EmulatorGaps:
                 weights_update_delay_seconds=weights_update_delay_seconds,
             ),
             compression,
+            GetMetricDataWindow(time_scale=lambda: compression.time_scale),
         ]
         if evaluate_alarms:
             configured.append(
