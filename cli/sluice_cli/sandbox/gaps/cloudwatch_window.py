@@ -89,8 +89,8 @@ class GetMetricDataWindow(Gap):
                 end_time: datetime,
                 scan_by: str = "TimestampAscending",
             ) -> Any:
-                now = datetime.now(start_time.tzinfo)
-                if now - start_time < ROUNDED_TO_THE_MINUTE:
+                start_utc = start_time if start_time.tzinfo else start_time.replace(tzinfo=UTC)
+                if datetime.now(UTC) - start_utc < ROUNDED_TO_THE_MINUTE:  # moto's times: naive UTC
                     scale = current_time_scale(gap.time_scale)
                     start_time = _unrounded(round_down_to_the_minute(start_time, scale))
                     end_time = _unrounded(end_time)
