@@ -102,7 +102,7 @@ def test_a_candidate_as_good_as_the_baseline_passes_every_look_and_is_promoted(r
     p-values in the log (a false alarm is all but impossible: the candidate's share over the threshold
     is ~0.6 % where 10 % is allowed), each bake passes, and v2 is promoted. Each look's window, as
     recorded, lies within its step: after the step's weights were set, before the next step's.
-    (CloudWatch reads it from its start's minute: up to a minute before the bake started.)"""
+    (On AWS, CloudWatch reads it from its start's minute; the sandbox reads it as given.)"""
     endpoint = rollouts.endpoint()
     with TrafficSimulator.in_sandbox(rollouts.sandbox, endpoint, rps=RPS, seed=1):
         roll_out(rollouts, endpoint, {"steps": [25, 50, 100], "bake_seconds": 120})
@@ -122,7 +122,8 @@ def test_a_candidate_as_good_as_the_baseline_passes_every_look_and_is_promoted(r
         for variant in ("baseline", "candidate"):
             assert errors[variant]["invocations"] >= 200 and errors[variant]["errors"] == 0
         assert 0 < errors["p_value"] <= 1 and not errors["worse"]
-        assert latency["candidate_samples"] == errors["candidate"]["invocations"]
+        # one ModelLatency sample per call (a read may fall between two PutMetricData of one tick)
+        assert latency["candidate_samples"] == pytest.approx(errors["candidate"]["invocations"], rel=0.05)
         assert 35 < latency["baseline_ms"] < 50 and latency["threshold_ms"] > latency["baseline_ms"]
         assert latency["candidate_slower"] < latency["candidate_samples"] * 0.05 and not latency["worse"]
         assert entry["reason"].startswith(f"step {entry['step']}, ")

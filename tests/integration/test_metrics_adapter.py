@@ -1,13 +1,11 @@
 """sluice.adapters.metrics.VariantMetrics against the sandbox's CloudWatch (moto with its fillers:
 GetMetricDataExtendedStatistics answers pNN.NN and PR(a:b) from the raw values, nearest rank;
-GetMetricDataWindow reads from StartTime rounded down to the minute, as CloudWatch does): raw ModelLatency
-values and counts put for two variants, read back as the canary analysis reads them."""
+GetMetricDataWindow reads [StartTime, EndTime) as given, to the microsecond): raw ModelLatency values and
+counts put for two variants, read back as the canary analysis reads them."""
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +14,6 @@ from integration_kit import Stack
 
 from sluice.adapters.metrics import VariantMetrics
 from sluice.domain.analysis.verdict import VariantCounts
-from sluice_cli.sandbox.gaps.time_compression import TimeCompression
 
 _endpoints = itertools.count(1)
 
@@ -66,18 +63,6 @@ def endpoint() -> str:
 def minute() -> datetime:
     """A whole minute a few minutes ago (less than 15 days: CloudWatch rounds its StartTime to the minute)."""
     return datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-
-
-@pytest.fixture
-def compressed(stack: Stack) -> Iterator[TimeCompression]:
-    """The sandbox's clock at time_scale 0.01 for one test (a minute lasts 0.6 wall seconds)."""
-    compression = stack.sandbox.gaps.get(TimeCompression)
-    before = compression.time_scale
-    compression.time_scale = 0.01
-    try:
-        yield compression
-    finally:
-        compression.time_scale = before
 
 
 BASELINE_US = [float(v) for v in range(1000, 101_000, 1000)]  # 100 values: 1 000 ... 100 000 µs
@@ -130,16 +115,16 @@ def test_counts_percentile_and_share_above_of_two_variants(
     assert metrics.latency_share_above(endpoint, "v3", 30_000.0, start, end) is None
 
 
-def test_the_window_reads_from_its_start_minute_up_to_its_end_exclusive(
+def test_the_window_reads_from_its_start_to_its_end_exclusive(
     metrics: VariantMetrics, stack: Stack, endpoint: str, minute: datetime
 ) -> None:
-    """CloudWatch rounds a recent StartTime down to the whole minute (SageMaker's datapoints are per
-    minute, stamped at the minute's start); EndTime is exclusive."""
+    """The sandbox reads the window as given (AWS would round a recent StartTime down to the whole
+    minute: deliberately not emulated, docs/EMULATION.md); EndTime is exclusive, as on AWS."""
     start, end = minute + timedelta(seconds=30), minute + timedelta(seconds=150)
-    put(stack, endpoint, "v1", minute - timedelta(seconds=1), invocations=1000)  # the minute before
-    put(stack, endpoint, "v1", minute, invocations=10)  # the start's minute: read
-    put(stack, endpoint, "v1", minute + timedelta(seconds=20), invocations=20)  # before the start: read too
-    put(stack, endpoint, "v1", minute + timedelta(seconds=149), invocations=30)
+    put(stack, endpoint, "v1", minute + timedelta(seconds=29.5), invocations=1000)  # before the start
+    put(stack, endpoint, "v1", start, invocations=10)  # at the start: read
+    put(stack, endpoint, "v1", minute + timedelta(seconds=90), invocations=20)
+    put(stack, endpoint, "v1", minute + timedelta(seconds=149.9), invocations=30)
     put(stack, endpoint, "v1", end, invocations=5000)  # at the end: not read
 
     counts = metrics.variant_counts(endpoint, ["v1"], start, end)
@@ -147,22 +132,18 @@ def test_the_window_reads_from_its_start_minute_up_to_its_end_exclusive(
     assert counts["v1"].invocations == 60
 
 
-def test_on_a_compressed_clock_a_window_under_a_second_reads_its_own_data(
-    metrics: VariantMetrics, stack: Stack, endpoint: str, compressed: TimeCompression
+def test_a_window_under_a_second_reads_its_own_data(
+    metrics: VariantMetrics, stack: Stack, endpoint: str
 ) -> None:
     """At time_scale 0.01 a minute lasts 0.6 wall seconds and a look of the analysis as long: the window
-    reads from the sandbox's minute (0.6 s boundaries) to its exact end, not from and to whole seconds."""
-    wall_minute = 60 * compressed.time_scale
-    now = datetime.now(UTC).timestamp() - 30
-    boundary = math.floor(now / wall_minute) * wall_minute + wall_minute  # a compressed minute's start
-    start = datetime.fromtimestamp(boundary + 0.1, UTC)
-    end = datetime.fromtimestamp(boundary + 0.5, UTC)
-    put(stack, endpoint, "v1", datetime.fromtimestamp(boundary - 0.05, UTC), invocations=1000)  # before
-    put(stack, endpoint, "v1", datetime.fromtimestamp(boundary + 0.05, UTC), invocations=7)  # its minute
-    put(
-        stack, endpoint, "v1", datetime.fromtimestamp(boundary + 0.3, UTC), invocations=11, latencies_us=[5.0]
-    )
-    put(stack, endpoint, "v1", datetime.fromtimestamp(boundary + 0.55, UTC), invocations=1000)  # after
+    is read to the microsecond (moto alone truncates both bounds to the second, and refuses the request
+    when they fall in the same second)."""
+    second = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=30)
+    start, end = second + timedelta(seconds=0.2), second + timedelta(seconds=0.8)
+    put(stack, endpoint, "v1", second + timedelta(seconds=0.1), invocations=1000)  # before
+    put(stack, endpoint, "v1", second + timedelta(seconds=0.3), invocations=7)
+    put(stack, endpoint, "v1", second + timedelta(seconds=0.5), invocations=11, latencies_us=[5.0])
+    put(stack, endpoint, "v1", second + timedelta(seconds=0.9), invocations=1000)  # after
 
     assert metrics.variant_counts(endpoint, ["v1"], start, end)["v1"].invocations == 18
     assert metrics.latency_percentile(endpoint, "v1", 0.5, start, end) == 5.0

@@ -101,7 +101,6 @@ class EmulatorGaps:
                 weights_update_delay_seconds=weights_update_delay_seconds,
             ),
             compression,
-            GetMetricDataWindow(time_scale=lambda: compression.time_scale),
         ]
         if evaluate_alarms:
             configured.append(
