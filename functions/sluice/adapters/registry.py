@@ -22,6 +22,11 @@ from sluice.domain.registry import (
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
+# DynamoDB's numbers range from 1E-130 to 9.9999999999999999999999999999999999999E+125 in magnitude
+# (Developer Guide, "Supported data types and naming rules"); it refuses a smaller one ("Number underflow")
+# and boto3 refuses one below 1E-165. A float that close to zero (a p-value of a glaring regression) is
+# stored as 0, as a float itself underflows.
+SMALLEST_NUMBER = Decimal("1E-130")
 
 
 def _plain(value: Any) -> Any:
@@ -36,7 +41,8 @@ def _plain(value: Any) -> Any:
 
 def _dynamo(value: Any) -> Any:
     if isinstance(value, float):
-        return Decimal(str(value))
+        number = Decimal(str(value))
+        return number if abs(number) >= SMALLEST_NUMBER or not number else Decimal(0)
     if isinstance(value, dict):
         return {k: _dynamo(v) for k, v in value.items() if v is not None}
     if isinstance(value, list | tuple):

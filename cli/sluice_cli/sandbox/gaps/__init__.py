@@ -36,6 +36,9 @@ Gaps:
   event.
 - `GetMetricDataExtendedStatistics`: GetMetricData answers no percentile `pNN.NN` and no percentile
   rank `PR(a:b)`; the filler computes them from the period's raw values.
+- `GetMetricDataWindow`: GetMetricData truncates StartTime and EndTime to the second (a second is 100
+  simulated seconds at time_scale 0.01) and refuses a window within one second; the filler keeps both
+  as given.
 
 What moto 5.2.5 does around these fillers (checked by running it; docs/EMULATION.md style):
 - Step Functions execute mode keeps its state machines in a backend of its own: turn it on before

@@ -21,6 +21,7 @@ from sluice_cli.sandbox.gaps.cloudformation import SandboxStackRecord
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.cloudwatch_statistics import GetMetricDataExtendedStatistics
+from sluice_cli.sandbox.gaps.cloudwatch_window import GetMetricDataWindow
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
 from sluice_cli.sandbox.gaps.iam import IamRequestResources, S3RequestActions, StepFunctionsTaskCredentials
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
@@ -51,6 +52,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     StepScalingPolicyAlarms,
     DescribeAlarmsPaging,
     GetMetricDataExtendedStatistics,
+    GetMetricDataWindow,
     SnsSubjectValidation,
     AlarmStateChangeEvents,
     StepFunctionsLambdaTasks,
