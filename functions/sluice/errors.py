@@ -72,6 +72,11 @@ class EndpointBusy(TransientAwsError):
     """
 
 
+class MetricsUnavailable(TransientAwsError):
+    """CloudWatch did not answer a canary analysis' read (throttled, an error, unreachable): the look
+    judges nothing, as one with too little traffic (no rollback of a healthy candidate for it)."""
+
+
 class UploadInProgressElsewhere(SluiceError):
     """Another invocation holds the upload's idempotency record (INPROGRESS) and the event cannot simply
     wait for it: it waited once already, or the record has no deadline. The message names the upload,

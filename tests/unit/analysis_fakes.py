@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sluice.domain.analysis.verdict import VariantCounts
+from sluice.errors import MetricsUnavailable
 
 
 @dataclass
@@ -26,6 +27,7 @@ class VariantWindow:
 class FakeMetrics:
     windows: dict[str, VariantWindow] = field(default_factory=dict)
     reads: list[tuple[str, str, Any, datetime, datetime]] = field(default_factory=list)
+    unavailable: str | None = None  # set: every read fails with MetricsUnavailable(this)
 
     def set(self, variant: str, **values: Any) -> VariantWindow:
         """`variant` ("*": every variant not named) answers `values` from now on."""
@@ -38,6 +40,8 @@ class FakeMetrics:
     def variant_counts(
         self, endpoint: str, variants: list[str], start: datetime, end: datetime
     ) -> dict[str, VariantCounts]:
+        if self.unavailable:
+            raise MetricsUnavailable(self.unavailable)
         answers = {}
         for variant in variants:
             self.reads.append((variant, "counts", None, start, end))

@@ -35,7 +35,6 @@ from typing import Any, ClassVar
 
 from analysis_fakes import FakeMetrics
 from fakes import FakeNotifier, FakeObjectStore, FakeRegistry
-from tests.unit.analysis_fakes import FakeMetrics
 
 from sluice.adapters.registry import _dynamo, _plain
 from sluice.adapters.rollouts import (

@@ -7,11 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sluice.adapters.metrics import VariantMetrics, rank_statistic, window_period
 from sluice.domain.analysis.verdict import VariantCounts
+from sluice.errors import MetricsUnavailable
 
 T0 = datetime(2026, 12, 7, 12, 32, 34, 500_000, tzinfo=UTC)
 
@@ -133,3 +136,27 @@ def test_the_share_above_a_threshold_is_the_percentile_rank_above_its_whole_micr
     query = cloudwatch.requests[0]["MetricDataQueries"][0]["MetricStat"]
     assert query["Stat"] == "PR(50345:)"
     assert query["Metric"]["Dimensions"][1] == {"Name": "VariantName", "Value": "v2"}
+
+
+class RefusingCloudWatch:
+    """GetMetricData failing after botocore's own retries, as a throttled or unreachable CloudWatch."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_metric_data(self, **request: Any) -> dict[str, Any]:
+        raise self.error
+
+
+def test_a_read_cloudwatch_does_not_answer_is_metrics_unavailable_with_its_reason() -> None:
+    start = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
+    throttled = ClientError({"Error": {"Code": "Throttling", "Message": "Rate exceeded"}}, "GetMetricData")
+    with pytest.raises(MetricsUnavailable, match="GetMetricData: Throttling: Rate exceeded"):
+        VariantMetrics(RefusingCloudWatch(throttled)).variant_counts(
+            "fraud", ["v1", "v2"], start, start + timedelta(minutes=1)
+        )
+    unreachable = EndpointConnectionError(endpoint_url="https://monitoring.us-east-1.amazonaws.com")
+    with pytest.raises(MetricsUnavailable, match="Could not connect to the endpoint URL"):
+        VariantMetrics(RefusingCloudWatch(unreachable)).latency_percentile(
+            "fraud", "v1", 0.9, start, start + timedelta(minutes=1)
+        )

@@ -290,3 +290,20 @@ def test_each_look_reads_the_step_from_its_bake_start_and_waits_a_minute() -> No
     assert starts == {start}
     ends = sorted({read[4] for read in world.metrics.reads})
     assert len(ends) == 3 and all(end.isoformat() > start for end in ends)
+
+
+def test_a_look_cloudwatch_does_not_answer_judges_nothing_and_the_bake_goes_on() -> None:
+    world = production_world()
+    rollout_id, walk = started(world, bake_seconds=120)
+    walk.next_step()
+    walk.after_in_service()
+    walk.task("CheckAlarms")
+    world.metrics.unavailable = "GetMetricData: Throttling: Rate exceeded"
+    assert walk.bake_times_out(walk.wait("Bake")) == "Bake"  # not a rollback of a healthy candidate
+    unread = decision(world, rollout_id, "analysis inconclusive")["analysis"]
+    assert unread["reason"] == "CloudWatch did not answer: GetMetricData: Throttling: Rate exceeded"
+    world.metrics.unavailable = None
+    assert walk.bake_times_out(walk.wait("Bake")) == "NextStep"
+    assert (
+        decision(world, rollout_id, "analysis pass")["analysis"]["look"] == 1
+    )  # the unread one spent nothing

@@ -20,8 +20,11 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sluice.adapters.clients import client
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sluice.adapters.clients import client, error_code, error_message
 from sluice.domain.analysis.verdict import VariantCounts
+from sluice.errors import MetricsUnavailable
 
 NAMESPACE = "AWS/SageMaker"
 MINUTE = 60
@@ -119,13 +122,18 @@ class VariantMetrics:
     ) -> Iterator[dict[str, Any]]:
         token: str | None = None
         while True:
-            page = self.cloudwatch.get_metric_data(
-                MetricDataQueries=request,
-                StartTime=start,
-                EndTime=end,
-                ScanBy="TimestampAscending",
-                **({"NextToken": token} if token else {}),
-            )
+            try:
+                page = self.cloudwatch.get_metric_data(
+                    MetricDataQueries=request,
+                    StartTime=start,
+                    EndTime=end,
+                    ScanBy="TimestampAscending",
+                    **({"NextToken": token} if token else {}),
+                )
+            except ClientError as exc:  # after botocore's own retries (throttling, 5xx)
+                raise MetricsUnavailable(f"GetMetricData: {error_code(exc)}: {error_message(exc)}") from exc
+            except BotoCoreError as exc:  # unreachable, timed out
+                raise MetricsUnavailable(f"GetMetricData: {exc}") from exc
             yield from page.get("MetricDataResults", [])
             token = page.get("NextToken")
             if not token:

@@ -22,13 +22,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sluice.domain.analysis.look import Window, look, spends_alpha, verdict_record
-from sluice.domain.analysis.verdict import Criteria
+from sluice.domain.analysis.verdict import Criteria, Verdict, look_alpha
 from sluice.domain.deploy_config import AnalysisSettings
 from sluice.domain.rollout.actions_walk import abort_at_boundary, raise_if_aborted, raise_if_no_evidence
 from sluice.domain.rollout.log import decide, utc_iso
 from sluice.domain.rollout.record import CLEARED_WAIT, load_rollout, stored_plan
 from sluice.domain.rollout.services import RolloutServices
 from sluice.domain.rollout_plan import RolloutPlan
+from sluice.errors import MetricsUnavailable
 
 LOOK_SECONDS = 60
 NOT_ENOUGH_TRAFFIC = "not enough traffic to judge"
@@ -90,7 +91,13 @@ def analyse(services: RolloutServices, state: dict[str, Any], now: datetime) -> 
     rules = criteria(settings)
     if services.metrics is None:
         raise RuntimeError("the rollout's services have no metrics reader: the canary analysis cannot look")
-    verdict = look(services.metrics, rules, judged + 1, window)
+    try:
+        verdict = look(services.metrics, rules, judged + 1, window)
+    except MetricsUnavailable as exc:
+        # A read CloudWatch did not answer judges nothing: like too little traffic, the bake goes on
+        # (and extends, then on_insufficient_data) rather than rolling a healthy candidate back.
+        alpha = look_alpha(rules.alpha, judged + 1)
+        verdict = Verdict("inconclusive", judged + 1, alpha, f"CloudWatch did not answer: {exc}", None, None)
     judged += 1 if spends_alpha(verdict) else 0
     record = {**verdict_record(verdict, window, rules), "step": number, "baked_seconds": baked}
     services.rollouts.update_rollout(endpoint, rollout_id, {"analysis": record})
