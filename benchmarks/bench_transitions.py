@@ -16,11 +16,11 @@ The reference: the least a phase can take, derived from `statemachines/rollout.a
 paths over its transitions (Next, Default, Choices, Catch) through the states the data decides (see
 `Minimum`): a step is NextStep -> Bake -> the Bake's States.Timeout catch (a healthy bake times out)
 -> NextStep (today NextStep, StepAction, ReadEndpoint, EndpointStatus, AfterInService, CheckAlarms,
-Bake, Analyse, AfterAnalysis: 9), a rollout of k steps is setup (Prepare -> AddCandidate -> NextStep) + k steps +
-end (NextStep -> Promote -> Promoted), and the rollback path runs from the Bake's Sluice.Abort catch to
-RolledBack. So a ratio of 1.0 is a rollout without a single extra poll; anything above it is the
-ReadEndpoint/WaitForEndpoint loop, which the bench checks is the only source of extra transitions (it
-raises otherwise).
+Bake, Analyse, AfterAnalysis: 9), a rollout of k steps is setup (Prepare -> AddCandidate -> NextStep)
++ k steps + end (NextStep -> Promote -> Promoted), and the rollback path runs from the Bake's
+Sluice.Abort catch to RolledBack. So a ratio of 1.0 is a rollout without a single extra poll; anything
+above it is the ReadEndpoint/WaitForEndpoint loop, which the bench checks is the only source of extra
+transitions (it raises otherwise).
 
 The runs (the sandbox: moto server, the stack from template.yaml, real ASL and handlers, IAM enforced):
 - "instant": endpoint updates applied at once, time compressed x100;
