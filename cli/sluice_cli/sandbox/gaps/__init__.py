@@ -36,6 +36,9 @@ Gaps:
   event.
 - `GetMetricDataExtendedStatistics`: GetMetricData answers no percentile `pNN.NN` and no percentile
   rank `PR(a:b)`; the filler computes them from the period's raw values.
+- `GetMetricDataSeriesIndex`: GetMetricData scans every datum of the account at each call (seconds
+  under simulated traffic); the filler hands moto's query code only the queried series' data of the
+  window, through an incremental index.
 
 What moto 5.2.5 does around these fillers (checked by running it; docs/EMULATION.md style):
 - Step Functions execute mode keeps its state machines in a backend of its own: turn it on before

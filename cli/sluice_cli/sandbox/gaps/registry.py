@@ -19,6 +19,7 @@ from sluice_cli.sandbox.gaps.awslambda import (
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudformation import SandboxStackRecord
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
+from sluice_cli.sandbox.gaps.cloudwatch_metric_data import GetMetricDataSeriesIndex
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.cloudwatch_statistics import GetMetricDataExtendedStatistics
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
@@ -51,6 +52,7 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     StepScalingPolicyAlarms,
     DescribeAlarmsPaging,
     GetMetricDataExtendedStatistics,
+    GetMetricDataSeriesIndex,
     SnsSubjectValidation,
     AlarmStateChangeEvents,
     StepFunctionsLambdaTasks,
