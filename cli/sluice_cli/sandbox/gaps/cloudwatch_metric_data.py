@@ -9,7 +9,8 @@ minutes each call took seconds, then tens of seconds: the canary analysis' looks
 calls each) fell minutes behind the bake they judge. CloudWatch answers such a query in milliseconds
 whatever else the account holds. The filler answers from only the data of the queried
 series in each period, found through an index kept up to date incrementally (as the alarm evaluator's
-`MetricIndex`), and aggregates them with moto's own `Statistics`.
+`MetricIndex`), and aggregates them with moto's own `Statistics`. A series is namespace, name and
+dimensions, as in CloudWatch (moto's dimension filter ignores the namespace).
 """
 
 from __future__ import annotations
