@@ -29,8 +29,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from integration_kit import UNJUDGED
 from rollouts_kit import Rollouts, assert_settled, in_progress, refuse_weights, rollouts_in_a_sandbox
 
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
@@ -61,9 +63,10 @@ def fire(rollouts: Rollouts, endpoint: str, version: str, reason: str, alarm: st
     )
 
 
-def v2_baking_at_half(rollouts: Rollouts, endpoint: str, *, bake_seconds: int = 600) -> str:
-    """Upload v2 onto `endpoint` (steps 50 %, 100 %) and wait until its first step bakes: v2 serves 50 %."""
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": bake_seconds}})
+def v2_baking_at_half(rollouts: Rollouts, endpoint: str, *, bake_seconds: int = 600, **rollout: Any) -> str:
+    """Upload v2 onto `endpoint` (steps 50 %, 100 %, and the `rollout` settings given) and wait until its
+    first step bakes: v2 serves 50 %."""
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": bake_seconds, **rollout}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
     return endpoint
@@ -98,7 +101,7 @@ def test_throttled_weights_and_update_calls_are_retried_and_the_version_is_promo
         when={"EndpointName": endpoint},
     )
     weights = refuse_weights(rollouts, endpoint, "ThrottlingException", RATE_EXCEEDED, times=2)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 1}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 1, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     rollouts.finish(endpoint, "v2")
 
@@ -258,30 +261,63 @@ def test_a_flapping_alarm_rolls_back_once_with_its_first_reason(rollouts: Rollou
 # -- f. INSUFFICIENT_DATA under each on_insufficient_data policy ------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("policy", "status", "serving"), [("continue", "PROMOTED", "v2"), ("rollback", "ROLLED_BACK", "v1")]
-)
-def test_alarms_without_data_follow_the_on_insufficient_data_policy(
-    rollouts: Rollouts, policy: str, status: str, serving: str
-) -> None:
-    """Both automatic alarms are INSUFFICIENT_DATA through the first bake (no traffic reached the
-    candidate): `continue` goes on and promotes; `rollback` rolls back when the bake ends."""
-    endpoint = rollouts.endpoint()
-    rollouts.deploy_json(
-        endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 300, "on_insufficient_data": policy}}
-    )
-    rollouts.upload(endpoint, "v2")
-    rollouts.wait_for_status(endpoint, "v2", "BAKING")
+def v2_with_alarms_without_data(rollouts: Rollouts, endpoint: str, rollout: dict[str, Any]) -> None:
+    """v2 at 50 % (steps 50 %, 100 %, no canary analysis: the alarms alone judge a step, plus `rollout`),
+    both its automatic alarms INSUFFICIENT_DATA through the first bake (no traffic reached it)."""
+    v2_baking_at_half(rollouts, endpoint, bake_seconds=300, analysis=None, **rollout)
     for alarm in ("errors", "latency"):
         rollouts.client("cloudwatch").set_alarm_state(
             AlarmName=f"sluice-{endpoint}-v2-{alarm}",
             StateValue="INSUFFICIENT_DATA",
             StateReason="Insufficient Data: 1 datapoint was unknown.",
         )
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "serving"), [("continue", "PROMOTED", "v2"), ("rollback", "ROLLED_BACK", "v1")]
+)
+def test_alarms_without_data_follow_the_on_insufficient_data_policy(
+    rollouts: Rollouts, policy: str, status: str, serving: str
+) -> None:
+    """`continue` goes on unjudged and promotes; `rollback` rolls back when the bake ends."""
+    endpoint = rollouts.endpoint()
+    v2_with_alarms_without_data(rollouts, endpoint, {"on_insufficient_data": policy})
     rollouts.finish(endpoint, "v2")
 
     reason = "had no data by the end of the bake" if policy == "rollback" else None
     assert_settled(rollouts, endpoint, "v2", status=status, serving=serving, lease="released", reason=reason)
+
+
+def test_alarms_without_data_hold_the_rollout_by_default(rollouts: Rollouts) -> None:
+    """on_insufficient_data left out (hold): the rollout is PAUSED where it is when the bake ends, held
+    with the reason, notified; its alarms still watch it, and one firing rolls it back."""
+    endpoint = rollouts.endpoint()
+    v2_with_alarms_without_data(rollouts, endpoint, {})
+    held = rollouts.wait_for_status(endpoint, "v2", "PAUSED")
+
+    assert held["held"]["reason"].startswith(
+        f"not enough traffic to judge: step 1: alarm sluice-{endpoint}-v2-"
+    ), held["held"]
+    assert "had no data by the end of the bake" in held["held"]["reason"]
+    assert rollouts.weights(endpoint) == {"v1": (50.0, 2), "v2": (50.0, 1)}  # held where it was
+    assert "held" in rollouts.events(endpoint, "v2")
+    rollouts.wait_until(
+        lambda: [n for n in rollouts.notifications(held["rollout_id"]) if n["status"] == "PAUSED"],
+        timeout=10,
+        what="the PAUSED notification",
+    )
+    fire(rollouts, endpoint, "v2", "error rate 9 %")
+    rollouts.finish(endpoint, "v2")
+
+    assert_settled(
+        rollouts,
+        endpoint,
+        "v2",
+        status="ROLLED_BACK",
+        serving="v1",
+        lease="released",
+        reason="error rate 9 %",
+    )
 
 
 # -- g. a rollback call failing twice, then succeeding ----------------------------------------------
@@ -382,7 +418,7 @@ def test_an_execution_stopped_before_it_changed_the_endpoint_hands_its_lease_to_
         times=100_000,
         when={"EndpointName": endpoint},
     )
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_until(lambda: busy.failed > 0, what="v2's UpdateEndpoint refused")
     rollouts.upload(endpoint, "v3")
@@ -412,7 +448,7 @@ def test_an_endpoint_deleted_during_the_bake_is_held_for_a_human(rollouts: Rollo
     endpoint"; there is nothing to put back (the log says so, rather than "the candidate never received
     traffic"), and the rollout is held for a human with the lease (`sluice resolve` accepts an endpoint
     that is gone)."""
-    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint(), bake_seconds=300)
+    endpoint = v2_baking_at_half(rollouts, rollouts.endpoint(), bake_seconds=300, **UNJUDGED)
     rollouts.client("sagemaker").delete_endpoint(EndpointName=endpoint)
     rollouts.finish(endpoint, "v2")
 
@@ -438,7 +474,7 @@ def test_a_promotion_sagemaker_could_not_apply_rolls_back_and_keeps_the_baseline
     FailureReason. Sluice must not read that InService as done (PROMOTED, the baseline deleted while it
     still serves): it rolls back with SageMaker's reason."""
     endpoint = rollouts.endpoint(count=2)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
     rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(endpoint, NO_CAPACITY)

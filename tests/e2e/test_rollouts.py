@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from integration_kit import aborted_in, make_archive
+from integration_kit import UNJUDGED, aborted_in, make_archive
 from rollouts_kit import IMAGE, Rollouts, new_endpoint_name, rollouts_in_a_sandbox
 
 from sluice.adapters.registry import from_item
@@ -34,7 +34,7 @@ def rollouts() -> Iterator[Rollouts]:
 
 def test_a_version_is_promoted_step_by_step(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint(count=2)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 25, 50, 100], "bake_seconds": 60}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 25, 50, 100], "bake_seconds": 60, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     final = rollouts.finish(endpoint, "v2")
 
@@ -61,7 +61,7 @@ def test_a_version_is_promoted_step_by_step(rollouts: Rollouts) -> None:
 
 def test_an_alarm_during_step_two_rolls_back_to_the_baseline(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint(count=2)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 50, 100], "bake_seconds": 600}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 50, 100], "bake_seconds": 600, **UNJUDGED}})
     rollouts.upload(endpoint, "v3")
     rollouts.wait_until(
         lambda: (
@@ -230,7 +230,7 @@ def test_an_alarm_already_firing_refuses_the_rollout_and_changes_nothing(rollout
 
 def test_two_uploads_during_a_rollout_only_the_newest_runs_next(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint()
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 300}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [50, 100], "bake_seconds": 300, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_until(lambda: rollouts.status(endpoint, "v2") == "BAKING", what="v2 baking")
     rollouts.upload(endpoint, "v3")
@@ -270,7 +270,7 @@ def test_first_deployment_creates_the_endpoint_at_100_percent(rollouts: Rollouts
 
 def test_autoscaling_moves_to_the_promoted_variant(rollouts: Rollouts) -> None:
     endpoint = rollouts.endpoint(autoscaling=True)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     assert rollouts.finish(endpoint, "v2")["status"] == "PROMOTED", rollouts.explain(endpoint, "v2")
 
@@ -341,7 +341,7 @@ def test_a_baseline_scaled_out_during_the_canary_keeps_its_capacity_through_step
     """Autoscaling (or an operator) scales the baseline from 2 to 4 instances while v2 bakes at 10 %.
     The next step must not pin it back to the 2 read at prepare time, and neither must the rollback."""
     endpoint = rollouts.endpoint(count=2)
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 50, 100], "bake_seconds": 300}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [10, 50, 100], "bake_seconds": 300, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
     rollouts.client("sagemaker").update_endpoint_weights_and_capacities(
@@ -401,7 +401,7 @@ def test_a_multi_container_version_is_promoted_with_its_containers(rollouts: Rol
                 {"image": IMAGE.replace("pytorch-inference", "xgboost-inference"), "hostname": "predict"},
             ],
             "inference_execution_mode": "Serial",
-            "rollout": {"steps": [100], "bake_seconds": 1},
+            "rollout": {"steps": [100], "bake_seconds": 1, **UNJUDGED},
         },
     )
     rollouts.upload(endpoint, "v2")
@@ -576,7 +576,7 @@ def test_a_failed_promotion_gives_the_baseline_back_its_whole_scaling_configurat
     alarm = scale_by_hand(rollouts, endpoint)
     before = scaling_of(rollouts, endpoint, "v1")
     old_arn = step_policy_arn(rollouts, endpoint, "v1")
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 300, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     rollouts.wait_for_status(endpoint, "v2", "BAKING")
     rollouts.sandbox.gaps.get(UpdateEndpoint).fail_next_update(endpoint, "insufficient capacity")
@@ -597,7 +597,7 @@ def test_a_promotion_carries_the_baselines_whole_scaling_configuration(rollouts:
     endpoint = rollouts.endpoint(autoscaling=True)
     alarm = scale_by_hand(rollouts, endpoint)
     before = scaling_of(rollouts, endpoint, "v1")
-    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1}})
+    rollouts.deploy_json(endpoint, {"rollout": {"steps": [100], "bake_seconds": 1, **UNJUDGED}})
     rollouts.upload(endpoint, "v2")
     final = rollouts.finish(endpoint, "v2")
 

@@ -31,7 +31,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from integration_kit import make_archive
+from integration_kit import UNJUDGED, make_archive
 
 from sluice.adapters.registry import from_item
 from sluice.adapters.rollouts import rollout_pk
@@ -323,8 +323,9 @@ def test_a_batch_csv_runs_a_transform_job_to_completed(user: User) -> None:
 
 def test_an_alarm_rolls_the_canary_back_and_the_cli_shows_it(user: User) -> None:
     endpoint = user.demo["realtime_endpoint"]
-    # Bakes far longer than the test: the alarm ends them, and a loaded machine cannot outrun one.
-    deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 3600}}
+    # Bakes far longer than the test: the alarm ends them, and a loaded machine cannot outrun one. No
+    # traffic: unjudged (the analysis would also cap a bake at its max_bake_seconds).
+    deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 3600, **UNJUDGED}}
     user.upload(f"endpoints/{endpoint}/deploy.json", json.dumps(deploy).encode())
     user.upload(f"endpoints/{endpoint}/v2/model.tar.gz", make_archive({"model.pth": b"v2"}))
 
@@ -569,7 +570,10 @@ def test_sigterm_during_a_canary_bake_with_traffic_stops_step_by_step(tmp_path: 
         started.document = json.loads(started.read_line())
         user = User(started)
         endpoint = user.demo["realtime_endpoint"]
-        deploy = {"rollout": {"steps": [50, 100], "bake_seconds": 86_400}}  # baking at the stop
+        # baking at the stop: the canary analysis looks at the traffic each minute, its bake may last as long
+        deploy = {
+            "rollout": {"steps": [50, 100], "bake_seconds": 86_400, "analysis": {"max_bake_seconds": 86_400}}
+        }
         user.upload(f"endpoints/{endpoint}/deploy.json", json.dumps(deploy).encode())
         user.upload(f"endpoints/{endpoint}/v2/model.tar.gz", make_archive({"model.pth": b"v2"}))
         wait_for(lambda: (r := user.rollout(endpoint, "v2")) and r.get("status") == "BAKING", "v2 baking")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
 import pytest
 from moto.events.models import Rule
 from moto.events.utils import EventTemplateParser
@@ -11,7 +14,9 @@ from moto.sagemaker.models import SageMakerModelBackend
 from sluice_cli.sandbox.gaps.awslambda import LambdaInvokeNeedsDocker, StepFunctionsLambdaTasks
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents
+from sluice_cli.sandbox.gaps.cloudwatch_metric_data import GetMetricDataSeriesIndex
 from sluice_cli.sandbox.gaps.events import EventBridgeTargetEventAccount, S3EventBridgeEventIds
+from sluice_cli.sandbox.gaps.probes import plain_moto
 from sluice_cli.sandbox.gaps.registry import ALL_GAPS, EmulatorGaps
 from sluice_cli.sandbox.gaps.s3 import S3BucketPolicyTransportCondition
 from sluice_cli.sandbox.gaps.sagemaker_endpoint import UpdateEndpoint
@@ -155,3 +160,70 @@ def test_fake_prediction_is_deterministic() -> None:
     score, line = fake_prediction("1,2").split(",", 1)
     assert line == "1,2"
     assert 0 <= float(score) < 1
+
+
+def test_get_metric_data_from_the_series_index_answers_as_moto_does() -> None:
+    """GetMetricDataSeriesIndex changes how fast GetMetricData answers, not what (but for one moto bug):
+    the same values, timestamps and labels as moto's own scan, per series, per period, with a unit
+    filter, in both orders."""
+
+    def dimensions(variant: str) -> list[dict[str, str]]:
+        return [{"Name": "EndpointName", "Value": "ep"}, {"Name": "VariantName", "Value": variant}]
+
+    def stat(query_id: str, variant: str, metric: str, statistic: str, **extra: Any) -> dict[str, Any]:
+        found = {"Namespace": "AWS/SageMaker", "MetricName": metric, "Dimensions": dimensions(variant)}
+        return {"Id": query_id, "MetricStat": {"Metric": found, "Period": 120, "Stat": statistic, **extra}}
+
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=10)
+    queries = [
+        stat("inv", "v1", "Invocations", "Sum"),
+        stat("inv2", "v2", "Invocations", "Sum"),
+        stat("lat", "v1", "ModelLatency", "SampleCount"),
+        stat("max", "v1", "ModelLatency", "Maximum", Unit="Microseconds"),
+        stat("none", "v3", "Invocations", "Sum"),
+    ]
+    with plain_moto() as clients:
+        cloudwatch = clients("cloudwatch")
+        for minute in range(10):
+            at = start + timedelta(minutes=minute, seconds=7)
+            for variant, count in (("v1", minute + 1), ("v2", 2 * minute)):
+                cloudwatch.put_metric_data(
+                    Namespace="AWS/SageMaker",
+                    MetricData=[
+                        {"MetricName": "Invocations", "Dimensions": dimensions(variant), "Timestamp": at,
+                         "Value": float(count), "Unit": "Count"},
+                        {"MetricName": "ModelLatency", "Dimensions": dimensions(variant), "Timestamp": at,
+                         "Values": [100.0 * minute, 50.0], "Counts": [2.0, 1.0], "Unit": "Microseconds"},
+                    ],
+                )  # fmt: skip
+            cloudwatch.put_metric_data(
+                Namespace="Other",
+                MetricData=[{"MetricName": "Invocations", "Dimensions": dimensions("v1"), "Timestamp": at,
+                             "Value": 1000.0}],
+            )  # fmt: skip
+
+        def answer(scan_by: str) -> list[dict[str, Any]]:
+            return cloudwatch.get_metric_data(
+                MetricDataQueries=queries,
+                StartTime=start + timedelta(seconds=30),
+                EndTime=start + timedelta(minutes=9, seconds=30),
+                ScanBy=scan_by,
+            )["MetricDataResults"]
+
+        scans = {scan_by: answer(scan_by) for scan_by in ("TimestampAscending", "TimestampDescending")}
+        gap = GetMetricDataSeriesIndex()
+        gap.install()
+        try:
+            indexed = {scan_by: answer(scan_by) for scan_by in scans}
+        finally:
+            gap.uninstall()
+
+    # moto's scan counts the other namespace's datum of the same dimensions in v1's Invocations (its
+    # dimension filter ignores the namespace); CloudWatch and the index do not: 2005 -> 5, ...
+    (plain_v1, *plain_rest), (v1, *rest) = scans["TimestampAscending"], indexed["TimestampAscending"]
+    assert plain_v1["Values"] == [2005.0, 2009.0, 2013.0, 2017.0, 1010.0]
+    assert v1 == {**plain_v1, "Values": [5.0, 9.0, 13.0, 17.0, 10.0]}
+    assert rest == plain_rest
+    assert indexed["TimestampDescending"][1:] == scans["TimestampDescending"][1:]
+    assert indexed["TimestampDescending"][0]["Values"] == [10.0, 17.0, 13.0, 9.0, 5.0]
+    assert [len(r["Values"]) for r in scans["TimestampAscending"]] == [5, 5, 5, 5, 0]

@@ -39,6 +39,9 @@ Gaps:
 - `GetMetricDataWindow`: GetMetricData truncates StartTime and EndTime to the second (a second is 100
   simulated seconds at time_scale 0.01) and refuses a window within one second; the filler keeps both
   as given.
+- `GetMetricDataSeriesIndex`: GetMetricData scans every datum of the account at each call (seconds
+  under simulated traffic); the filler hands moto's query code only the queried series' data of the
+  window, through an incremental index.
 
 What moto 5.2.5 does around these fillers (checked by running it; docs/EMULATION.md style):
 - Step Functions execute mode keeps its state machines in a backend of its own: turn it on before

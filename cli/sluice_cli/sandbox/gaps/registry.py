@@ -19,6 +19,7 @@ from sluice_cli.sandbox.gaps.awslambda import (
 from sluice_cli.sandbox.gaps.base import Gap
 from sluice_cli.sandbox.gaps.cloudformation import SandboxStackRecord
 from sluice_cli.sandbox.gaps.cloudwatch import AlarmStateChangeEvents, MetricAlarmEvaluation
+from sluice_cli.sandbox.gaps.cloudwatch_metric_data import GetMetricDataSeriesIndex
 from sluice_cli.sandbox.gaps.cloudwatch_paging import DescribeAlarmsPaging
 from sluice_cli.sandbox.gaps.cloudwatch_statistics import GetMetricDataExtendedStatistics
 from sluice_cli.sandbox.gaps.cloudwatch_window import GetMetricDataWindow
@@ -52,6 +53,8 @@ ALL_GAPS: tuple[type[Gap], ...] = (
     StepScalingPolicyAlarms,
     DescribeAlarmsPaging,
     GetMetricDataExtendedStatistics,
+    GetMetricDataSeriesIndex,
+    # After the index, so that it wraps it: the index reads the window's bounds as given, not truncated.
     GetMetricDataWindow,
     SnsSubjectValidation,
     AlarmStateChangeEvents,
