@@ -214,7 +214,8 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert verdict["latency"]["worse"] is True
     assert verdict["latency"]["p_value"] < verdict["latency"]["alpha"]
     assert verdict["errors"]["worse"] is False
-    assert 40 <= verdict["latency"]["baseline_ms"] <= 50 < verdict["latency"]["threshold_ms"] * 1.2
+    # v2's p90 (40 ms, 10 % jitter: ~45 ms) bounded from above, + 10 %: v4's typical 50 ms is over it.
+    assert 40 < verdict["latency"]["baseline_ms"] < verdict["latency"]["threshold_ms"] < 60
     assert v4["final_variants"] == [("v2", 100.0, 2)]
 
     # The quiet endpoint: too little traffic to judge v2; the bake extends to max_bake_seconds (180 s),
@@ -236,7 +237,8 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert quiet["cli_exit"] == 0
     assert quiet["status"] == "ROLLED_BACK"
     assert quiet["final_variants"] == [("v1", 100.0, 1)]
-    assert 0 < quiet["traffic"]["v2"]["invocations"] < 200
+    assert quiet["traffic"].get("v2", {}).get("invocations", 0) < 200  # 10 % of 1 rps: hardly any
+    assert quiet["traffic"]["v1"]["invocations"] > 0
 
     # The whole story's notifications, the rollouts' state changes included.
     everything = report.step("13 notifications").facts

@@ -632,12 +632,15 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
 
 def draw_analysis_lane(lane: Any, looks: Sequence[AnalysisLook]) -> None:
     """The canary analysis' lane: per look a bar over the window it judged (the looks of a step share
-    its start, so they take turns in ANALYSIS_LANES rows), its verdict's mark at the look, and the
-    decisive test at each step's last look and at a fail."""
+    its start: its first look on the top row, the next below, ... in ANALYSIS_LANES rows), its verdict's
+    mark at the look, and the decisive test at each step's last look and at a fail."""
     last_of_step = {look.step: look.decision for look in looks}
-    for i, look in enumerate(looks):
+    within: dict[int | None, int] = {}
+    for look in looks:
+        row = within.get(look.step, 0)
+        within[look.step] = row + 1
         color = VERDICT_COLORS.get(look.outcome, "#555555")
-        y = ANALYSIS_LANES - 0.5 - i % ANALYSIS_LANES
+        y = ANALYSIS_LANES - 0.5 - row % ANALYSIS_LANES
         lane.hlines(y, look.start, look.end, color=color, lw=5, alpha=0.35)
         lane.text(
             look.end,

@@ -4,9 +4,12 @@ until an operator aborts it with `sluice abort`."""
 
 from __future__ import annotations
 
+import logging
 import subprocess  # nosec B404 - the demo runs the sluice CLI as an operator would
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +58,7 @@ from sluice_cli.sandbox.demo.cast import (
 from sluice_cli.sandbox.demo.checks import Checks, shown
 from sluice_cli.sandbox.demo.harness import Demo
 from sluice_cli.sandbox.demo.rollout_watch import RolloutWatch, watch_until_ended
-from sluice_cli.sandbox.traffic import SIMULATION_LABEL
+from sluice_cli.sandbox.traffic import SIMULATION_LABEL, TrafficSimulator
 
 NOT_ENOUGH_TRAFFIC = "not enough traffic to judge"  # sluice.domain.rollout.actions_analyse's wording
 ENDS = frozenset({"PROMOTED", "ROLLED_BACK", "NEEDS_ATTENTION", "REFUSED"})
@@ -105,8 +108,32 @@ def canary_v4_rolled_back_by_analysis(demo: Demo, checks: Checks) -> None:
     demo.timelines.append(analysis_rollback_timeline(demo, rollback))
 
 
+class _ExpectedAbort(logging.Filter):
+    """The analysis' fail ends the rollout by raising RolloutAborted from the RolloutStep Lambda (the state
+    machine catches it → Rollback); the sandbox's router logs every handler error with its traceback. Here
+    it is the expected outcome, told by the decision log: not shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "sluice.errors.RolloutAborted: " not in record.getMessage()
+
+
+@contextmanager
+def expected_abort_not_logged() -> Iterator[None]:
+    router, quiet = logging.getLogger("sluice_cli.sandbox.router"), _ExpectedAbort()
+    router.addFilter(quiet)
+    try:
+        yield
+    finally:
+        router.removeFilter(quiet)
+
+
 def roll_out_slower_v4(demo: Demo) -> tuple[CanaryRun, dict[str, Any]]:
     traffic = start_traffic(demo, V4_ERROR_RATES, seed=11, latency_ms=V4_LATENCY_MS)
+    with expected_abort_not_logged():
+        return _watch_v4(demo, traffic)
+
+
+def _watch_v4(demo: Demo, traffic: TrafficSimulator) -> tuple[CanaryRun, dict[str, Any]]:
     latency_alarm: dict[str, Any] = {}
     try:
         watch = RolloutWatch(demo, REALTIME, "v4")
@@ -298,6 +325,11 @@ def hold_then_abort(demo: Demo) -> Hold:
         watch = RolloutWatch(demo, QUIET, "v2")
         demo.upload(model_key(QUIET, "v2"), uploads.model_archive("quiet-v2"), "model v2")
         watch.observe()
+        demo.say(
+            f"{SIMULATION_LABEL}: {QUIET_RPS} request per simulated second; at 10 % v2's share is "
+            f"{QUIET_RPS * uploads.QUIET_STEPS[0] / 100:g} a second (the simulator routes each second's "
+            "whole requests to the largest shares, so v2 gets hardly any): far below min_invocations 200"
+        )
         held = watch.until(lambda o: o.status == "PAUSED" or o.status in ENDS, "v2 held (PAUSED)")
         record = dict(held.rollout)
         demo.console.print(
@@ -374,9 +406,10 @@ def check_held_then_aborted(demo: Demo, checks: Checks, hold: Hold, seen: int) -
     checks.equal("final variants", [str(v) for v in outcome.final], ["v1 100 % (1 instance)"])
     checks.that(
         f"v2 served {SIMULATION_LABEL}, too little",
-        "some invocations on v2, fewer than min_invocations (200)",
+        "fewer invocations on v2 than min_invocations (200), v1 served",
         shown_totals(run.totals),
-        0 < run.totals.get("v2", {}).get("invocations", 0) < 200,
+        run.totals.get("v2", {}).get("invocations", 0) < 200
+        and run.totals.get("v1", {}).get("invocations", 0) > 0,
     )
     notified = rollout_statuses(demo, outcome.rollout_id, seen)
     checks.equal("notified rollout states (SNS)", notified, list(HELD_STATES))

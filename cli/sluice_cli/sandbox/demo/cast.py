@@ -51,8 +51,11 @@ V3_ERROR_RATES = {"v2": 0.001, "v3": 0.08}
 V4_ERROR_RATES = {"v2": 0.001, "v4": 0.0}
 V4_LATENCY_MS = {"v2": 40.0, "v4": 50.0}
 LATENCY_P99_MS = 500.0  # deploy.json's auto_alarms.latency_p99_ms default
-# The low-traffic endpoint: one instance at v1, 1 request per simulated second (v2 at 10 % gets ~6 a
-# minute: the analysis' min_invocations 200 are out of reach within max_bake_seconds).
+# The low-traffic endpoint: one instance at v1, 1 request per simulated second. v2 at 10 % would get ~6 a
+# minute; the simulator hands each second's whole requests to the largest shares (traffic.split_invocations),
+# so below 10 requests a second a 10 % variant gets none. Either way the analysis' min_invocations (200) are
+# out of reach. (More traffic is no more honest here: compressed time stretches each look's window by the
+# Lambdas' wall time, ~100 simulated seconds per wall second, so 1 request a second on v2 would pass.)
 QUIET = "demo-quiet"
 QUIET_RPS = 1
 QUIET_ERROR_RATES = {"v1": 0.0, "v2": 0.0}

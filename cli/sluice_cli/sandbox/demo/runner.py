@@ -15,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sluice_cli.sandbox.demo import uploads
-from sluice_cli.sandbox.demo.canary_observation import shown_transitions
+from sluice_cli.sandbox.demo.canary_observation import shown_ms, shown_transitions
 from sluice_cli.sandbox.demo.cast import (
     QUIET,
     QUIET_RPS,
@@ -143,7 +143,7 @@ def write_demo_report(
         f"{TRAFFIC_RPS} invocations per simulated second split by the endpoint's live weights, "
         f"error rates v2 rollout {shown(V2_ERROR_RATES)}; v3 rollout {shown(V3_CALM_ERROR_RATES)}, "
         f"then a spike {shown(V3_ERROR_RATES)} once v3 baked at 10 %; v4 rollout "
-        f"{shown(V4_ERROR_RATES)}, ModelLatency {shown(V4_LATENCY_MS)} ms (40 ms for any other variant); "
+        f"{shown(V4_ERROR_RATES)}, ModelLatency {shown_ms(V4_LATENCY_MS)} (40 ms for any other variant); "
         f"the quiet endpoint {QUIET} {QUIET_RPS} invocation per simulated second. "
         f"Step Functions time and alarm periods are compressed {TIMES}{1 / TIME_SCALE:.0f} "
         f"(a {uploads.BAKE_SECONDS} s bake lasts {uploads.BAKE_SECONDS * TIME_SCALE:g} s, "
