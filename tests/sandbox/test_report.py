@@ -26,6 +26,7 @@ from sluice_cli.sandbox.report import (
     RolloutTimeline,
     WeightSample,
     analysis_looks,
+    analysis_rows,
     decisive_test,
     error_panel,
     marker_rows,
@@ -260,6 +261,14 @@ def test_the_looks_come_from_the_decision_log_entries_that_carry_an_analysis() -
     ]  # the window each look judged: from the step's bake start to the look
     assert looks[0].decisive == "n: candidate 120 < 200"
     assert looks[1].decisive == "latency p=3.1e-62 < \u03b1 0.0063"  # the failing test, not the errors'
+
+
+def test_each_step_stacks_its_looks_from_the_top_row() -> None:
+    timeline = _analysed()
+    second_step = [_look(3.0 + i, 2.9, 2, "pass", errors=ERRORS_PASS) for i in range(4)]
+    timeline.decisions = [*timeline.decisions, *second_step]
+
+    assert analysis_rows(analysis_looks(timeline), rows=3) == [0, 1, 0, 1, 2, 0]
 
 
 def test_a_pass_names_the_test_closest_to_failing() -> None:

@@ -630,17 +630,25 @@ def render_plot(timeline: RolloutTimeline, path: str | Path, colors: Mapping[str
     return path
 
 
+def analysis_rows(looks: Sequence[AnalysisLook], rows: int = ANALYSIS_LANES) -> list[int]:
+    """The lane's row of each look (0 at the top): a step's first look on row 0, its next on row 1, ...
+    (their windows share the step's bake start, so they would hide each other on one row)."""
+    within: dict[int | None, int] = {}
+    chosen = []
+    for look in looks:
+        chosen.append(within.get(look.step, 0) % rows)
+        within[look.step] = within.get(look.step, 0) + 1
+    return chosen
+
+
 def draw_analysis_lane(lane: Any, looks: Sequence[AnalysisLook]) -> None:
     """The canary analysis' lane: per look a bar over the window it judged (the looks of a step share
     its start: its first look on the top row, the next below, ... in ANALYSIS_LANES rows), its verdict's
     mark at the look, and the decisive test at each step's last look and at a fail."""
     last_of_step = {look.step: look.decision for look in looks}
-    within: dict[int | None, int] = {}
-    for look in looks:
-        row = within.get(look.step, 0)
-        within[look.step] = row + 1
+    for look, row in zip(looks, analysis_rows(looks), strict=True):
         color = VERDICT_COLORS.get(look.outcome, "#555555")
-        y = ANALYSIS_LANES - 0.5 - row % ANALYSIS_LANES
+        y = ANALYSIS_LANES - 0.5 - row
         lane.hlines(y, look.start, look.end, color=color, lw=5, alpha=0.35)
         lane.text(
             look.end,
@@ -773,7 +781,7 @@ def analysis_section(timeline: RolloutTimeline) -> list[str]:
     looks = analysis_looks(timeline)
     if not looks:
         return []
-    lines = [f"### Canary analysis ({len(looks)} looks)", ""]
+    lines = [f"### Canary analysis ({len(looks)} look{'' if len(looks) == 1 else 's'})", ""]
     lines += [
         "| # | step | window (s since upload) | verdict | decisive | errors | latency |",
         "|---:|---:|---|---|---|---|---|",
