@@ -249,7 +249,6 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert everything["rollout_states"]["SNS"] == {
         "STARTED": 4,
         "STEP": 4 + v3_steps + 1 + 1,
-        "STEP_PASSED": 3,
         "PROMOTED": 1,
         "PAUSED": 1,
         "ROLLING_BACK": 3,
@@ -270,13 +269,14 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert "SIMULATED traffic: error spike on v3" in text
     assert "CloudWatch Alarm State Change sluice-demo-realtime-v3-errors OK → ALARM" in text
     assert f"alarm → 100 % baseline in {latency:.2f} s" in text
-    # The narration says what the analysis decided and why, with the verdict's numbers.
-    assert "analysis pass" in text
-    assert re.search(r"analysis fail +step 1, look \d+, \d+ s into the bake: errors candidate 0/\d+", text)
-    assert "why v4 was rolled back: the canary analysis" in text
-    assert f"{verdict['latency']['candidate_slower']} of the candidate's" in text
-    assert "held: not enough traffic to judge" in text
-    assert "$ sluice abort demo-quiet" in text
+    # The narration says what the analysis decided and why, with the verdict's numbers (lines may wrap).
+    flat = " ".join(text.split())
+    assert "analysis pass step 1, look 1," in flat
+    assert re.search(r"analysis fail step 1, look \d+, \d+ s into the bake: errors candidate 0/\d+", flat)
+    assert "why v4 was rolled back: the canary analysis" in flat
+    assert f"{verdict['latency']['candidate_slower']} of the candidate's" in flat
+    assert "held: not enough traffic to judge" in flat
+    assert "$ sluice abort demo-quiet" in flat
 
     # The report: report.md with each rollout's decision log, and a PNG per rollout.
     assert "report: sandbox-report/report.md" in text

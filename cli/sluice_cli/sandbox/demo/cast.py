@@ -99,22 +99,14 @@ BATCH_STATE = "Sluice Batch Job State Change"
 ROLLOUT_STATE = "Sluice Rollout State Change"
 EXPECTED_NOTIFICATIONS = {REGISTERED: 2, UNCHANGED: 1, REJECTED: 1, BATCH_STATE: 3}
 
-# The rollout states each canary version is expected to notify, in order: v2 through its four steps, each
-# analysed step passed (STEP_PASSED; the 100 % step has no analysis, alarms alone judge it, no notice);
-# v3 through the steps it reached (1 or 2: its alarm fires during the first bakes), then back; v4 rolled
-# back at step 1 by the analysis; the low-traffic v2 held (PAUSED) at step 1, then aborted.
-V2_STATES = (
-    "STARTED",
-    *("STEP", "STEP_PASSED") * (len(uploads.ROLLOUT_STEPS) - 1),
-    "STEP",
-    "PROMOTED",
-)
+# The rollout states each canary version is expected to notify, in order: v2 through its four steps; v3
+# through the steps it reached (1 or 2: its alarm fires during the first bakes), then back; v4 rolled back
+# at step 1 by the canary analysis; the low-traffic v2 held (PAUSED) at step 1, then aborted.
+V2_STATES = ("STARTED", "STEP", "STEP", "STEP", "STEP", "PROMOTED")
 
 
-def rolled_back_states(steps: int, passed: int = 0) -> tuple[str, ...]:
-    """A rollout rolled back during step `steps`, after `passed` STEP_PASSED notices."""
-    walked = ("STEP", "STEP_PASSED") * passed + ("STEP",) * (steps - passed)
-    return ("STARTED", *walked, "ROLLING_BACK", "ROLLED_BACK")
+def rolled_back_states(steps: int) -> tuple[str, ...]:
+    return ("STARTED", *("STEP",) * steps, "ROLLING_BACK", "ROLLED_BACK")
 
 
 V3_STATES = rolled_back_states(2)  # when the alarm fires during step 2 (step 1: one STEP fewer)
