@@ -663,8 +663,10 @@ def draw_analysis_lane(lane: Any, looks: Sequence[AnalysisLook]) -> None:
         )
         if look.outcome == "fail" or last_of_step.get(look.step) == look.decision:
             # Left of its mark, over its own bar: the windows of one step end one after the other.
+            # A fail says its test and alpha; a pass or an inconclusive end a few words (report.md has all).
+            verdict = look.decisive if look.outcome == "fail" else key_verdict(look.record)
             lane.annotate(
-                f"#{look.decision} {look.decisive}",
+                f"#{look.decision} {verdict}",
                 (look.end, y),
                 xytext=(-9, 0),
                 textcoords="offset points",
