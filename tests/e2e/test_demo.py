@@ -324,7 +324,7 @@ def test_python_m_demo_exits_0_and_prints_the_summary(tmp_path: Path) -> None:
     assert "canary rollback: alarm → 100 % baseline in" in completed.stdout
     assert "report: sandbox-report/report.md" in completed.stdout
     assert (tmp_path / "sandbox-report" / "report.md").is_file()
-    assert sorted(p.name for p in (tmp_path / "sandbox-report").glob("*.png")) == list(PLOTS)
+    assert sorted(p.name for p in (tmp_path / "sandbox-report").glob("*.png")) == sorted(PLOTS)
     # moto's interpreter logs an ERROR line when the rollback reaches its Fail state: kept out too.
     assert "Exception=FailureEventException" not in completed.stdout + completed.stderr
 
