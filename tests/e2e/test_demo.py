@@ -22,6 +22,7 @@ from sluice_cli.sandbox.demo.cast import (
     BATCH_RECORDS,
     BATCH_STATE,
     EXPECTED_NOTIFICATIONS,
+    HELD_STATES,
     REGISTERED,
     REJECTED,
     ROLLOUT_STATE,
@@ -29,6 +30,7 @@ from sluice_cli.sandbox.demo.cast import (
     TIMES,
     UNCHANGED,
     V2_STATES,
+    V4_STATES,
     rolled_back_states,
 )
 from sluice_cli.sandbox.demo.checks import Checks, StepResult
@@ -38,7 +40,15 @@ from sluice_cli.sandbox.demo.story import STORY, StoryStep
 
 ROOT = Path(__file__).resolve().parents[2]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PLOTS = ("rollout-demo-realtime-v2.png", "rollout-demo-realtime-v3.png")
+PLOTS = (
+    "rollout-demo-realtime-v2.png",
+    "rollout-demo-realtime-v3.png",
+    "rollout-demo-realtime-v4.png",
+    "rollout-demo-quiet-v2.png",
+)
+# `python -m sluice_cli.sandbox.demo` as a user runs it: every canary look is a Lambda and a few Step
+# Functions transitions on the emulator; on two shared cores the whole story has taken several minutes.
+DEMO_TIMEOUT_SECONDS = 900
 
 
 def _console() -> tuple[Console, io.StringIO]:
@@ -130,18 +140,23 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
         "promoted",
     ]
     # The demo's endpoint applies each change at once: one ReadEndpoint per change, never the poll loop.
-    # Finding 27 changed what an Updating phase costs (one 3-transition loop per minute of it instead of
-    # per 15 s), not these counts. Per step: NextStep, StepAction, ReadEndpoint, EndpointStatus,
-    # AfterInService, CheckAlarms, Bake, BakePassed.
+    # Per step: NextStep, StepAction, ReadEndpoint, EndpointStatus, AfterInService, CheckAlarms, then per
+    # wait Bake, Analyse, AfterAnalysis - one wait per look of the canary analysis at the analysed steps
+    # (10/25/50 %: a look a minute over the 120 s bake, more if the first ones saw too little traffic),
+    # a single one at 100 % (no baseline traffic: alarms alone).
+    looks = v2["looks"]
+    waits = {step: sum(1 for s, _ in looks if s == step) for step in (1, 2, 3)} | {4: 1}
+    assert all(waits[step] >= 2 for step in (1, 2, 3)), looks
     assert v2["state_transitions"] == {
         "setup": 7,
-        "step 1": 8,
-        "step 2": 8,
-        "step 3": 8,
-        "step 4": 8,
+        **{f"step {step}": 6 + 3 * waits[step] for step in (1, 2, 3, 4)},
         "end": 8,
-        "total": 47,
+        "total": 7 + sum(6 + 3 * w for w in waits.values()) + 8,
     }
+    # v2 equals v1 (same SIMULATED latency, no errors): each analysed step ends on a pass, nothing fails.
+    assert {step for step, outcome in looks if outcome == "pass"} == {1, 2, 3}
+    assert "fail" not in {outcome for _, outcome in looks}
+    assert v2["events"].count("analysis pass") >= 3
     assert v2["traffic"]["v2"]["invocations"] > 0
     assert v2["traffic"]["v1"]["invocations"] > 0
     assert [change for change in v2["alarm_transitions"] if change[2] == "ALARM"] == []
@@ -176,24 +191,68 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert v3["final_variants"] == [("v2", 100.0, 2)]
     events = v3["events"]
     assert events.index("alarm fired") < events.index("rolling back") < events.index("rolled back")
+    assert not [e for e in events if e.startswith("analysis ")]  # v3's deploy.json: "analysis": null
     # The measured time from the alarm's transition (its event) to v2 at 100 % on DescribeEndpoint.
     latency = report.facts["alarm_to_baseline_seconds"]
     assert isinstance(latency, float)
     assert latency > 0
     assert v3["alarm_to_baseline_seconds"] == latency
 
+    # v4: 25 % slower than v2, no errors - no alarm fires, its p99 alarm (500 ms) stays out of ALARM; the
+    # canary analysis fails it on latency at step 1 and Sluice rolls it back.
+    v4 = report.step("11 canary v4 slower").facts
+    assert v4["status"] == "ROLLED_BACK"
+    assert "canary analysis" in v4["reason"]
+    assert "alarm fired" not in v4["events"]
+    v4_events = v4["events"]
+    assert v4_events.index("analysis fail") < v4_events.index("rolling back") < v4_events.index("rolled back")
+    assert v4["alarm_transitions"] == [] or all(state != "ALARM" for _, _, state in v4["alarm_transitions"])
+    assert v4["latency_alarm"]["threshold_ms"] == 500.0
+    assert v4["latency_alarm"]["state"] != "ALARM"
+    verdict = v4["verdict"]
+    assert verdict["outcome"] == "fail" and verdict["step"] == 1
+    assert verdict["latency"]["worse"] is True
+    assert verdict["latency"]["p_value"] < verdict["latency"]["alpha"]
+    assert verdict["errors"]["worse"] is False
+    # v2's p90 (40 ms, 10 % jitter: ~45 ms) bounded from above, + 10 %: v4's typical 50 ms is over it.
+    assert 40 < verdict["latency"]["baseline_ms"] < verdict["latency"]["threshold_ms"] < 60
+    assert v4["final_variants"] == [("v2", 100.0, 2)]
+
+    # The quiet endpoint: too little traffic to judge v2; the bake extends to max_bake_seconds (180 s),
+    # then the rollout holds (PAUSED); the operator's `sluice abort` rolls it back.
+    quiet = report.step("12 low traffic held").facts
+    assert quiet["held_status"] == "PAUSED"
+    assert quiet["held"]["reason"].startswith("not enough traffic to judge: after 180 s of step 1")
+    assert quiet["held"]["step"] == 1
+    assert {outcome for _, outcome in quiet["looks"]} == {"inconclusive"}
+    assert max(baked for baked, _ in quiet["looks"]) == 180
+    quiet_events = quiet["events"]
+    for earlier, later in [
+        ("bake extended", "held"),
+        ("held", "abort requested"),
+        ("abort requested", "rolled back"),
+    ]:
+        assert quiet_events.index(earlier) < quiet_events.index(later)
+    assert "promoting" not in quiet_events
+    assert quiet["cli_exit"] == 0
+    assert quiet["status"] == "ROLLED_BACK"
+    assert quiet["final_variants"] == [("v1", 100.0, 1)]
+    assert quiet["traffic"].get("v2", {}).get("invocations", 0) < 200  # 10 % of 1 rps: hardly any
+    assert quiet["traffic"]["v1"]["invocations"] > 0
+
     # The whole story's notifications, the rollouts' state changes included.
-    everything = report.step("11 notifications").facts
+    everything = report.step("13 notifications").facts
     v3_steps = events.count("weights set")
-    rollout_states = len(V2_STATES) + len(rolled_back_states(v3_steps))
+    rollout_states = len(V2_STATES) + len(rolled_back_states(v3_steps)) + len(V4_STATES) + len(HELD_STATES)
     assert everything["counts"]["SNS"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
     assert everything["counts"]["EventBridge"] == {**EXPECTED_NOTIFICATIONS, ROLLOUT_STATE: rollout_states}
     assert everything["rollout_states"]["SNS"] == {
-        "STARTED": 2,
-        "STEP": 4 + v3_steps,
+        "STARTED": 4,
+        "STEP": 4 + v3_steps + 1 + 1,
         "PROMOTED": 1,
-        "ROLLING_BACK": 1,
-        "ROLLED_BACK": 1,
+        "PAUSED": 1,
+        "ROLLING_BACK": 3,
+        "ROLLED_BACK": 3,
     }
     assert everything["failure_queue"] == 0
     assert len(report.notifications) == 2 * (sum(EXPECTED_NOTIFICATIONS.values()) + rollout_states)
@@ -205,11 +264,19 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     assert f"({BATCH_RECORDS} lines)" in text
     assert f"time compressed {TIMES}100" in text
     # The live weights display: one line per observed change.
-    assert re.search(r"v2 10 % \(1 instance\) · v1 90 % \(2 instances\) +— step 1/4: baking 300 s", text)
+    assert re.search(r"v2 10 % \(1 instance\) · v1 90 % \(2 instances\) +— step 1/4: baking 120 s", text)
     assert "SIMULATED traffic on endpoint demo-realtime: 20 rps" in text
     assert "SIMULATED traffic: error spike on v3" in text
     assert "CloudWatch Alarm State Change sluice-demo-realtime-v3-errors OK → ALARM" in text
     assert f"alarm → 100 % baseline in {latency:.2f} s" in text
+    # The narration says what the analysis decided and why, with the verdict's numbers (lines may wrap).
+    flat = " ".join(text.split())
+    assert "analysis pass step 1, look 1," in flat
+    assert re.search(r"analysis fail step 1, look \d+, \d+ s into the bake: errors candidate 0/\d+", flat)
+    assert "why v4 was rolled back: the canary analysis" in flat
+    assert f"{verdict['latency']['candidate_slower']} of the candidate's" in flat
+    assert "held: not enough traffic to judge" in flat
+    assert "$ sluice abort demo-quiet" in flat
 
     # The report: report.md with each rollout's decision log, and a PNG per rollout.
     assert "report: sandbox-report/report.md" in text
@@ -223,7 +290,11 @@ def test_the_story_runs_and_every_step_observes_what_it_expects(
     markdown = (directory / "report.md").read_text(encoding="utf-8")
     assert "## demo-realtime v2: PROMOTED" in markdown
     assert "## demo-realtime v3: ROLLED_BACK" in markdown
-    assert markdown.count("| # | time (UTC) | s since upload | event | reason |") == 2
+    assert markdown.count("| # | time (UTC) | s since upload | event | reason |") == len(PLOTS)
+    assert "## demo-realtime v4: ROLLED_BACK" in markdown
+    assert "## demo-quiet v2: ROLLED_BACK" in markdown
+    assert markdown.count("### Canary analysis (") == 3  # v2, v4, the quiet v2; none for v3 (off)
+    assert "| **fail** | latency p=" in markdown
     for name in PLOTS:
         assert f"]({name})" in markdown
     assert "SIMULATED traffic" in markdown
@@ -241,7 +312,7 @@ def test_python_m_demo_exits_0_and_prints_the_summary(tmp_path: Path) -> None:
         env=env,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=DEMO_TIMEOUT_SECONDS,
         check=False,
     )
 
@@ -253,7 +324,7 @@ def test_python_m_demo_exits_0_and_prints_the_summary(tmp_path: Path) -> None:
     assert "canary rollback: alarm → 100 % baseline in" in completed.stdout
     assert "report: sandbox-report/report.md" in completed.stdout
     assert (tmp_path / "sandbox-report" / "report.md").is_file()
-    assert sorted(p.name for p in (tmp_path / "sandbox-report").glob("*.png")) == list(PLOTS)
+    assert sorted(p.name for p in (tmp_path / "sandbox-report").glob("*.png")) == sorted(PLOTS)
     # moto's interpreter logs an ERROR line when the rollback reaches its Fail state: kept out too.
     assert "Exception=FailureEventException" not in completed.stdout + completed.stderr
 

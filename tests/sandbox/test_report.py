@@ -25,6 +25,9 @@ from sluice_cli.sandbox.report import (
     ErrorRateBucket,
     RolloutTimeline,
     WeightSample,
+    analysis_looks,
+    analysis_rows,
+    decisive_test,
     error_panel,
     marker_rows,
     short_label,
@@ -179,6 +182,125 @@ def test_short_labels(entry: dict[str, object], label: str | None) -> None:
         assert shown == label
     else:
         assert shown.startswith("alarm fired: …") and shown.endswith("-elses")
+
+
+# --------------------------------------------------------------------------------------------------
+# The canary analysis: its looks from the decision log, on the plot and in report.md
+# --------------------------------------------------------------------------------------------------
+def _look(seconds: float, start: float, step: int, outcome: str, **tests: Any) -> dict[str, Any]:
+    """A decision log entry "analysis <outcome>" as actions_analyse writes it (verdict_record + step)."""
+    record: dict[str, Any] = {
+        "outcome": outcome,
+        "look": 1,
+        "reason": "not enough traffic to judge: invocations candidate 120 < 200"
+        if outcome == "inconclusive"
+        else f"{outcome}: …",
+        "window": {"start": _at(start), "end": _at(seconds)},
+        "variants": {"baseline": "v2", "candidate": "v4"},
+        "step": step,
+        "baked_seconds": 60,
+        **tests,
+    }
+    return {"at": _at(seconds + 0.02), "event": f"analysis {outcome}", "reason": "…", "analysis": record}
+
+
+ERRORS_PASS = {
+    "baseline": {"invocations": 2160, "errors": 2, "error_rate": 0.000926},
+    "candidate": {"invocations": 240, "errors": 0, "error_rate": 0.0},
+    "p_value": 0.93,
+    "alpha": 0.0125,
+    "worse": False,
+}
+LATENCY_FAIL = {
+    "percentile": 90.0,
+    "baseline_rank": "p90.85",
+    "baseline_ms": 45.2,
+    "threshold_ms": 49.72,
+    "candidate_samples": 240,
+    "candidate_slower": 131,
+    "allowed_share": 0.1,
+    "p_value": 3.1e-62,
+    "alpha": 0.00625,
+    "worse": True,
+}
+
+
+def _analysed() -> RolloutTimeline:
+    """v4 at 10 %: look 1 inconclusive (too little traffic), look 2 fails on latency; rolled back."""
+    log = [
+        {"at": _at(0.05), "event": "received", "reason": "endpoints/ep/v4/model.tar.gz"},
+        {"at": _at(0.70), "event": "weights set", "reason": "step 1", "weights": {"v4": 10, "v2": 90}},
+        {"at": _at(0.75), "event": "baking", "reason": "120 s"},
+        _look(1.40, 0.75, 1, "inconclusive"),
+        _look(2.05, 0.75, 1, "fail", errors=ERRORS_PASS, latency=LATENCY_FAIL),
+        {"at": _at(2.20), "event": "rolling back", "reason": "canary analysis", "weights": {"v2": 100}},
+        {"at": _at(2.90), "event": "rolled back", "reason": "v2 serves 100 %", "weights": {"v2": 100}},
+    ]
+    return RolloutTimeline(
+        endpoint="ep",
+        version="v4",
+        uploaded_at=UPLOADED,
+        status="ROLLED_BACK",
+        reason="step 1: the canary analysis found the candidate worse than the baseline",
+        decisions=log,
+        samples=[WeightSample(0.0, {"v2": 100.0}), WeightSample(0.72, {"v4": 10.0, "v2": 90.0})],
+        time_scale=0.01,
+    )
+
+
+def test_the_looks_come_from_the_decision_log_entries_that_carry_an_analysis() -> None:
+    looks = analysis_looks(_analysed())
+
+    assert [(look.decision, look.step, look.outcome) for look in looks] == [
+        (4, 1, "inconclusive"),
+        (5, 1, "fail"),
+    ]
+    assert [(look.start, look.end) for look in looks] == [
+        pytest.approx((0.75, 1.40)),
+        pytest.approx((0.75, 2.05)),
+    ]  # the window each look judged: from the step's bake start to the look
+    assert looks[0].decisive == "n: candidate 120 < 200"
+    assert looks[1].decisive == "latency p=3.1e-62 < \u03b1 0.0063"  # the failing test, not the errors'
+
+
+def test_each_step_stacks_its_looks_from_the_top_row() -> None:
+    timeline = _analysed()
+    second_step = [_look(3.0 + i, 2.9, 2, "pass", errors=ERRORS_PASS) for i in range(4)]
+    timeline.decisions = [*timeline.decisions, *second_step]
+
+    assert analysis_rows(analysis_looks(timeline), rows=3) == [0, 1, 0, 1, 2, 0]
+
+
+def test_a_pass_names_the_test_closest_to_failing() -> None:
+    latency_pass = {**LATENCY_FAIL, "candidate_slower": 28, "p_value": 0.3, "worse": False}
+    record = {"outcome": "pass", "errors": ERRORS_PASS, "latency": latency_pass}
+
+    assert decisive_test(record) == "latency p=0.3 \u2265 \u03b1 0.0063"  # 0.3/0.00625 < 0.93/0.0125
+    record["latency"] = {**latency_pass, "p_value": 0.9}
+    assert decisive_test(record) == "errors p=0.93 \u2265 \u03b1 0.013"
+    assert decisive_test({"outcome": "inconclusive", "reason": "no data"}) == "n: no data"
+
+
+def test_the_report_shows_the_analysis_windows_verdicts_and_numbers(tmp_path: Path) -> None:
+    files = write_report([_analysed()], tmp_path)
+
+    assert _png_size(files.plots[0]) == (1200, 700)
+    text = files.markdown.read_text(encoding="utf-8")
+    assert "### Canary analysis (2 looks)" in text
+    assert "| # | step | window (s since upload) | verdict | decisive | errors | latency |" in text
+    assert "| 4 | 1 | 0.75 → 1.40 | **inconclusive** | n: candidate 120 < 200 | — | — |" in text
+    failed = next(line for line in text.splitlines() if line.startswith("| 5 | 1 |"))
+    assert "**fail**" in failed
+    assert "candidate 0/240 (0.00 %) vs baseline 2/2160 (0.09 %); p 0.93" in failed
+    assert "baseline p90 ≤ 45.2 ms (p90.85) → threshold 49.72 ms; candidate 131/240 slower" in failed
+    assert short_label(_analysed().decisions[4], "v4") == "fail: latency p=3.1e-62"
+    assert short_label(_analysed().decisions[3], "v4") == "inconclusive: low traffic"
+
+
+def test_a_rollout_without_analysis_has_no_analysis_section(tmp_path: Path) -> None:
+    assert analysis_looks(_rolled_back()) == []
+    text = write_report([_rolled_back()], tmp_path).markdown.read_text(encoding="utf-8")
+    assert "Canary analysis" not in text
 
 
 # --------------------------------------------------------------------------------------------------

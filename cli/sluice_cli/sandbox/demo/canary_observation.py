@@ -21,7 +21,8 @@ from sluice_cli.sandbox.demo.cast import (
     ALARM_INBOX,
     ALARM_RULE,
     ERROR_RATE_THRESHOLD,
-    METRICS_PERIOD_SECONDS,
+    MAX_METRICS_BUCKETS,
+    METRICS_PERIODS,
     REALTIME,
     ROLLOUT_STATE,
     TIMES,
@@ -40,6 +41,8 @@ from sluice_cli.sandbox.report import (
 )
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import SIMULATION_LABEL, TrafficSimulator
+
+ALPHA = "\u03b1"  # a test's significance level
 
 
 def time_compression(demo: Demo) -> str:
@@ -174,10 +177,23 @@ def subscribe_to_alarm_events(demo: Demo) -> None:
     demo.say(f'EventBridge: rule {ALARM_RULE} ("{ALARM_EVENT}" of sluice-{REALTIME}-*) → SQS {ALARM_INBOX}')
 
 
-def start_traffic(demo: Demo, error_rates: Mapping[str, float], seed: int) -> TrafficSimulator:
-    """SIMULATED traffic on the real-time endpoint, labelled as such wherever it shows."""
+def start_traffic(
+    demo: Demo,
+    error_rates: Mapping[str, float],
+    seed: int,
+    *,
+    latency_ms: Mapping[str, float] | None = None,
+    endpoint: str = REALTIME,
+    rps: float = TRAFFIC_RPS,
+) -> TrafficSimulator:
+    """SIMULATED traffic on an endpoint (the real-time one by default), labelled as such wherever it shows."""
     traffic = TrafficSimulator.in_sandbox(
-        demo.sandbox, REALTIME, rps=TRAFFIC_RPS, error_rates=dict(error_rates), seed=seed
+        demo.sandbox,
+        endpoint,
+        rps=rps,
+        error_rates=dict(error_rates),
+        latency_ms=dict(latency_ms or {}),
+        seed=seed,
     )
     line = Text("≈ ", style="bold yellow")
     line.append(traffic.describe(), style="yellow")
@@ -265,11 +281,17 @@ def alarm_periods(
     return sorted(periods, key=lambda p: p.start)
 
 
+def metrics_period(seconds: float) -> int:
+    """The report's bucket for a rollout of `seconds`: at most MAX_METRICS_BUCKETS of them."""
+    return next((p for p in METRICS_PERIODS if seconds / p <= MAX_METRICS_BUCKETS), METRICS_PERIODS[-1])
+
+
 def read_error_rates(
     demo: Demo, endpoint: str, variants: Sequence[str], began_at: float, until: float
 ) -> dict[str, list[ErrorRateBucket]]:
-    """GetMetricData, per variant and METRICS_PERIOD_SECONDS: Sum of Invocation5XXErrors and of
-    Invocations (the SIMULATED traffic's metrics, read back as any CloudWatch user would)."""
+    """GetMetricData, per variant and `metrics_period`: Sum of Invocation5XXErrors and of Invocations (the
+    SIMULATED traffic's metrics, read back as any CloudWatch user would)."""
+    period = metrics_period(until - began_at)
     queries = []
     for i, variant in enumerate(variants):
         dimensions = [{"Name": "EndpointName", "Value": endpoint}, {"Name": "VariantName", "Value": variant}]
@@ -283,7 +305,7 @@ def read_error_rates(
                             "MetricName": metric,
                             "Dimensions": dimensions,
                         },
-                        "Period": METRICS_PERIOD_SECONDS,
+                        "Period": period,
                         "Stat": "Sum",
                     },
                     "ReturnData": True,
@@ -292,8 +314,8 @@ def read_error_rates(
     values: dict[str, dict[float, float]] = {}
     kwargs: dict[str, Any] = {
         "MetricDataQueries": queries,
-        "StartTime": datetime.fromtimestamp(began_at - METRICS_PERIOD_SECONDS, UTC),
-        "EndTime": datetime.fromtimestamp(until + METRICS_PERIOD_SECONDS, UTC),
+        "StartTime": datetime.fromtimestamp(began_at - period, UTC),
+        "EndTime": datetime.fromtimestamp(until + period, UTC),
     }
     cloudwatch = demo.client("cloudwatch")
     while True:
@@ -309,7 +331,7 @@ def read_error_rates(
     for i, variant in enumerate(variants):
         calls, errors = values.get(f"calls{i}", {}), values.get(f"errors{i}", {})
         rates[variant] = [
-            ErrorRateBucket(start - began_at, METRICS_PERIOD_SECONDS, calls[start], errors.get(start, 0.0))
+            ErrorRateBucket(start - began_at, period, calls[start], errors.get(start, 0.0))
             for start in sorted(calls)
             if calls[start]
         ]
@@ -405,6 +427,61 @@ def show_history(demo: Demo, title: str, log: Sequence[Mapping[str, Any]]) -> No
         style = "bold red" if event == "alarm fired" else "bold" if event.startswith("rolled") else ""
         table.add_row(time_shown, Text(event, style=style), str(entry.get("reason", "")))
     demo.console.print(table)
+
+
+def shown_ms(latencies: Mapping[str, float]) -> str:
+    return ", ".join(f"{variant} {ms:g} ms" for variant, ms in latencies.items())
+
+
+# -- the canary analysis, read from the decision log ------------------------------------------------
+def analysis_entries(log: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The decision log's looks ("analysis pass|fail|inconclusive"), oldest first."""
+    return [e for e in log if str(e.get("event", "")).startswith("analysis ")]
+
+
+def shown_errors(record: Mapping[str, Any]) -> str:
+    errors = record.get("errors")
+    if not isinstance(errors, Mapping):
+        return "errors not judged"
+
+    def one(name: str) -> str:
+        counts = errors.get(name) or {}
+        return f"{name} {counts.get('errors')}/{counts.get('invocations')}"
+
+    tested = f"p = {errors.get('p_value')} ({ALPHA} {errors.get('alpha')})"
+    return f"errors {one('candidate')} vs {one('baseline')}, {tested}"
+
+
+def shown_latency(record: Mapping[str, Any]) -> str:
+    latency = record.get("latency")
+    if not isinstance(latency, Mapping):
+        return "latency not judged"
+    return (
+        f"latency: the baseline's p{latency.get('percentile'):g} ≤ {latency.get('baseline_ms')} ms "
+        f"({latency.get('baseline_rank')}), threshold {latency.get('threshold_ms')} ms (+"
+        f"{100 * float(latency.get('tolerance') or 0):g} %); {latency.get('candidate_slower')} of the "
+        f"candidate's {latency.get('candidate_samples')} requests slower (at most "
+        f"{100 * float(latency.get('allowed_share') or 0):g} % allowed), p = {latency.get('p_value')} "
+        f"({ALPHA} {latency.get('alpha')})"
+    )
+
+
+def show_looks(demo: Demo, log: list[dict[str, Any]]) -> None:
+    """One line per look: its step, how far into the bake, the verdict and its numbers."""
+    for entry in analysis_entries(log):
+        record = entry.get("analysis") or {}
+        outcome = str(record.get("outcome", "?"))
+        style = {"pass": "bold green", "fail": "bold red"}.get(outcome, "bold yellow")
+        line = Text(f"🔎 analysis {outcome}", style=style)
+        line.append(
+            f"  step {record.get('step')}, look {record.get('look')}, {record.get('baked_seconds')} s into "
+            f"the bake: "
+        )
+        if record.get("errors") is None:
+            line.append(str(record.get("reason", "")))
+        else:
+            line.append(f"{shown_errors(record)}; {shown_latency(record)}")
+        demo.console.print(line)
 
 
 # -- a canary rollout, run and read ---------------------------------------------------------------------

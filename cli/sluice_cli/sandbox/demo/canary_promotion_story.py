@@ -17,11 +17,13 @@ from sluice_cli.sandbox.demo.canary_observation import (
     RolloutOutcome,
     alarm_periods,
     alarm_transitions,
+    analysis_entries,
     in_order,
     log_seconds,
     read_outcome,
     rollout_statuses,
     rollout_timeline,
+    show_looks,
     show_traffic_totals,
     shown_sagemaker,
     shown_scaling,
@@ -87,6 +89,7 @@ def canary_v2(demo: Demo, checks: Checks) -> None:
     seen = len(demo.notifications)
     run = roll_out_v2_under_healthy_traffic(demo)
     demo.expected_notifications[ROLLOUT_STATE] += len(V2_STATES)
+    demo.facts.setdefault("rollout_states", []).extend(V2_STATES)
     promotion = read_promotion(demo, run, before)
     show_promotion(demo, promotion)
     check_v2_promoted_step_by_step(checks, promotion)
@@ -96,7 +99,11 @@ def canary_v2(demo: Demo, checks: Checks) -> None:
 
 def upload_deploy_json(demo: Demo) -> list[dict[str, Any]]:
     """The endpoint's deploy.json alone: no rollout yet (returns the endpoint's rollout records)."""
-    demo.upload(DEPLOY_JSON_KEY, uploads.deploy_json(), "rollout steps 10/25/50/100 %, 300 s bakes")
+    demo.upload(
+        DEPLOY_JSON_KEY,
+        uploads.deploy_json(),
+        f"rollout steps 10/25/50/100 %, {uploads.BAKE_SECONDS} s bakes, the canary analysis on (defaults)",
+    )
     demo.say(json.dumps(json.loads(uploads.deploy_json())))
     demo.settle()
     before = demo.records_with_pk(rollout_pk(REALTIME))
@@ -142,6 +149,12 @@ def show_promotion(demo: Demo, promotion: Promotion) -> None:
         f"{shown_transitions(promotion.transitions)}"
     )
     demo.say(f"decision log: {' → '.join(outcome.events)}")
+    show_looks(demo, outcome.log)
+    demo.say(
+        "v2 equals v1 (the same SIMULATED latency, no errors): the canary analysis found no regression at "
+        "any analysed step (10/25/50 %); at 100 % there is no baseline traffic to compare with, the alarms "
+        "alone judge the step"
+    )
     demo.say(
         f"CloudWatch: state changes of v2's alarms while it rolled out: "
         f"{shown([f'{t.alarm} {t.previous} → {t.state}' for t in promotion.alarm_changes])}"
@@ -178,7 +191,8 @@ def check_v2_decisions_traffic_and_notices(
 ) -> None:
     """The decision log in order, v2 served traffic, its alarms stayed quiet, the subscribers were told."""
     outcome, run = promotion.outcome, promotion.run
-    per_step = ["weights set", "baking", "bake passed"] * len(uploads.ROLLOUT_STEPS)
+    analysed = ["weights set", "baking", "analysis pass", "bake passed"]
+    per_step = analysed * (len(uploads.ROLLOUT_STEPS) - 1) + ["weights set", "baking", "bake passed"]
     expected_log = [
         "received",
         "started",
@@ -192,7 +206,8 @@ def check_v2_decisions_traffic_and_notices(
     times = [str(entry.get("at", "")) for entry in outcome.log]
     checks.that(
         "decision log in order",
-        " → ".join(dict.fromkeys(expected_log)) + " (each step: weights set, baking, bake passed)",
+        " → ".join(dict.fromkeys(expected_log))
+        + " (each step: weights set, baking, [analysis pass,] bake passed)",
         f"{len(events)} entries, " + ("in order" if in_order(events, expected_log) else " → ".join(events)),
         in_order(events, expected_log) and times == sorted(times),
     )
@@ -204,6 +219,15 @@ def check_v2_decisions_traffic_and_notices(
         f"v2 {served}, v1 {baseline_served} invocations; GetMetricData periods "
         f"v2 {len(outcome.error_rates['v2'])}, v1 {len(outcome.error_rates['v1'])}",
         served > 0 and baseline_served > 0 and bool(outcome.error_rates["v2"]),
+    )
+    looks = [(e.get("analysis") or {}) for e in analysis_entries(outcome.log)]
+    passed_steps = sorted({int(r.get("step", 0)) for r in looks if r.get("outcome") == "pass"})
+    analysed_steps = list(range(1, len(uploads.ROLLOUT_STEPS)))
+    checks.that(
+        "canary analysis (decision log)",
+        f"a pass at steps {shown(analysed_steps)}, no fail",
+        ", ".join(f"step {r.get('step')} {r.get('outcome')}" for r in looks) or "no looks",
+        passed_steps == analysed_steps and all(r.get("outcome") != "fail" for r in looks),
     )
     went = [t.alarm for t in promotion.alarm_changes if t.state == "ALARM"]
     checks.equal("v2's alarms in ALARM (EventBridge)", went, [])
@@ -226,6 +250,10 @@ def record_promotion(demo: Demo, checks: Checks, promotion: Promotion) -> None:
         state_transitions=promotion.transitions,
         traffic=run.totals,
         alarm_transitions=[(t.alarm, t.previous, t.state) for t in promotion.alarm_changes],
+        looks=[
+            ((e.get("analysis") or {}).get("step"), (e.get("analysis") or {}).get("outcome"))
+            for e in analysis_entries(outcome.log)
+        ],
     )
     demo.facts["v2_state_transitions"] = promotion.transitions
     demo.timelines.append(promotion_timeline(demo, promotion))
@@ -252,5 +280,6 @@ def promotion_timeline(demo: Demo, promotion: Promotion) -> RolloutTimeline:
         notes=[
             f"{SIMULATION_LABEL}: {shown_totals(run.totals)}.",
             "The candidate's alarms stayed quiet: no state change to ALARM.",
+            "The canary analysis passed v2 at every analysed step (10/25/50 %): no regression found.",
         ],
     )

@@ -98,8 +98,9 @@ def roll_out_v3_with_an_error_spike(demo: Demo) -> CanaryRun:
     try:
         demo.upload(
             f"endpoints/{REALTIME}/v3/deploy.json",
-            uploads.deploy_json(uploads.V3_BAKE_SECONDS),
-            f"v3's own: {uploads.V3_BAKE_SECONDS} s bakes (the alarm ends the bake when it fires)",
+            uploads.deploy_json(uploads.V3_BAKE_SECONDS, analysis=None),
+            f"v3's own: {uploads.V3_BAKE_SECONDS} s bakes (the alarm ends the bake when it fires), "
+            '"analysis": null - this rollout shows the alarm path alone (v4 shows the canary analysis)',
         )
         watch = RolloutWatch(demo, REALTIME, "v3")
         demo.upload(model_key(REALTIME, "v3"), uploads.model_archive("realtime-v3"), "model v3")
@@ -178,6 +179,7 @@ def read_rollback(demo: Demo, alarm: str, run: CanaryRun, to_baseline: AlarmToBa
     states = rolled_back_states(outcome.events.count("weights set"))
     demo.expected_notifications[ROLLOUT_STATE] += len(states)
     demo.facts["v3_states"] = states
+    demo.facts.setdefault("rollout_states", []).extend(states)
     title = f"sluice history {REALTIME} (rollout {outcome.rollout_id}, from its decision log)"
     show_history(demo, title, outcome.log)
     models = [
@@ -360,5 +362,7 @@ def rollback_timeline(demo: Demo, rollback: Rollback) -> RolloutTimeline:
             f"{SIMULATION_LABEL}: error rates {shown(V3_CALM_ERROR_RATES)} until v3 baked at 10 %, "
             f"then {shown(V3_ERROR_RATES)} (from {spike or 0:.2f} s); {shown_totals(run.totals)}.",
             f"The alarm went to ALARM from metric data: “{went.reason}”" if went else "No ALARM event.",
+            'v3\'s own deploy.json has "analysis": null: its alarm alone judged it (v4 shows the canary '
+            "analysis).",
         ],
     )

@@ -1,4 +1,4 @@
-"""Steps 0, 8 and 11: the demo's two subscribers to Sluice's notifications, and what they received."""
+"""Steps 0, 8 and 13: the demo's two subscribers to Sluice's notifications, and what they received."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sluice_cli.sandbox.demo.cast import (
     BATCH_STATE,
     EVENTS_INBOX,
     EVENTS_RULE,
+    HELD_STATES,
     REGISTERED,
     REJECTED,
     ROLLOUT_STATE,
@@ -119,9 +120,9 @@ def _counts(counts: Mapping[str, int]) -> str:
 
 
 def count_all_notifications(demo: Demo, checks: Checks) -> None:
-    """Step 11: the whole story's notifications, the rollouts' by status; the FailureQueue empty."""
+    """Step 13: the whole story's notifications, the rollouts' by status; the FailureQueue empty."""
     count_notifications(demo, checks)
-    expected = Counter([*V2_STATES, *demo.facts.get("v3_states", V3_STATES)])
+    expected = Counter(demo.facts.get("rollout_states", []))
     counts = {
         channel: Counter(
             n.status for n in demo.notifications if n.channel == channel and n.detail_type == ROLLOUT_STATE
@@ -145,7 +146,7 @@ def count_all_notifications(demo: Demo, checks: Checks) -> None:
 
 def _status_order(statuses: Iterable[str]) -> list[str]:
     """Rollout statuses in the order a rollout goes through them (others after, alphabetically)."""
-    order = list(dict.fromkeys([*V2_STATES, *V3_STATES]))
+    order = list(dict.fromkeys([*V2_STATES, *V3_STATES, *HELD_STATES]))
     return sorted(statuses, key=lambda k: (order.index(k) if k in order else len(order), k))
 
 

@@ -182,6 +182,8 @@ def _doing(rollout: Mapping[str, Any]) -> str:
     if status == "UPDATING":
         return "candidate added, 0 %"
     if status == "ROLLING_BACK":
+        if rollout.get("alarm") == "canary analysis":  # actions_analyse: the analysis' fail, not an alarm
+            return "rolling back: analysis"
         return "rolling back (alarm)" if rollout.get("alarm") else "rolling back"
     return status.lower().replace("_", " ")
 

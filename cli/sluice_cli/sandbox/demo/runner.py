@@ -15,8 +15,10 @@ from rich.table import Table
 from rich.text import Text
 
 from sluice_cli.sandbox.demo import uploads
-from sluice_cli.sandbox.demo.canary_observation import shown_transitions
+from sluice_cli.sandbox.demo.canary_observation import shown_ms, shown_transitions
 from sluice_cli.sandbox.demo.cast import (
+    QUIET,
+    QUIET_RPS,
     REPORT_DIRECTORY,
     ROLE_ARN,
     TIME_SCALE,
@@ -25,6 +27,8 @@ from sluice_cli.sandbox.demo.cast import (
     V2_ERROR_RATES,
     V3_CALM_ERROR_RATES,
     V3_ERROR_RATES,
+    V4_ERROR_RATES,
+    V4_LATENCY_MS,
 )
 from sluice_cli.sandbox.demo.checks import Checks, StepResult, shown
 from sluice_cli.sandbox.demo.harness import Demo, Notification
@@ -138,7 +142,9 @@ def write_demo_report(
         "`sluice_cli.sandbox.traffic`): "
         f"{TRAFFIC_RPS} invocations per simulated second split by the endpoint's live weights, "
         f"error rates v2 rollout {shown(V2_ERROR_RATES)}; v3 rollout {shown(V3_CALM_ERROR_RATES)}, "
-        f"then a spike {shown(V3_ERROR_RATES)} once v3 baked at 10 %. "
+        f"then a spike {shown(V3_ERROR_RATES)} once v3 baked at 10 %; v4 rollout "
+        f"{shown(V4_ERROR_RATES)}, ModelLatency {shown_ms(V4_LATENCY_MS)} (40 ms for any other variant); "
+        f"the quiet endpoint {QUIET} {QUIET_RPS} invocation per simulated second. "
         f"Step Functions time and alarm periods are compressed {TIMES}{1 / TIME_SCALE:.0f} "
         f"(a {uploads.BAKE_SECONDS} s bake lasts {uploads.BAKE_SECONDS * TIME_SCALE:g} s, "
         f"a 60 s alarm period {60 * TIME_SCALE:g} s); the times below are wall-clock seconds.",
@@ -151,6 +157,9 @@ def write_demo_report(
             f"**{latency:.2f} s** (the alarm's state change, from its EventBridge event, until "
             "DescribeEndpoint showed v2 at 100 %).",
         ]
+    for fact in ("analysis_rollback", "analysis_hold"):
+        if isinstance(report.facts.get(fact), str):
+            preamble += ["", f"Canary analysis: {report.facts[fact]}."]
     try:
         files = write_report(
             timelines, directory, title="Sluice sandbox: the demo's rollouts", preamble=preamble
@@ -208,6 +217,9 @@ def print_summary(console: Console, report: DemoReport) -> None:
                 style="dim",
             )
         )
+    for fact in ("analysis_rollback", "analysis_hold"):
+        if isinstance(report.facts.get(fact), str):
+            console.print(Text("canary analysis: ", style="bold") + Text(str(report.facts[fact])))
     files = report.facts.get("report")
     if isinstance(files, Mapping):
         console.print(

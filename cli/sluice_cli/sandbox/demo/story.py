@@ -1,13 +1,24 @@
-"""The demo's story: its twelve steps, in order."""
+"""The demo's story: its fourteen steps, in order."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from sluice_cli.sandbox.demo.canary_analysis_story import (
+    canary_v4_rolled_back_by_analysis,
+    low_traffic_held_then_aborted,
+)
 from sluice_cli.sandbox.demo.canary_promotion_story import canary_v2
 from sluice_cli.sandbox.demo.canary_rollback_story import canary_v3_rolled_back
-from sluice_cli.sandbox.demo.cast import ARCHIVE_KEY, BATCH_INPUT_KEY, HOSTILE_KEY, REALTIME, model_key
+from sluice_cli.sandbox.demo.cast import (
+    ARCHIVE_KEY,
+    BATCH_INPUT_KEY,
+    HOSTILE_KEY,
+    QUIET,
+    REALTIME,
+    model_key,
+)
 from sluice_cli.sandbox.demo.checks import Checks
 from sluice_cli.sandbox.demo.harness import Demo
 from sluice_cli.sandbox.demo.intake_story import (
@@ -63,8 +74,20 @@ STORY: tuple[StoryStep, ...] = (
         canary_v3_rolled_back,
     ),
     StoryStep(
-        "11 notifications",
-        "Step 11 · what the subscribers received, the rollouts included",
+        "11 canary v4 slower",
+        f"Step 11 · upload {model_key(REALTIME, 'v4')}, 25 % slower than v2 ({SIMULATION_LABEL}), no alarm "
+        "to fire: the canary analysis judges it",
+        canary_v4_rolled_back_by_analysis,
+    ),
+    StoryStep(
+        "12 low traffic held",
+        f"Step 12 · a quiet endpoint {QUIET}, v2 uploaded: too little traffic to judge, the bake extends, "
+        "then holds; the operator aborts",
+        low_traffic_held_then_aborted,
+    ),
+    StoryStep(
+        "13 notifications",
+        "Step 13 · what the subscribers received, the rollouts included",
         count_all_notifications,
     ),
 )

@@ -13,6 +13,7 @@ import io
 import json
 import tarfile
 from collections.abc import Iterable
+from typing import Any
 
 # Fixed member mtime (2026-11-25T00:00:00Z): archives are byte-identical from run to run.
 _MTIME = 1_795_564_800
@@ -82,25 +83,58 @@ def batch_csv(records: int = 1000) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-# The real-time endpoint's rollout configuration (README, "deploy.json"): four steps of 300 s each, and
-# autoscaling with a target of max_rps x safety_factor x 60 = 600 invocations per instance and minute.
+# The real-time endpoint's rollout configuration (README, "deploy.json"): four steps of 120 s each, the
+# canary analysis with its defaults, and autoscaling with a target of max_rps x safety_factor x 60 = 600
+# invocations per instance and minute. The analysis looks once a (simulated) minute: a 120 s bake is two
+# looks - at 10 % the first sees ~120 candidate invocations (< min_invocations 200: inconclusive), the
+# second ~240 and judges. Every look is a Lambda and a few state transitions: fewer looks, a shorter demo.
 ROLLOUT_STEPS = (10, 25, 50, 100)
-BAKE_SECONDS = 300
+BAKE_SECONDS = 120
 AUTOSCALING = {"min": 2, "max": 6, "max_rps": 20, "safety_factor": 0.5}
 
 
-# v3's own deploy.json (`endpoints/<endpoint>/v3/deploy.json`): the same steps with 1800 s bakes. Its
-# alarm ends the bake as soon as it fires; the long bake only leaves the alarm time to fire from the
-# data on a busy machine (at x100 a 300 s bake is 3 s of wall time, shorter than the data → alarm →
-# rollback path when two test workers and coverage share two cores).
+# v3's own deploy.json (`endpoints/<endpoint>/v3/deploy.json`): the same steps with 1800 s bakes and the
+# canary analysis off (`"analysis": null`): v3 tells the alarm's story - its error alarm fires from the
+# data and ends the bake (the analysis would judge the same spike at its next look: the demo keeps the two
+# paths apart, v4 shows the analysis). The long bake only leaves the alarm time to fire on a busy machine
+# (at x100 a 120 s bake is 1.2 s of wall time, shorter than the data → alarm → rollback path when two test
+# workers and coverage share two cores).
 V3_BAKE_SECONDS = 1800
 
+# The low-traffic endpoint's deploy.json: two steps, 60 s bakes, the analysis on with max_bake_seconds 180
+# (a step without enough traffic to judge bakes on up to 180 s, then on_insufficient_data - "hold" by
+# default - applies; the default 1800 s would be 30 looks of the demo's time).
+QUIET_STEPS = (10, 100)
+QUIET_BAKE_SECONDS = 60
+QUIET_MAX_BAKE_SECONDS = 180
 
-def deploy_json(bake_seconds: int = BAKE_SECONDS) -> bytes:
+ANALYSIS_DEFAULT = object()  # deploy_json: leave "analysis" out (the defaults apply)
+
+
+def deploy_json(
+    bake_seconds: int = BAKE_SECONDS,
+    *,
+    steps: Iterable[int] = ROLLOUT_STEPS,
+    analysis: dict[str, Any] | object | None = ANALYSIS_DEFAULT,
+    autoscaling: bool = True,
+) -> bytes:
     """`endpoints/<endpoint>/deploy.json`: how every version of the endpoint is rolled out (a version's
-    own deploy.json, in its folder, takes precedence)."""
-    config = {
-        "rollout": {"steps": list(ROLLOUT_STEPS), "bake_seconds": bake_seconds},
-        "autoscaling": dict(AUTOSCALING),
-    }
+    own deploy.json, in its folder, takes precedence). `analysis`: None writes `"analysis": null` (off),
+    a dict its settings; by default the key is left out and the analysis runs with its defaults."""
+    rollout: dict[str, Any] = {"steps": list(steps), "bake_seconds": bake_seconds}
+    if analysis is not ANALYSIS_DEFAULT:
+        rollout["analysis"] = analysis
+    config: dict[str, Any] = {"rollout": rollout}
+    if autoscaling:
+        config["autoscaling"] = dict(AUTOSCALING)
     return json.dumps(config, indent=2).encode()
+
+
+def quiet_deploy_json() -> bytes:
+    """The low-traffic endpoint's deploy.json (no autoscaling: one instance)."""
+    return deploy_json(
+        QUIET_BAKE_SECONDS,
+        steps=QUIET_STEPS,
+        analysis={"max_bake_seconds": QUIET_MAX_BAKE_SECONDS},
+        autoscaling=False,
+    )
