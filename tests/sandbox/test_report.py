@@ -25,14 +25,12 @@ from sluice_cli.sandbox.report import (
     ErrorRateBucket,
     RolloutTimeline,
     WeightSample,
-    analysis_looks,
-    analysis_rows,
-    decisive_test,
     error_panel,
     marker_rows,
     short_label,
     write_report,
 )
+from sluice_cli.sandbox.report_analysis import analysis_looks, analysis_rows, decisive_test
 from sluice_cli.sandbox.server import Sandbox
 from sluice_cli.sandbox.traffic import TrafficSimulator
 
