@@ -14,15 +14,13 @@ Time is compressed 100 times (one module-scoped sandbox): a 60 s look lasts 0.6 
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
+from integration_kit import sluice_process
 from rollouts_kit import ROLE, Rollouts, assert_settled
 
 from sluice_cli.sandbox.server import Sandbox
@@ -32,7 +30,6 @@ pytestmark = pytest.mark.slow
 
 TIME_SCALE = 0.01
 RPS = 20
-SLUICE = Path(sys.executable).with_name("sluice")  # the console script of this environment
 NOT_ENOUGH_TRAFFIC = "not enough traffic to judge"
 
 
@@ -61,18 +58,7 @@ def decisions(rollouts: Rollouts, endpoint: str, event: str | None = None) -> li
 
 def sluice(rollouts: Rollouts, *args: str) -> subprocess.CompletedProcess[str]:
     """The `sluice` console script in its own process, against the sandbox, as a user runs it."""
-    sandbox = rollouts.sandbox
-    options = ["--endpoint-url", sandbox.endpoint_url, "--table", rollouts.table]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    return subprocess.run(
-        [str(SLUICE), *options, *args],
-        env={**env, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return sluice_process(rollouts.sandbox, *args, table=rollouts.table)
 
 
 def notified(rollouts: Rollouts, rollout_id: str, status: str) -> list[dict[str, Any]]:

@@ -8,6 +8,9 @@ import copy
 import io
 import itertools
 import json
+import os
+import subprocess
+import sys
 import tarfile
 import uuid
 from dataclasses import dataclass
@@ -27,6 +30,30 @@ _sequencers = itertools.count(0x617F08299329D189)  # S3's sequencers grow with e
 # every rollout did before the analysis and its default on_insufficient_data "hold"). Tests about the
 # analysis or about missing evidence leave these out and simulate traffic.
 UNJUDGED: dict[str, Any] = {"analysis": None, "on_insufficient_data": "continue"}
+
+
+SLUICE = Path(sys.executable).with_name("sluice")  # the console script of this environment
+
+
+def sluice_process(
+    sandbox: Sandbox, *args: str, table: str | None = None, stack: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The `sluice` console script in its own process, as a user runs it against the sandbox's endpoint
+    URL (dummy credentials, none of this process's AWS_/SLUICE_ variables); the sandbox's in-process
+    handlers print their logs on this process's stdout. `table`, `stack`: its --table / --stack."""
+    options = ["--endpoint-url", sandbox.endpoint_url]
+    options += ["--table", table] if table else []
+    options += ["--stack", stack] if stack else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
+    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
+    return subprocess.run(
+        [str(SLUICE), *options, *args],
+        env={**env, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def sample_event(name: str) -> dict[str, Any]:

@@ -7,16 +7,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import os
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from integration_kit import sluice_process
 from sandbox_canary import ROLE, Canary, make_endpoint
 
 from sluice_cli.sandbox.alarms.producers import data_written_through
@@ -31,7 +30,6 @@ from sluice_cli.sandbox.traffic import (
 )
 
 TIME_SCALE = 0.01
-SLUICE = Path(sys.executable).with_name("sluice")  # the console script of this environment
 
 
 # --------------------------------------------------------------------------------------------------
@@ -306,24 +304,10 @@ def test_a_running_simulator_tells_the_alarm_evaluator_how_far_it_has_written() 
 def _sluice(
     sandbox: Sandbox, *args: str, table: bool = False, stack: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The `sluice` console script in its own process (as a user runs it: the sandbox's in-process
-    handlers print their logs on this process's stdout), against the sandbox's endpoint URL; `stack`
-    names another stack than the sandbox's (one that does not exist: no registry table to be found)."""
-    options = ["--endpoint-url", sandbox.endpoint_url]
-    if table:
-        options += ["--table", sandbox.outputs.outputs["RegistryTableName"]]
-    if stack:
-        options += ["--stack", stack]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SLUICE_"))}
-    env.update(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1")
-    return subprocess.run(
-        [str(SLUICE), *options, *args],
-        env={**env, "COLUMNS": "250", "PYTHONUNBUFFERED": "1"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    """`sluice` against the sandbox; `stack` names another stack than the sandbox's (one that does not
+    exist: no registry table to be found)."""
+    registry = sandbox.outputs.outputs["RegistryTableName"] if table else None
+    return sluice_process(sandbox, *args, table=registry, stack=stack)
 
 
 def _traffic(
