@@ -307,3 +307,18 @@ def test_a_look_cloudwatch_does_not_answer_judges_nothing_and_the_bake_goes_on()
     assert (
         decision(world, rollout_id, "analysis pass")["analysis"]["look"] == 1
     )  # the unread one spent nothing
+
+
+def test_at_100_percent_an_alarm_without_data_does_not_hold_a_rollout_the_analysis_judged() -> None:
+    """SageMaker's metrics arrive late: an automatic alarm's latest period may have no data yet when the
+    100 % step's bake ends. The analysis' looks at the split steps are the evidence then."""
+    world = production_world()
+    world.alarms.metrics_flow = False  # the automatic alarms stay INSUFFICIENT_DATA
+    rollout_id, walk = started(world)
+    while walk.next_step() != "Promote":
+        walk.after_in_service()
+        walk.task("CheckAlarms")
+        assert walk.bake_to_end(walk.wait("Bake")) == "NextStep"
+    walk.promote()
+    assert status(world, rollout_id) == "PROMOTED"
+    assert "held" not in events(world, rollout_id)

@@ -177,8 +177,13 @@ def _alarms_only(
     number: int,
     now: datetime,
 ) -> dict[str, Any]:
-    """The step without an analysis: the alarms judged it; one still without data is no evidence."""
-    silent = raise_if_no_evidence(services, rollout, plan, number, now)
+    """The step without an analysis: the alarms judged it. When no look judges any step of the rollout
+    (the analysis off, or no step that splits traffic), an automatic alarm still without data is no
+    evidence. When the analysis judged the split steps, their looks are the evidence: the 100 % step's
+    alarms only guard (an alarm's latest period may lack data because SageMaker's metrics arrive late,
+    which is no reason to hold a rollout the analysis passed)."""
+    judged_elsewhere = plan.analysis is not None and any(step.percent < 100 for step in plan.steps)
+    silent = None if judged_elsewhere else raise_if_no_evidence(services, rollout, plan, number, now)
     if silent is not None:
         return _without_evidence(services, rollout, plan, state, number, silent, now)
     why = (
